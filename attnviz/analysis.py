@@ -1,0 +1,75 @@
+"""Measures of what a trace shows. numpy only, so the trainer can use them too."""
+
+from __future__ import annotations
+
+import numpy as np
+
+SHARP = 0.8  # a weighting whose peak is at least this is "focused"
+CONSISTENT = 0.9  # the share of steps that must move by the same +1 or -1
+
+
+def _head0(w: np.ndarray) -> np.ndarray:
+    return w[:, 0, :] if w.ndim == 3 else w
+
+
+def _walk(w: np.ndarray) -> dict:
+    """Peak, location and step-to-step movement of a (steps, N) weighting."""
+    N = w.shape[1]
+    peak = w.max(axis=1)
+    loc = w.argmax(axis=1)
+    moves = (np.diff(loc) + N // 2) % N - N // 2  # circular, in [-N/2, N/2)
+    if moves.size:
+        direction = 1 if (moves == 1).sum() >= (moves == -1).sum() else -1
+        steady = float((moves == direction).mean())
+    else:
+        direction, steady = 1, 1.0
+    return {"mean_peak": float(peak.mean()), "min_peak": float(peak.min()),
+            "direction": direction, "steady_fraction": steady, "locations": loc.tolist()}
+
+
+def copy_diagnostics(write_weightings, read_weightings, length: int) -> dict:
+    """Does a copy trace show the learned algorithm?
+
+    For a copy trace of ``length`` items (inputs at steps 0..L-1, the delimiter at L,
+    outputs at L+1..2L), measures on the first head: the write focus over the input
+    steps and the read focus over the output steps (mean and minimum peak, the share
+    of steps that move by the same +1 or -1 location), and the share of read locations
+    that were written. ``learned`` is True when both foci have mean peak >= 0.8, move
+    steadily on >= 90% of steps, and >= 90% of reads visit written locations.
+    """
+    L = int(length)
+    ww, rw = _head0(np.asarray(write_weightings)), _head0(np.asarray(read_weightings))
+    if L < 1 or ww.shape[0] < 2 * L + 1:
+        raise ValueError(f"a copy trace of length {L} needs {2 * L + 1} steps, this one has {ww.shape[0]}")
+    write = _walk(ww[:L].astype(np.float64))
+    read = _walk(rw[L + 1 : 2 * L + 1].astype(np.float64))
+    written = set(write["locations"])
+    visited = float(np.mean([loc in written for loc in read["locations"]]))
+
+    def ok(d):
+        return d["mean_peak"] >= SHARP and d["steady_fraction"] >= CONSISTENT
+
+    return {"length": L, "write": write, "read": read, "reads_written_fraction": visited,
+            "learned": bool(ok(write) and ok(read) and visited >= CONSISTENT)}
+
+
+def copy_length(inputs: np.ndarray, metadata: dict) -> int:
+    """The copy length: from metadata, else the first step on the delimiter channel."""
+    if "sequence_length" in metadata:
+        return int(metadata["sequence_length"])
+    hits = np.flatnonzero(np.asarray(inputs)[:, -1] > 0.5)
+    if not hits.size:
+        raise ValueError("no delimiter in the last input channel and no sequence_length metadata")
+    return int(hits[0])
+
+
+def copy_diagnostics_from_file(f, name: str) -> dict:
+    """copy_diagnostics for a trace in an open TraceFile; a problem becomes {'error': ...}."""
+    try:
+        info = f.info(name)
+        L = copy_length(f.read(name, "inputs"), info.metadata)
+        rows = slice(0, 2 * L + 1)  # only the steps the measure looks at
+        return copy_diagnostics(f.read(name, "write_weightings", rows),
+                                f.read(name, "read_weightings", rows), L)
+    except (ValueError, KeyError) as e:
+        return {"error": str(e)}

@@ -1,0 +1,563 @@
+"""Reading and writing trace files: HDF5 and NPZ, format detection, atomic writes.
+
+Reading goes through a ``TraceFile``: it lists the traces in a file and their datasets'
+shapes and dtypes without reading array data, and reads datasets whole or in blocks of
+time steps. Whole reads are refused above a size limit (``max_bytes``) instead of
+exhausting memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AttnvizError, TraceError
+from .trace import (
+    DATASETS,
+    FORMAT_VERSION,
+    ROOT,
+    Trace,
+    as_trace_list,
+    check_metadata,
+    check_structure,
+    check_values,
+    normalise_name,
+)
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+HDF5_SUFFIXES = (".h5", ".hdf5")
+NPZ_SUFFIXES = (".npz",)
+TRACE_SUFFIXES = HDF5_SUFFIXES + NPZ_SUFFIXES
+BLOCK_BYTES = 16 * 2**20  # a block read by the streaming checks
+
+
+def default_max_bytes() -> int:
+    """The largest array attnviz reads whole: $ATTNVIZ_MAX_BYTES, else 4 GiB."""
+    raw = os.environ.get("ATTNVIZ_MAX_BYTES")
+    if raw:
+        try:
+            return parse_size(raw)
+        except ValueError:
+            raise AttnvizError(f"ATTNVIZ_MAX_BYTES={raw!r} is not a size (e.g. 500M, 4G)") from None
+    return 4 * 2**30
+
+
+def parse_size(text: str) -> int:
+    """'4G', '500M', '123456' -> bytes (binary units)."""
+    t = text.strip().upper().removesuffix("B").removesuffix("I")
+    units = {"K": 2**10, "M": 2**20, "G": 2**30, "T": 2**40}
+    mult = units.get(t[-1:], 1)
+    num = t[:-1] if t[-1:] in units else t
+    value = float(num)
+    if value < 0:
+        raise ValueError(text)
+    return int(value * mult)
+
+
+def format_size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if n < 1024 or unit == "TiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError
+
+
+@dataclass
+class TraceInfo:
+    """A trace as listed in a file: dataset shapes and dtypes, and metadata; no array data."""
+
+    name: str
+    datasets: dict[str, tuple[tuple[int, ...], np.dtype]]
+    metadata: dict = field(default_factory=dict)
+
+    @property
+    def steps(self) -> int:
+        shape = self.datasets.get("inputs", ((0,), None))[0]
+        return int(shape[0]) if shape else 0
+
+
+def detect_format(path) -> str:
+    """'hdf5' or 'npz', from the file's first bytes; TraceError for anything else."""
+    path = Path(path)
+    if not path.exists():
+        raise TraceError("no such file", path)
+    if path.is_dir():
+        raise TraceError("is a directory, not a trace file", path)
+    try:
+        with open(path, "rb") as f:
+            head = f.read(8)
+            if not head:
+                raise TraceError("is empty (0 bytes); expected an HDF5 or NPZ trace file", path)
+            if head == HDF5_SIGNATURE:
+                return "hdf5"
+            if head[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+                return "npz"
+            # HDF5 allows a user block of 512, 1024, 2048, ... bytes before the signature.
+            size, offset = path.stat().st_size, 512
+            while offset + 8 <= size:
+                f.seek(offset)
+                if f.read(8) == HDF5_SIGNATURE:
+                    return "hdf5"
+                offset *= 2
+    except OSError as e:
+        raise TraceError(f"cannot be read: {e.strerror or e}", path) from None
+    raise TraceError(f"is neither HDF5 nor NPZ (it starts with bytes {head[:8]!r})", path)
+
+
+def open_traces(path, max_bytes: int | None = None) -> TraceFile:
+    """Open a trace file for reading (use as a context manager)."""
+    fmt = detect_format(path)
+    cls = HDF5File if fmt == "hdf5" else NPZFile
+    return cls(Path(path), default_max_bytes() if max_bytes is None else max_bytes)
+
+
+class TraceFile:
+    """The traces in one file. Subclasses know one format."""
+
+    format = ""
+
+    def __init__(self, path: Path, max_bytes: int):
+        self.path, self.max_bytes = path, max_bytes
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        pass
+
+    # Implemented by each format.
+    @property
+    def names(self) -> list[str]:
+        raise NotImplementedError
+
+    def info(self, name: str) -> TraceInfo:
+        raise NotImplementedError
+
+    def read(self, name: str, dataset: str, rows: slice = slice(None)) -> np.ndarray:
+        raise NotImplementedError
+
+    # Shared.
+    def error(self, problem: str, trace=None, dataset=None) -> TraceError:
+        return TraceError(problem, self.path, trace, dataset)
+
+    def resolve(self, name: str | None) -> str:
+        """The full name of a trace; with None, the file's only trace."""
+        names = self.names
+        if not names:
+            raise self.error("holds no traces (no group or key set with inputs, outputs, "
+                             "write_weightings and read_weightings)")
+        if name is None:
+            if len(names) > 1:
+                shown = ", ".join(names[:5]) + (", ..." if len(names) > 5 else "")
+                raise self.error(f"holds {len(names)} traces ({shown}); choose one by name")
+            return names[0]
+        norm = normalise_name(name)
+        if norm not in names:
+            raise self.error(f"has no trace {norm!r}; it has {', '.join(names[:10])}")
+        return norm
+
+    def check_size(self, name, dataset, shape, dtype, what="is"):
+        nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+        if nbytes > self.max_bytes:
+            raise self.error(f"{what} {format_size(nbytes)}, above the {format_size(self.max_bytes)} "
+                             "limit for reading an array whole (raise it with --max-bytes or "
+                             "ATTNVIZ_MAX_BYTES)", name, dataset)
+
+    def blocks(self, name: str, dataset: str, block_bytes: int = BLOCK_BYTES
+               ) -> Iterator[tuple[int, np.ndarray]]:
+        """Yield (first step, block) over a dataset, a few MiB at a time."""
+        shape, dtype = self.info(name).datasets[dataset]
+        T = shape[0] if shape else 0
+        row = max(1, int(np.prod(shape[1:], dtype=np.float64)) * np.dtype(dtype).itemsize)
+        step = max(1, block_bytes // row)
+        for start in range(0, T, step):
+            yield start, self.read(name, dataset, slice(start, min(T, start + step)))
+
+    def load(self, name: str | None = None) -> Trace:
+        name = self.resolve(name)
+        info = self.info(name)
+        problems = check_structure(info.datasets)
+        if problems:
+            raise self.error(problems[0][1], name, problems[0][0])
+        arrays = {ds: self.read(name, ds) for ds in info.datasets}
+        return Trace(arrays, info.metadata, name, path=self.path)
+
+    def __iter__(self) -> Iterator[Trace]:
+        for name in self.names:
+            yield self.load(name)
+
+
+def _strip_format_version(meta: dict, err) -> dict:
+    version = meta.pop("attnviz_format", FORMAT_VERSION)
+    if version != FORMAT_VERSION:
+        raise err(f"is trace format version {version!r}; this attnviz reads version {FORMAT_VERSION}")
+    return meta
+
+
+# --------------------------------------------------------------------------- HDF5
+
+
+class HDF5File(TraceFile):
+    format = "hdf5"
+
+    def __init__(self, path, max_bytes):
+        super().__init__(path, max_bytes)
+        import h5py
+
+        self._h5py = h5py
+        try:
+            self._f = h5py.File(path, "r")
+        except OSError as e:
+            raise self.error(f"is not a readable HDF5 file ({_first_line(e)}); is it truncated?") from None
+        self._names = None
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self._f.close()
+
+    @property
+    def names(self) -> list[str]:
+        if self._names is None:
+            found, seen = [], set()
+
+            def walk(group, path):
+                links = {}
+                try:
+                    keys = list(group.keys())
+                except Exception as e:
+                    raise self.error(f"group {path!r} cannot be listed ({_first_line(e)})") from None
+                for key in keys:
+                    links[key] = group.get(key, getlink=True)
+                if any(k in DATASETS for k in links):
+                    found.append(normalise_name(path))
+                for key, link in links.items():
+                    if isinstance(link, self._h5py.HardLink) and key not in DATASETS:
+                        obj = group.get(key)
+                        if isinstance(obj, self._h5py.Group) and obj.id not in seen:
+                            seen.add(obj.id)
+                            walk(obj, f"{path.rstrip('/')}/{key}")
+
+            walk(self._f, "/")
+            self._names = sorted(found, key=lambda n: (n != ROOT, n))
+        return self._names
+
+    def _group(self, name):
+        return self._f if name == ROOT else self._f[name]
+
+    def _dataset(self, name, key):
+        group = self._group(name)
+        link = group.get(key, getlink=True)
+        try:
+            obj = group[key]
+        except (KeyError, OSError, ValueError) as e:
+            if isinstance(link, self._h5py.ExternalLink):
+                raise self.error(f"is an external link to {link.filename}:{link.path} that cannot "
+                                 "be resolved", name, key) from None
+            raise self.error(f"cannot be opened ({_first_line(e)})", name, key) from None
+        if not isinstance(obj, self._h5py.Dataset):
+            raise self.error("is a group; expected a dataset", name, key)
+        return obj
+
+    def info(self, name: str) -> TraceInfo:
+        name = self.resolve(name)
+        group = self._group(name)
+        datasets = {}
+        for key in group.keys():
+            if key in DATASETS:
+                ds = self._dataset(name, key)
+                datasets[key] = (tuple(ds.shape or ()), ds.dtype)
+        try:
+            raw = {k: group.attrs[k] for k in group.attrs.keys()}
+            meta = check_metadata(raw)
+        except (ValueError, OSError, TypeError) as e:
+            raise self.error(f"metadata: {_first_line(e)}", name) from None
+        meta = _strip_format_version(meta, lambda m: self.error(m, name))
+        return TraceInfo(name, datasets, meta)
+
+    def read(self, name, dataset, rows=slice(None)):
+        ds = self._dataset(name, dataset)
+        shape = ds.shape or ()
+        if shape:
+            start, stop, _ = rows.indices(shape[0])
+            shape = (max(0, stop - start),) + tuple(shape[1:])
+        self.check_size(name, dataset, shape, ds.dtype)
+        try:
+            return ds[rows] if ds.shape else ds[()]
+        except (OSError, ValueError, TypeError) as e:
+            raise self.error(f"cannot be read ({_first_line(e)})", name, dataset) from None
+
+
+# ---------------------------------------------------------------------------- NPZ
+
+
+class NPZFile(TraceFile):
+    format = "npz"
+
+    def __init__(self, path, max_bytes):
+        super().__init__(path, max_bytes)
+        try:
+            self._zip = zipfile.ZipFile(path)
+            members = self._zip.namelist()
+        except (zipfile.BadZipFile, OSError, EOFError, ValueError) as e:
+            raise self.error(f"is not a readable NPZ file ({_first_line(e)}); is it truncated?") from None
+        # key "inputs" -> root trace; key "a/b/inputs" -> trace "a/b"
+        self._keys: dict[str, dict[str, str]] = {}
+        for member in members:
+            if not member.endswith(".npy"):
+                continue
+            key = member[:-4]
+            trace, _, ds = key.rpartition("/")
+            self._keys.setdefault(normalise_name(trace), {})[ds] = member
+        self._headers: dict[str, tuple] = {}
+
+    def close(self):
+        with contextlib.suppress(Exception):
+            self._zip.close()
+
+    @property
+    def names(self):
+        names = [n for n, ks in self._keys.items() if any(k in DATASETS for k in ks)]
+        return sorted(names, key=lambda n: (n != ROOT, n))
+
+    def _header(self, name, key):
+        member = self._keys[name][key]
+        if member not in self._headers:
+            try:
+                with self._zip.open(member) as fp:
+                    fmt = np.lib.format
+                    version = fmt.read_magic(fp)
+                    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+                    shape, _, dtype = read_header(fp)
+            except Exception as e:  # zip, zlib and npy header errors alike
+                raise self.error(f"is damaged or truncated ({_first_line(e)})", name, key) from None
+            self._headers[member] = (tuple(shape), dtype)
+        return self._headers[member]
+
+    def _read_member(self, name, key):
+        shape, dtype = self._header(name, key)
+        if dtype.hasobject:
+            raise self.error("is an object array (pickled Python objects); attnviz never "
+                             "unpickles", name, key)
+        self.check_size(name, key, shape, dtype, what="is an NPZ array of")
+        try:
+            with self._zip.open(self._keys[name][key]) as fp:
+                return np.lib.format.read_array(fp, allow_pickle=False)
+        except Exception as e:
+            raise self.error(f"is damaged or truncated ({_first_line(e)})", name, key) from None
+
+    def info(self, name):
+        name = self.resolve(name)
+        keys = self._keys[name]
+        datasets = {k: self._header(name, k) for k in keys if k in DATASETS}
+        meta = {}
+        if "attrs" in keys:
+            meta = _parse_attrs(self._read_member(name, "attrs"), lambda m: self.error(m, name, "attrs"))
+        meta = _strip_format_version(meta, lambda m: self.error(m, name))
+        return TraceInfo(name, datasets, meta)
+
+    def check_size(self, name, dataset, shape, dtype, what="is"):
+        try:
+            super().check_size(name, dataset, shape, dtype, what)
+        except TraceError as e:
+            if dataset == "attrs":
+                raise
+            raise self.error(e.problem.split(" (raise")[0] + "; NPZ arrays cannot be read in parts: "
+                             "convert the file to chunked HDF5 with `attnviz convert` "
+                             "(with a larger --max-bytes)", name, dataset) from None
+
+    def read(self, name, dataset, rows=slice(None)):
+        return self._read_member(name, dataset)[rows]
+
+    def blocks(self, name, dataset, block_bytes=BLOCK_BYTES):
+        # The member is read once (NPZ cannot seek), then handed out in blocks.
+        whole = self._read_member(name, dataset)
+        row = max(1, whole[:1].nbytes)
+        step = max(1, block_bytes // row)
+        for start in range(0, whole.shape[0] if whole.ndim else 0, step):
+            yield start, whole[start : start + step]
+
+
+def _parse_attrs(arr: np.ndarray, err) -> dict:
+    if arr.dtype.kind != "U" or arr.ndim != 0:
+        raise err(f"metadata must be a 0-d unicode string holding a JSON object, not a "
+                  f"{arr.dtype} array of shape {arr.shape}")
+    try:
+        meta = json.loads(str(arr[()]))
+    except json.JSONDecodeError as e:
+        raise err(f"metadata is not valid JSON ({e})") from None
+    if not isinstance(meta, dict):
+        raise err(f"metadata must be a JSON object, not a {type(meta).__name__}")
+    for k, v in meta.items():
+        if isinstance(v, dict | list) or v is None:
+            raise err(f"metadata is not flat: {k!r} holds a {type(v).__name__}; values must be "
+                      "str, int, float or bool")
+    try:
+        return check_metadata(meta)
+    except ValueError as e:
+        raise err(str(e)) from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0]
+
+
+# --------------------------------------------------------------------- public API
+
+
+def load(path, name: str | None = None, max_bytes: int | None = None) -> Trace:
+    """Read one trace. With ``name=None`` the file must hold exactly one."""
+    with open_traces(path, max_bytes) as f:
+        return f.load(name)
+
+
+def list_traces(path, max_bytes: int | None = None) -> list[TraceInfo]:
+    """The traces in a file with their datasets' shapes and dtypes; reads no array data
+    (except NPZ metadata)."""
+    with open_traces(path, max_bytes) as f:
+        return [f.info(n) for n in f.names]
+
+
+def iter_traces(path, max_bytes: int | None = None) -> Iterator[Trace]:
+    """Every trace in a file, read one at a time."""
+    with open_traces(path, max_bytes) as f:
+        yield from f
+
+
+def validate_file(path, weighting_tol: float | None = None, max_bytes: int | None = None
+                  ) -> list[str]:
+    """Check every trace in a file; return one line per problem (empty when valid).
+
+    Values are checked block by block, so memory stays bounded for any file size.
+    """
+    try:
+        with open_traces(path, max_bytes) as f:
+            names = f.names
+            if not names:
+                f.resolve(None)  # raises "holds no traces"
+            lines = []
+            for name in names:
+                try:
+                    info = f.info(name)
+                except TraceError as e:
+                    lines.append(str(e))
+                    continue
+                problems = check_structure(info.datasets)
+                lines += [str(f.error(msg, name, ds)) for ds, msg in problems]
+                if problems:
+                    continue
+                for ds in info.datasets:
+                    try:
+                        for start, block in f.blocks(name, ds):
+                            msg = check_values(ds, block, start, weighting_tol)
+                            if msg:
+                                lines.append(str(f.error(msg, name, ds)))
+                                break
+                    except TraceError as e:
+                        lines.append(str(e))
+            return lines
+    except TraceError as e:
+        return [str(e)]
+
+
+def trace_files(paths, recursive: bool = True) -> list[Path]:
+    """Expand files and folders into trace files (a folder: every .h5/.hdf5/.npz below it)."""
+    out = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            pattern = "**/*" if recursive else "*"
+            out += sorted(q for q in p.glob(pattern) if q.suffix.lower() in TRACE_SUFFIXES and q.is_file())
+        else:
+            out.append(p)
+    return out
+
+
+# ------------------------------------------------------------------------ writing
+
+
+def save(traces, path, compression: bool | None = None) -> Path:
+    """Write one or more traces to ``path``; the format follows the suffix (.h5/.hdf5/.npz).
+
+    The file is written under a temporary name in the same folder and renamed when
+    complete, so an interrupted write never leaves a partial file at ``path``.
+    """
+    path = Path(path)
+    traces = as_trace_list(traces)
+    names = [t.name for t in traces]
+    if len(set(names)) != len(names):
+        raise AttnvizError(f"{path}: two traces share a name ({names})")
+    suffix = path.suffix.lower()
+    if suffix in HDF5_SUFFIXES:
+        writer = _write_hdf5
+    elif suffix in NPZ_SUFFIXES:
+        writer = _write_npz
+    else:
+        raise AttnvizError(f"{path}: unknown suffix {path.suffix!r}; use .h5, .hdf5 or .npz")
+    with atomic_path(path) as tmp:
+        writer(traces, tmp, compression)
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path: Path):
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success."""
+    path = Path(path)
+    if path.parent and not path.parent.exists():
+        raise AttnvizError(f"{path}: folder {str(path.parent)!r} does not exist")
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        yield tmp
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def _write_hdf5(traces, tmp, compression):
+    import h5py
+
+    with h5py.File(tmp, "w") as f:
+        for t in traces:
+            group = f if t.name == ROOT else f.require_group(t.name)
+            for key, arr in t.arrays.items():
+                compress = arr.nbytes > 2**16 if compression is None else compression
+                kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
+                group.create_dataset(key, data=arr, **kwargs)
+            for k, v in t.metadata.items():
+                group.attrs[k] = v
+            group.attrs["attnviz_format"] = FORMAT_VERSION
+
+
+def _write_npz(traces, tmp, compression):
+    arrays = {}
+    for t in traces:
+        prefix = "" if t.name == ROOT else t.name + "/"
+        for key, arr in t.arrays.items():
+            arrays[prefix + key] = arr
+        meta = dict(t.metadata, attnviz_format=FORMAT_VERSION)
+        arrays[prefix + "attrs"] = np.array(json.dumps(meta, sort_keys=True))
+    save_fn = np.savez if compression is False else np.savez_compressed
+    with open(tmp, "wb") as fp:
+        save_fn(fp, **arrays)
+
+
+def convert(src, dst, max_bytes: int | None = None) -> Path:
+    """Copy every trace of ``src`` into ``dst`` (HDF5 <-> NPZ): arrays, dtypes, metadata, names."""
+    src, dst = Path(src), Path(dst)
+    if src.resolve() == dst.resolve():
+        raise AttnvizError(f"{dst}: the output is the input file")
+    with open_traces(src, max_bytes) as f:
+        f.resolve(f.names[0] if f.names else None)
+        return save(list(f), dst)

@@ -1,0 +1,228 @@
+"""The Neural Turing Machine: parameters, forward pass over a sequence, and BPTT.
+
+Shapes: T time steps, B batch, X input width, Y output width, H controller units,
+N memory locations, M word width, W write heads, R read heads.
+
+One step: the controller reads [x_t, r_{t-1}], emits every head's parameters; the
+write heads address and write (erase then add) in turn, then the read heads address
+the updated memory and read it; the output is sigmoid([h_t, r_t] W_out + b_out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import addressing, layers, memory
+from .config import NTMConfig
+
+
+@dataclass
+class HeadOutput:
+    """What one head did at one step (kept for traces)."""
+
+    weighting: np.ndarray  # (B, N)
+    erase: np.ndarray | None = None  # (B, M), write heads only
+    add: np.ndarray | None = None  # (B, M), write heads only
+    read: np.ndarray | None = None  # (B, M), read heads only
+
+
+def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
+    """Glorot-uniform weights, zero biases (LSTM forget gate bias 1)."""
+
+    def glorot(n_in, n_out):
+        a = np.sqrt(6.0 / (n_in + n_out))
+        return rng.uniform(-a, a, size=(n_in, n_out)).astype(dtype)
+
+    H, RM = cfg.controller_size, cfg.read_heads * cfg.word_size
+    n_in = cfg.input_size + RM
+    p = {}
+    if cfg.controller == "lstm":
+        p["ctrl_W"] = glorot(n_in + H, 4 * H)
+        p["ctrl_b"] = np.zeros(4 * H, dtype)
+        p["ctrl_b"][H : 2 * H] = 1.0  # remember by default
+    elif cfg.controller == "feedforward":
+        p["ctrl_W"] = glorot(n_in, H)
+        p["ctrl_b"] = np.zeros(H, dtype)
+    else:
+        raise ValueError(f"unknown controller {cfg.controller!r}: expected 'lstm' or 'feedforward'")
+    P = sum(cfg.head_sizes)
+    p["head_W"] = glorot(H, P)
+    p["head_b"] = np.zeros(P, dtype)
+    p["out_W"] = glorot(H + RM, cfg.output_size)
+    p["out_b"] = np.zeros(cfg.output_size, dtype)
+    return p
+
+
+def initial_state(cfg: NTMConfig, B: int, dtype=np.float32):
+    """Fixed initial memory, head weightings, read vectors and controller state."""
+    N, M, H = cfg.memory_size, cfg.word_size, cfg.controller_size
+    mem = np.full((B, N, M), cfg.init_memory, dtype)
+    if cfg.init_weighting == "onehot":
+        w0 = np.zeros((B, N), dtype)
+        w0[:, 0] = 1.0
+    elif cfg.init_weighting == "uniform":
+        w0 = np.full((B, N), 1.0 / N, dtype)
+    else:
+        raise ValueError(f"unknown init_weighting {cfg.init_weighting!r}")
+    n_heads = cfg.write_heads + cfg.read_heads
+    weights = [w0.copy() for _ in range(n_heads)]
+    reads = [memory.read_forward(w0, mem)[0] for _ in range(cfg.read_heads)]
+    h = np.zeros((B, H), dtype)
+    c = np.zeros((B, H), dtype)
+    return mem, weights, reads, h, c
+
+
+def _split_head(cfg: NTMConfig, raw: np.ndarray, is_write: bool):
+    """Cut one head's raw outputs (B, P) into its named parts."""
+    M, S = cfg.word_size, 2 * cfg.shift_range + 1
+    parts = {"key": raw[:, :M], "beta": raw[:, M], "g": raw[:, M + 1],
+             "shift": raw[:, M + 2 : M + 2 + S], "gamma": raw[:, M + 2 + S]}
+    if is_write:
+        o = M + 3 + S
+        parts["erase"] = raw[:, o : o + M]
+        parts["add"] = raw[:, o + M : o + 2 * M]
+    return parts
+
+
+class NTM:
+    """A Neural Turing Machine with hand-derived backpropagation through time."""
+
+    def __init__(self, cfg: NTMConfig, params: dict[str, np.ndarray]):
+        self.cfg = cfg
+        self.params = params
+
+    @classmethod
+    def create(cls, cfg: NTMConfig, seed: int = 0, dtype=np.float32) -> NTM:
+        return cls(cfg, init_params(cfg, np.random.default_rng(seed), dtype))
+
+    @property
+    def dtype(self):
+        return self.params["out_W"].dtype
+
+    # ------------------------------------------------------------------ forward
+
+    def forward(self, x: np.ndarray, keep_memory: bool = False):
+        """Run the model over a batch of sequences.
+
+        x: (T, B, X). Returns logits (T, B, Y) and a cache for ``backward``; the cache's
+        ``heads`` list holds per step the HeadOutput of every head, and ``memories``
+        the memory after each step (B, N, M) when keep_memory or always (it is needed
+        by backward anyway).
+        """
+        cfg, p = self.cfg, self.params
+        T, B, _ = x.shape
+        x = x.astype(self.dtype, copy=False)
+        mem, weights, reads, h, c = initial_state(cfg, B, self.dtype)
+        offsets = np.cumsum([0] + cfg.head_sizes)
+        W = cfg.write_heads
+        logits = np.empty((T, B, cfg.output_size), self.dtype)
+        steps = []
+        for t in range(T):
+            u = np.concatenate([x[t], *reads], axis=1)  # (B, X + R*M)
+            if cfg.controller == "lstm":
+                h, c, ctrl_cache = layers.lstm_forward(u, h, c, p["ctrl_W"], p["ctrl_b"])
+            else:
+                h, ctrl_cache = layers.feedforward_forward(u, p["ctrl_W"], p["ctrl_b"])
+            raw = h @ p["head_W"] + p["head_b"]  # (B, P)
+            head_caches, outs = [], []
+            for j in range(len(weights)):
+                is_write = j < W
+                hp = _split_head(cfg, raw[:, offsets[j] : offsets[j + 1]], is_write)
+                w, a_cache = addressing.address_forward(
+                    hp["key"], hp["beta"], hp["g"], hp["shift"], hp["gamma"], weights[j], mem)
+                weights[j] = w
+                if is_write:
+                    e = layers.sigmoid(hp["erase"])
+                    a = np.tanh(hp["add"])
+                    mem, m_cache = memory.write_forward(w, e, a, mem)
+                    outs.append(HeadOutput(w, erase=e, add=a))
+                else:
+                    r, m_cache = memory.read_forward(w, mem)
+                    reads[j - W] = r
+                    outs.append(HeadOutput(w, read=r))
+                head_caches.append((a_cache, m_cache))
+            o_in = np.concatenate([h, *reads], axis=1)  # (B, H + R*M)
+            logits[t] = o_in @ p["out_W"] + p["out_b"]
+            steps.append({"ctrl": ctrl_cache, "h": h, "heads": head_caches, "o_in": o_in,
+                          "out": outs, "memory": mem if keep_memory else None})
+        return logits, {"x_shape": x.shape, "steps": steps}
+
+    # ----------------------------------------------------------------- backward
+
+    def backward(self, dlogits: np.ndarray, cache) -> dict[str, np.ndarray]:
+        """Backpropagation through time. dlogits: (T, B, Y). Returns a gradient per parameter."""
+        cfg, p = self.cfg, self.params
+        T, B, _ = cache["x_shape"]
+        X, M, W, R = cfg.input_size, cfg.word_size, cfg.write_heads, cfg.read_heads
+        H = cfg.controller_size
+        grads = {k: np.zeros_like(v) for k, v in p.items()}
+        dh_next = np.zeros((B, H), self.dtype)
+        dc_next = np.zeros((B, H), self.dtype)
+        dmem = np.zeros((B, cfg.memory_size, M), self.dtype)
+        dw_next = [np.zeros((B, cfg.memory_size), self.dtype) for _ in range(W + R)]
+        dr_next = [np.zeros((B, M), self.dtype) for _ in range(R)]
+        for t in reversed(range(T)):
+            st = cache["steps"][t]
+            grads["out_W"] += st["o_in"].T @ dlogits[t]
+            grads["out_b"] += dlogits[t].sum(axis=0)
+            do_in = dlogits[t] @ p["out_W"].T  # (B, H + R*M)
+            dh = do_in[:, :H] + dh_next
+            draw_parts = [None] * (W + R)
+            # Read heads, in reverse order of the forward pass.
+            for j in reversed(range(W, W + R)):
+                a_cache, m_cache = st["heads"][j]
+                dr = do_in[:, H + (j - W) * M : H + (j - W + 1) * M] + dr_next[j - W]
+                dw, dm = memory.read_backward(dr, m_cache)
+                dmem += dm
+                draw_parts[j], dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
+                dmem += dm
+            # Write heads: dmem is the gradient of the memory after the write.
+            for j in reversed(range(W)):
+                a_cache, m_cache = st["heads"][j]
+                dw, de, da, dmem = memory.write_backward(dmem, m_cache)
+                e, a = m_cache[1], m_cache[2]
+                dparts, dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
+                dmem += dm
+                draw_parts[j] = np.concatenate(
+                    [dparts, de * e * (1.0 - e), da * (1.0 - a * a)], axis=1)
+            draw = np.concatenate(draw_parts, axis=1)  # (B, P)
+            grads["head_W"] += st["h"].T @ draw
+            grads["head_b"] += draw.sum(axis=0)
+            dh += draw @ p["head_W"].T
+            if cfg.controller == "lstm":
+                du, dh_next, dc_next, dW, db = layers.lstm_backward(dh, dc_next, st["ctrl"])
+            else:
+                du, dW, db = layers.feedforward_backward(dh, st["ctrl"])
+            grads["ctrl_W"] += dW
+            grads["ctrl_b"] += db
+            for k in range(R):
+                dr_next[k] = du[:, X + k * M : X + (k + 1) * M]
+        return grads
+
+    @staticmethod
+    def _address_backward(dw, a_cache):
+        """Backward through addressing; returns the head's raw-parameter gradient
+        (key, beta, g, shift, gamma), dw_prev and dmemory."""
+        dkey, dbeta, dg, ds, dgamma, dw_prev, dm = addressing.address_backward(dw, a_cache)
+        raw = np.concatenate([dkey, dbeta[:, None], dg[:, None], ds, dgamma[:, None]], axis=1)
+        return raw, dw_prev, dm
+
+
+# ---------------------------------------------------------------------- loss
+
+
+def bce_loss(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray):
+    """Binary cross-entropy summed over bits and masked steps, averaged over the batch.
+
+    logits, targets: (T, B, Y); mask: (T, B) with 1 where the output is scored.
+    Returns (loss in nats per sequence, dlogits).
+    """
+    B = logits.shape[1]
+    # log(1 + exp(-|z|)) + max(z, 0) - z*y, stable for any z
+    per = np.logaddexp(0.0, logits) - logits * targets
+    m = mask[:, :, None]
+    loss = float((per * m).sum() / B)
+    dlogits = (layers.sigmoid(logits) - targets) * m / B
+    return loss, dlogits.astype(logits.dtype, copy=False)

@@ -1,0 +1,21 @@
+"""Algorithmic tasks from the NTM paper. Each is a small module with one Task subclass;
+register it in TASKS to make it available to ``attnviz train --task``."""
+
+from __future__ import annotations
+
+from .associative_recall import AssociativeRecall
+from .base import Batch, Task
+from .copy import Copy
+from .repeat_copy import RepeatCopy
+
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Copy, RepeatCopy, AssociativeRecall)}
+
+
+def get_task(name: str, **options) -> Task:
+    try:
+        return TASKS[name](**options)
+    except KeyError:
+        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}") from None
+
+
+__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "get_task"]

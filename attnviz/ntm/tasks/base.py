@@ -1,0 +1,43 @@
+"""What every task provides: a seeded batch generator and a held-out set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass
+class Batch:
+    x: np.ndarray  # (T, B, input_size)
+    y: np.ndarray  # (T, B, output_size) targets, zero where not scored
+    mask: np.ndarray  # (T, B) 1 where the output is scored
+    length: int  # the task's size parameter for this batch (sequence length, item count)
+
+
+class Task:
+    name = ""
+    input_size = 0
+    output_size = 0
+    min_length = 1
+    max_length = 1
+
+    def make(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
+        """A batch of ``batch_size`` sequences, all of size ``length``."""
+        raise NotImplementedError
+
+    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        """A training batch with its size drawn uniformly from the task's range."""
+        return self.make(rng, batch_size, int(rng.integers(self.min_length, self.max_length + 1)))
+
+    def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:
+        """A fixed held-out set: ``per_length`` sequences of every size in the range."""
+        rng = np.random.default_rng(seed)
+        return [self.make(rng, per_length, n) for n in range(self.min_length, self.max_length + 1)]
+
+    def options(self) -> dict:
+        return {"min_length": self.min_length, "max_length": self.max_length}
+
+
+def random_bits(rng: np.random.Generator, shape) -> np.ndarray:
+    return rng.integers(0, 2, size=shape).astype(np.float32)

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from attnviz.cli import app
+
+
+def copy_like_arrays(L: int = 5, N: int = 16, M: int = 4, width: int = 8, seed: int = 0,
+                     heads: int | None = None, full: bool = False) -> dict[str, np.ndarray]:
+    """A synthetic copy-task trace with a perfect diagonal write and read walk."""
+    rng = np.random.default_rng(seed)
+    T = 2 * L + 1
+    seq = rng.integers(0, 2, (L, width)).astype(np.float32)
+    x = np.zeros((T, width + 1), np.float32)
+    x[:L, :width] = seq
+    x[L, width] = 1
+    y = np.zeros((T, width), np.float32)
+    y[L + 1 :] = seq
+    ww = np.zeros((T, N), np.float32)
+    rw = np.zeros((T, N), np.float32)
+    for t in range(T):
+        ww[t, min(t, L) % N] = 1
+        rw[t, max(0, t - L - 1) % N] = 1
+    arrays = {"inputs": x, "outputs": y, "write_weightings": ww, "read_weightings": rw}
+    if full:
+        arrays.update(targets=y.copy(), adds=rng.random((T, M), np.float32),
+                      erases=rng.random((T, M), np.float32), reads=rng.random((T, M), np.float32),
+                      memory=rng.random((T, N, M), np.float32))
+    if heads:
+        for k in ("write_weightings", "read_weightings"):
+            arrays[k] = np.repeat(arrays[k][:, None, :], heads, axis=1)
+    return arrays
+
+
+@pytest.fixture
+def runner():
+    return CliRunner()
+
+
+def run(runner, *args):
+    """Invoke the CLI; stdout and stderr come back separately."""
+    return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
