@@ -7,6 +7,7 @@ Heavy modules (numpy, h5py, matplotlib) are imported inside the commands, so tha
 from __future__ import annotations
 
 import functools
+import re
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -140,24 +141,19 @@ def inspect(
 def _print_summary(s: dict) -> None:
     from rich.table import Table
 
-    table = Table(title=Text(f"{s['file']} ({s['format']}, {len(s['traces'])} trace(s))"),
-                  title_justify="left")
-    for col in ("trace", "dataset", "shape", "dtype", "min", "max"):
-        table.add_column(col, justify="right" if col in ("min", "max") else "left")
+    out.print(Text(f"{s['file']}  ({s['format']}, {len(s['traces'])} trace(s))", style="bold"))
     for t in s["traces"]:
-        first = True
+        table = Table(title=Text(f"trace {t['name']}: {t['steps']} steps"), title_justify="left")
+        for col in ("dataset", "shape", "dtype", "min", "max"):
+            table.add_column(col, justify="right" if col in ("min", "max") else "left")
         for key, d in t["datasets"].items():
-            table.add_row(Text(t["name"] if first else ""), key, "x".join(map(str, d["shape"])),
-                          d["dtype"], _num(d["min"]), _num(d["max"]))
-            first = False
-        meta = ", ".join(f"{k}={v}" for k, v in t["metadata"].items())
-        if meta:
-            table.add_row("", Text(meta, style="dim"), "", "", "", "")
-        cd = t.get("copy_diagnostics")
-        if cd:
-            table.add_row("", Text(_copy_line(cd), style="dim"), "", "", "", "")
-        table.add_section()
-    out.print(table)
+            table.add_row(key, " x ".join(map(str, d["shape"])), d["dtype"], _num(d["min"]), _num(d["max"]))
+        out.print(table)
+        if t["metadata"]:
+            out.print(Text("  metadata: " + ", ".join(f"{k}={v}" for k, v in t["metadata"].items())))
+        if t.get("copy_diagnostics"):
+            out.print(Text("  " + _copy_line(t["copy_diagnostics"])))
+        out.print()
 
 
 def _num(x) -> str:
@@ -224,6 +220,146 @@ def convert(
 
     convert_file(src, dst, parse_max_bytes(max_bytes))
     out.print(Text(f"wrote {dst}"))
+
+
+# ------------------------------------------------------------------------ plot
+
+
+def _window(text: str | None, what: str):
+    if text is None:
+        return None
+    m = re.fullmatch(r"\s*(-?\d*)\s*:\s*(-?\d*)\s*", text)
+    if not m:
+        raise typer.BadParameter(f"{what} window {text!r} is not START:STOP (e.g. 0:500, 100:, :50)")
+    return tuple(int(v) if v else None for v in m.groups())
+
+
+def _pairs(items: list[str], what: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        panel, sep, value = item.partition("=")
+        if not sep or not panel or not value:
+            raise typer.BadParameter(f"{what} {item!r} is not PANEL=VALUE")
+        out[panel.strip()] = value.strip()
+    return out
+
+
+def _limits(items: list[str]) -> dict:
+    out = {}
+    for panel, value in _pairs(items, "--limits").items():
+        out[panel] = _float_pair(value)
+    return out
+
+
+def _float_pair(value: str):
+    lo, sep, hi = value.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return (float(lo) if lo.strip() else None, float(hi) if hi.strip() else None)
+    except ValueError:
+        raise typer.BadParameter(f"limits {value!r} are not LOW:HIGH (e.g. 0:1, :0.5)") from None
+
+
+def _xy(text: str | None, what: str, cast=float):
+    if text is None:
+        return None
+    a, sep, b = text.lower().partition("x")
+    try:
+        if not sep:
+            raise ValueError
+        return (cast(a), cast(b))
+    except ValueError:
+        raise typer.BadParameter(f"{what} {text!r} is not AxB (e.g. 2x2, 8x6)") from None
+
+
+@app.command()
+@cli_errors
+def plot(
+    files: Annotated[list[Path], typer.Argument(help="Trace files and folders (a folder: every trace file in it, "
+                                                     "recursively).", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file; its suffix picks the format. "
+                                                "Default: beside the trace, as NAME.png.", show_default=False)] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write every figure into this folder.",
+                                                 show_default=False)] = None,
+    formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="png, svg or pdf; repeat for several.",
+                                                      show_default=False)] = None,
+    layout: Annotated[str, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: adds "
+                                             "Adds and Reads as a middle row (3x2).")] = "grid",
+    panels: Annotated[str | None, typer.Option(help="Comma-separated panels instead of a layout: inputs, outputs, "
+                                                    "targets, write_weightings, read_weightings, adds, erases, "
+                                                    "reads.", show_default=False)] = None,
+    grid: Annotated[str | None, typer.Option(help="Rows x columns for --panels, e.g. 2x2.", show_default=False)] = None,
+    cmap: Annotated[str, typer.Option(help="Colormap for every panel: any matplotlib name (turbo, viridis, "
+                                           "coolwarm, gray, ...).")] = "turbo",
+    panel_cmap: Annotated[list[str] | None, typer.Option("--panel-cmap", help="PANEL=COLORMAP for one panel; "
+                                                         "repeatable.", show_default=False)] = None,
+    limits: Annotated[list[str] | None, typer.Option("--limits", help="PANEL=LOW:HIGH colour limits; repeatable. "
+                                                     "Default: weightings 0:1, other panels their own range.",
+                                                     show_default=False)] = None,
+    colorbar: Annotated[bool, typer.Option("--colorbar", help="Draw a colour bar beside every panel.")] = False,
+    head: Annotated[int | None, typer.Option(help="Draw only this head of multi-head datasets (default: one "
+                                                  "panel per head).", show_default=False)] = None,
+    trace: Annotated[str | None, typer.Option(help="Draw only this trace of each file (default: all, one "
+                                                   "figure each).", show_default=False)] = None,
+    title: Annotated[bool, typer.Option("--title", help="Title from the trace's metadata (task, step, "
+                                                        "length).")] = False,
+    title_text: Annotated[str | None, typer.Option("--title-text", help="A title of your own.",
+                                                   show_default=False)] = None,
+    marker: Annotated[list[int] | None, typer.Option("--marker", help="Mark this time step with a dashed line; "
+                                                     "repeatable.", show_default=False)] = None,
+    figsize: Annotated[str | None, typer.Option(help="Figure size in inches, WxH (default grows with the "
+                                                     "grid).", show_default=False)] = None,
+    dpi: Annotated[float, typer.Option(help="Pixels per inch.")] = 100,
+    fontsize: Annotated[float, typer.Option(help="Font size in points.")] = 10,
+    transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background.")] = False,
+    time: Annotated[str | None, typer.Option("--time", help="Draw only steps START:STOP (read only those).",
+                                             show_default=False)] = None,
+    locations: Annotated[str | None, typer.Option("--locations", help="Draw only locations START:STOP of the "
+                                                  "weightings.", show_default=False)] = None,
+    reduce: Annotated[str, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike stays "
+                                             "visible) or mean.")] = "max",
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.", min=1)] = 1,
+    shard: Annotated[str, typer.Option(help="K/N: draw only the K-th of N disjoint slices of the traces "
+                                            "(for CI matrices).")] = "1/1",
+    max_bytes: MaxBytes = None,
+):
+    """Draw traces as the NTM paper's grid of Time x Location heatmaps (PNG, SVG or PDF).
+
+    Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.render.PlotOptions(...))[/bold]
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .batch import plot_files
+    from .render import PlotOptions
+
+    m = re.fullmatch(r"(\d+)/(\d+)", shard.strip())
+    if not m:
+        raise typer.BadParameter(f"--shard {shard!r} is not K/N (e.g. 1/4)")
+    opts = PlotOptions(
+        layout=layout, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
+        grid=_xy(grid, "--grid", int), cmap=cmap, panel_cmaps=_pairs(panel_cmap or [], "--panel-cmap"),
+        limits=_limits(limits or []), colorbar=colorbar, head=head, title=title_text or title,
+        markers=tuple(marker or ()), figsize=_xy(figsize, "--figsize"), dpi=dpi, fontsize=fontsize,
+        transparent=transparent, time=_window(time, "--time"), locations=_window(locations, "--locations"),
+        reduce=reduce)
+    with Progress(TextColumn("drawing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True, disable=len(files) == 1 and not files[0].is_dir()) as progress:
+        task = progress.add_task("plot", total=None)
+        result = plot_files(files, output, out_dir, opts, formats or None, trace, jobs,
+                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes),
+                            on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+    for path in result.written if len(result.written) <= 10 else []:
+        out.print(Text(f"wrote {path}"))
+    if len(result.written) > 10:
+        out.print(Text(f"wrote {len(result.written)} files"))
+    if result.failures:
+        for line in result.failures:
+            error_line(line)
+        if len(result.failures) > 1 or result.written:
+            err.print(Text(f"attnviz: {len(result.failures)} trace(s) or file(s) failed, "
+                           f"{len(result.written)} file(s) written"))
+        raise typer.Exit(1)
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .io import open_traces
-from .trace import check_structure, check_values
+from .trace import DATASETS, check_structure, check_values
 
 
 def summarize(path, max_bytes: int | None = None) -> dict:
@@ -23,7 +23,8 @@ def summarize(path, max_bytes: int | None = None) -> dict:
             info = f.info(name)
             problems = [str(f.error(msg, name, ds)) for ds, msg in check_structure(info.datasets)]
             datasets = {}
-            for key, (shape, dtype) in info.datasets.items():
+            ordered = sorted(info.datasets.items(), key=lambda kv: list(DATASETS).index(kv[0]))
+            for key, (shape, dtype) in ordered:
                 lo = hi = None
                 if dtype.kind in "biuf" and len(shape) and all(shape):
                     lo, hi, problem = _range(f, name, key)

@@ -144,7 +144,10 @@ class TraceFile:
     def info(self, name: str) -> TraceInfo:
         raise NotImplementedError
 
-    def read(self, name: str, dataset: str, rows: slice = slice(None)) -> np.ndarray:
+    def read(self, name: str, dataset: str, rows: slice = slice(None), cols: slice | None = None
+             ) -> np.ndarray:
+        """Steps ``rows`` of a dataset (and ``cols`` of its last axis); only those are read
+        where the format allows (HDF5)."""
         raise NotImplementedError
 
     # Shared.
@@ -285,15 +288,20 @@ class HDF5File(TraceFile):
         meta = _strip_format_version(meta, lambda m: self.error(m, name))
         return TraceInfo(name, datasets, meta)
 
-    def read(self, name, dataset, rows=slice(None)):
+    def read(self, name, dataset, rows=slice(None), cols=None):
         ds = self._dataset(name, dataset)
         shape = ds.shape or ()
         if shape:
             start, stop, _ = rows.indices(shape[0])
             shape = (max(0, stop - start),) + tuple(shape[1:])
+            if cols is not None and len(shape) > 1:
+                c0, c1, _ = cols.indices(shape[-1])
+                shape = shape[:-1] + (max(0, c1 - c0),)
         self.check_size(name, dataset, shape, ds.dtype)
         try:
-            return ds[rows] if ds.shape else ds[()]
+            if not ds.shape:
+                return ds[()]
+            return ds[rows] if cols is None or len(ds.shape) < 2 else ds[(rows, Ellipsis, cols)]
         except (OSError, ValueError, TypeError) as e:
             raise self.error(f"cannot be read ({_first_line(e)})", name, dataset) from None
 
@@ -376,8 +384,9 @@ class NPZFile(TraceFile):
                              "convert the file to chunked HDF5 with `attnviz convert` "
                              "(with a larger --max-bytes)", name, dataset) from None
 
-    def read(self, name, dataset, rows=slice(None)):
-        return self._read_member(name, dataset)[rows]
+    def read(self, name, dataset, rows=slice(None), cols=None):
+        whole = self._read_member(name, dataset)
+        return whole[rows] if cols is None or whole.ndim < 2 else whole[rows][..., cols]
 
     def blocks(self, name, dataset, block_bytes=BLOCK_BYTES):
         # The member is read once (NPZ cannot seek), then handed out in blocks.

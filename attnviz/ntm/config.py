@@ -21,6 +21,10 @@ class NTMConfig:
     # initial memory was erratic, and all-equal rows give the content lookup nothing to latch onto.
     init_weighting: str = "onehot"  # "onehot" (every head at location 0) or "uniform"
     init_memory: float = 1e-6  # every cell of the initial memory
+    # Initial biases of every head's raw sharpening (gamma = 1 + softplus(bias)) and
+    # interpolation gate (g = sigmoid(bias)) outputs.
+    sharpen_bias: float = 0.0
+    gate_bias: float = 0.0
 
     @property
     def head_sizes(self) -> list[int]:

@@ -50,6 +50,10 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     P = sum(cfg.head_sizes)
     p["head_W"] = glorot(H, P)
     p["head_b"] = np.zeros(P, dtype)
+    M, S = cfg.word_size, 2 * cfg.shift_range + 1
+    for start in np.cumsum([0] + cfg.head_sizes[:-1]):
+        p["head_b"][start + M + 1] = cfg.gate_bias
+        p["head_b"][start + M + 2 + S] = cfg.sharpen_bias
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
     return p

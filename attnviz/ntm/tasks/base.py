@@ -26,9 +26,11 @@ class Task:
         """A batch of ``batch_size`` sequences, all of size ``length``."""
         raise NotImplementedError
 
-    def sample(self, rng: np.random.Generator, batch_size: int) -> Batch:
-        """A training batch with its size drawn uniformly from the task's range."""
-        return self.make(rng, batch_size, int(rng.integers(self.min_length, self.max_length + 1)))
+    def sample(self, rng: np.random.Generator, batch_size: int, max_length: int | None = None) -> Batch:
+        """A training batch with its size drawn uniformly from min_length to max_length
+        (the task's own maximum unless a curriculum gives a smaller one)."""
+        hi = self.max_length if max_length is None else max(self.min_length, min(max_length, self.max_length))
+        return self.make(rng, batch_size, int(rng.integers(self.min_length, hi + 1)))
 
     def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:
         """A fixed held-out set: ``per_length`` sequences of every size in the range."""

@@ -1,0 +1,169 @@
+"""Plot many trace files: naming, sharding, worker processes, failures that do not stop the batch."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import AttnvizError
+from .io import open_traces, trace_files
+from .render import FileSource, PlotOptions, Renderer, figure_bytes, output_paths, plot_trace, write_outputs
+from .trace import ROOT, Trace
+
+
+@dataclass
+class Job:
+    """One input file and the traces to draw from it, each with its output base path."""
+
+    file: Path
+    traces: list[tuple[str, Path]] = field(default_factory=list)
+    error: str | None = None  # the file could not even be listed
+    steps: int = 0  # for grouping traces of one geometry together
+
+
+@dataclass
+class BatchResult:
+    written: list[Path] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # one line each: file, trace, problem
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+def safe_name(text: str) -> str:
+    """A file name made only of letters, digits, '.', '_' and '-', never '.' or '..'."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    return name[:150] or "trace"
+
+
+def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tuple[int, int] = (1, 1),
+         max_bytes: int | None = None) -> list[Job]:
+    """Expand inputs (files and folders) into jobs with output names, then keep one shard.
+
+    Output names derive from the file (relative to the folder it was found in) and the
+    trace name; they never leave ``out_dir``. Sharding is over the sorted list of traces,
+    so K/N for K = 1..N covers every trace exactly once.
+    """
+    entries = []  # (file, base name, root folder)
+    for p in map(Path, inputs):
+        if p.is_dir():
+            entries += [(f, "__".join(f.relative_to(p).with_suffix("").parts), p) for f in trace_files([p])]
+        else:
+            entries.append((p, p.stem, None))
+    if not entries:
+        raise AttnvizError("no trace files (.h5, .hdf5, .npz) found in " + ", ".join(map(str, inputs)))
+    jobs, items = [], []
+    for file, base, _ in entries:
+        job = Job(file)
+        try:
+            with open_traces(file, max_bytes) as f:
+                names = [f.resolve(trace)] if trace is not None else f.names
+                if not names:
+                    f.resolve(None)
+                job.steps = f.info(names[0]).steps
+        except AttnvizError as e:
+            job.error = str(e)
+            names = []
+        jobs.append(job)
+        items += [(job, n, base) for n in names] or [(job, None, base)]
+    if output is not None and len(items) != 1:
+        raise AttnvizError(f"--output names one file but there are {len(items)} traces to draw; "
+                           "use --out-dir (or --trace to pick one)")
+    used: dict[str, int] = {}
+    K, N = shard
+    kept = set()
+    for i, (job, name, base) in enumerate(items):
+        if i % N == K - 1:
+            kept.add(id(job))
+        if name is None:
+            continue
+        stem = safe_name(base if name == ROOT else f"{base}__{name.replace('/', '__')}")
+        n = used[stem] = used.get(stem, 0) + 1
+        stem = stem if n == 1 else f"{stem}-{n}"
+        if output is not None:
+            path = Path(output)
+        elif out_dir is not None:
+            path = Path(out_dir) / stem
+        else:
+            path = job.file.with_name(stem)
+        if i % N == K - 1:
+            job.traces.append((name, path))
+    return [j for j in jobs if id(j) in kept]
+
+
+_renderer: Renderer | None = None
+
+
+def _run_job(args) -> BatchResult:
+    """Draw every trace of one file (in a worker process or in this one)."""
+    global _renderer
+    job, opts, formats, max_bytes = args
+    if _renderer is None or _renderer.opts != opts:
+        _renderer = Renderer(opts)
+    result = BatchResult()
+    if job.error:
+        result.failures.append(job.error)
+        return result
+    try:
+        with open_traces(job.file, max_bytes) as f:
+            for name, base in job.traces:
+                try:
+                    result.written += write_outputs(base, formats, lambda fmt, n=name: _draw(f, n, fmt, opts))
+                except AttnvizError as e:
+                    result.failures.append(str(e))
+    except AttnvizError as e:
+        result.failures.append(str(e))
+    return result
+
+
+def _draw(f, name, fmt, opts) -> bytes:
+    if fmt == "png":
+        return _renderer.render(FileSource(f, name, opts))
+    trace: Trace = f.load(name)  # vector formats draw cell by cell: the trace must fit in memory
+    return figure_bytes(plot_trace(trace, opts).figure, fmt, opts.transparent)
+
+
+def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
+               trace: str | None = None, jobs: int = 1, shard: tuple[int, int] = (1, 1),
+               max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None
+               ) -> BatchResult:
+    """Draw trace files (and folders of them) to PNG, SVG or PDF.
+
+    Without ``output`` or ``out_dir`` each figure lands beside its trace file
+    (``trace.h5`` -> ``trace.png``; a file of several traces -> ``trace__NAME.png``).
+    A bad file or trace is recorded in ``failures`` and the rest are still drawn.
+    """
+    opts = (options or PlotOptions()).validated()
+    output_paths("x", formats)  # reject unknown formats before any work
+    K, N = shard
+    if not (N >= 1 and 1 <= K <= N):
+        raise AttnvizError(f"--shard {K}/{N}: K must be between 1 and N")
+    if out_dir is not None:
+        Path(out_dir).mkdir(parents=True, exist_ok=True)
+    todo = plan(inputs, output, out_dir, trace, shard, max_bytes)
+    todo.sort(key=lambda j: j.steps)  # same geometry together: frames get reused
+    work = [(j, opts, formats, max_bytes) for j in todo]
+    total = len(work)
+    result = BatchResult()
+    if jobs > 1 and total > 1:
+        import multiprocessing as mp
+
+        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+        with ctx.Pool(min(jobs, total)) as pool:
+            chunks = max(1, total // (jobs * 4))
+            for i, r in enumerate(pool.imap(_run_job, work, chunksize=chunks), 1):
+                _merge(result, r, on_progress, i, total)
+    else:
+        for i, w in enumerate(work, 1):
+            _merge(result, _run_job(w), on_progress, i, total)
+    return result
+
+
+def _merge(result, r, on_progress, i, total):
+    result.written += r.written
+    result.failures += r.failures
+    if on_progress:
+        on_progress(i, total)

@@ -1,0 +1,371 @@
+"""Training loop, evaluation, checkpoints and trace recording for the numpy NTM.
+
+numpy only: progress, trace files and the terminal are the caller's business, reached
+through the ``on_event`` callback (see attnviz.training for the wiring).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from .config import NTMConfig
+from .layers import sigmoid
+from .model import NTM, bce_loss
+from .optim import OPTIMIZERS
+from .tasks import Task, get_task
+
+LN2 = float(np.log(2.0))
+CHECKPOINT_VERSION = 1
+
+
+@dataclass
+class TrainConfig:
+    task: str = "copy"
+    task_options: dict = field(default_factory=dict)  # e.g. {"max_length": 10}
+    seed: int = 0
+    batch_size: int = 32  # one length per batch; 32 keeps numpy's per-call overhead small
+    optimizer: str = "adam"  # "adam" or "rmsprop" (the paper's: lr 1e-4, momentum 0.9)
+    lr: float = 1e-3
+    momentum: float = 0.9  # rmsprop only
+    clip: float = 10.0  # gradients are clipped elementwise to [-clip, clip], as in the paper
+    # Once held-out wrong bits drop below lr_decay_below, the rate is multiplied by lr_decay
+    # (once): a converged model then wanders less, and the collapses seen at full rate are rarer.
+    lr_decay_below: float = 1.0
+    lr_decay: float = 0.3
+    # Curriculum: train on lengths up to `level`, starting at curriculum_start and growing by
+    # curriculum_step whenever held-out wrong bits at every length up to the level fall below
+    # curriculum_below. Short sequences are cheap and teach the same moves. 0 turns it off.
+    curriculum_start: int = 0
+    curriculum_step: int = 4
+    curriculum_below: float = 0.5
+    eval_every: int = 50  # steps between held-out evaluations
+    heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
+    converge_below: float = 0.1  # held-out wrong bits per sequence
+    converge_patience: int = 10  # evaluations in a row below the threshold count as converged
+    max_steps: int = 0  # 0: no limit
+    max_seconds: float = 0.0  # 0: no limit
+    checkpoint_every: int = 500
+    trace_every: int = 500  # steps between recorded traces of the probe sequence
+    probe_length: int = 0  # 0: the task's maximum length
+    probe_seed: int = 2014
+    model: dict = field(default_factory=dict)  # NTMConfig overrides (controller, sizes, heads)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> TrainConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = set(d) - names
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        return cls(**d)
+
+
+def make_task(cfg: TrainConfig) -> Task:
+    return get_task(cfg.task, **cfg.task_options)
+
+
+def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
+    return NTMConfig(task.input_size, task.output_size, **cfg.model)
+
+
+def clip_(grads: dict[str, np.ndarray], limit: float) -> None:
+    for g in grads.values():
+        np.clip(g, -limit, limit, out=g)
+
+
+def evaluate(model: NTM, batches) -> dict:
+    """Held-out cost: bits per sequence (cross-entropy), wrong bits per sequence, and wrong
+    bits per sequence at each length."""
+    bits = wrong = n = 0.0
+    by_length = {}
+    for b in batches:
+        logits, _ = model.forward(b.x)
+        loss, _ = bce_loss(logits, b.y, b.mask)
+        B = b.x.shape[1]
+        w = float((((logits > 0) != (b.y > 0.5)) * b.mask[:, :, None]).sum())
+        bits += loss * B / LN2
+        wrong += w
+        n += B
+        by_length[b.length] = w / B
+    return {"bits": bits / n, "wrong_bits": wrong / n, "by_length": by_length}
+
+
+class Trainer:
+    """One training run: model, optimiser, data stream and progress, with exact resume."""
+
+    def __init__(self, cfg: TrainConfig):
+        self.cfg = cfg
+        self.task = make_task(cfg)
+        self.model_cfg = make_model_config(cfg, self.task)
+        self.model = NTM.create(self.model_cfg, seed=cfg.seed)
+        self.opt = self._make_optimizer(cfg.lr)
+        self.rng = np.random.default_rng(cfg.seed + 1)  # the training data stream
+        self.heldout = self.task.heldout(per_length=cfg.heldout_per_length)
+        self.step = 0
+        self.sequences = 0
+        self.seconds = 0.0  # training time, summed over resumed sessions
+        self.lr_decayed = False
+        self.streak = 0  # evaluations in a row below the threshold
+        self.best = float("inf")
+        self.converged_at: int | None = None  # sequences seen when the streak began
+        self.level = cfg.curriculum_start or self.task.max_length  # curriculum: longest length trained on
+
+    def _make_optimizer(self, lr):
+        cls = OPTIMIZERS[self.cfg.optimizer]
+        kw = {"momentum": self.cfg.momentum} if self.cfg.optimizer == "rmsprop" else {}
+        return cls(self.model.params, lr=lr, **kw)
+
+    @property
+    def converged(self) -> bool:
+        return self.streak >= self.cfg.converge_patience
+
+    def train_step(self) -> dict[str, float]:
+        b = self.task.sample(self.rng, self.cfg.batch_size, self.level)
+        logits, cache = self.model.forward(b.x)
+        loss, dlogits = bce_loss(logits, b.y, b.mask)
+        grads = self.model.backward(dlogits, cache)
+        clip_(grads, self.cfg.clip)
+        self.opt.step(self.model.params, grads)
+        self.step += 1
+        self.sequences += self.cfg.batch_size
+        wrong = float((((logits > 0) != (b.y > 0.5)) * b.mask[:, :, None]).sum()) / self.cfg.batch_size
+        return {"loss": loss / LN2, "wrong_bits": wrong}
+
+    def evaluate(self) -> dict[str, float]:
+        """Evaluate on the held-out set and update the convergence streak and lr decay."""
+        result = evaluate(self.model, self.heldout)
+        w = result["wrong_bits"]
+        if w < self.cfg.converge_below:
+            if self.streak == 0:
+                self.converged_at = self.sequences
+            self.streak += 1
+        else:
+            self.streak, self.converged_at = 0, None
+        if self.level < self.task.max_length and all(
+                v < self.cfg.curriculum_below for n, v in result["by_length"].items() if n <= self.level):
+            self.level = min(self.task.max_length, self.level + self.cfg.curriculum_step)
+        if not self.lr_decayed and w < self.cfg.lr_decay_below:
+            self.opt.lr *= self.cfg.lr_decay
+            self.lr_decayed = True
+        return result
+
+    # ---------------------------------------------------------------- state
+
+    def state_arrays(self) -> dict[str, np.ndarray]:
+        arrays = {f"param/{k}": v for k, v in self.model.params.items()}
+        arrays.update({f"opt/{k}": np.asarray(v) for k, v in self.opt.state.items()})
+        return arrays
+
+    def state_json(self) -> dict:
+        return {"checkpoint_version": CHECKPOINT_VERSION, "train": self.cfg.to_dict(),
+                "model": self.model_cfg.to_dict(),
+                "progress": {"step": self.step, "sequences": self.sequences, "seconds": self.seconds,
+                             "lr": self.opt.lr, "lr_decayed": self.lr_decayed, "streak": self.streak,
+                             "best": self.best, "converged_at": self.converged_at, "level": self.level},
+                "rng": self.rng.bit_generator.state}
+
+    def save(self, path) -> None:
+        save_checkpoint(path, self.state_arrays(), self.state_json())
+
+    @classmethod
+    def load(cls, path) -> Trainer:
+        arrays, meta = load_checkpoint(path)
+        try:
+            t = cls(TrainConfig.from_dict(meta["train"]))
+            _assign(t.model.params, arrays, "param/", path)
+            _assign(t.opt.state, arrays, "opt/", path)
+            p = meta["progress"]
+            t.step, t.sequences, t.seconds = int(p["step"]), int(p["sequences"]), float(p["seconds"])
+            t.opt.lr, t.lr_decayed, t.streak = float(p["lr"]), bool(p["lr_decayed"]), int(p["streak"])
+            t.best, t.converged_at, t.level = float(p["best"]), p["converged_at"], int(p["level"])
+            t.rng.bit_generator.state = meta["rng"]
+        except (KeyError, TypeError, ValueError) as e:
+            raise CheckpointError(f"{path}: checkpoint does not match this model ({e})") from None
+        return t
+
+
+# ------------------------------------------------------------------ checkpoints
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, damaged or does not fit the model."""
+
+
+def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
+    """Plain arrays plus JSON metadata in one NPZ, written under a temporary name and renamed."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays, meta=np.array(json.dumps(meta)))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a checkpoint without unpickling; CheckpointError with one line on any problem."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / "checkpoint.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+        meta = json.loads(str(arrays.pop("meta")[()]))
+    except FileNotFoundError:
+        raise CheckpointError(f"{path}: no such checkpoint") from None
+    except KeyError:
+        raise CheckpointError(f"{path}: not an attnviz checkpoint (no 'meta' entry)") from None
+    except Exception as e:  # zip, zlib, npy and JSON errors alike
+        raise CheckpointError(f"{path}: damaged checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
+                              ) from None
+    if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path}: not an attnviz checkpoint of version {CHECKPOINT_VERSION}")
+    return arrays, meta
+
+
+def _assign(target: dict, arrays: dict, prefix: str, path) -> None:
+    for k, v in target.items():
+        key = prefix + k
+        if key not in arrays:
+            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
+        if np.shape(arrays[key]) != np.shape(v):
+            raise CheckpointError(f"{path}: {key!r} has shape {np.shape(arrays[key])}, the model needs {np.shape(v)}")
+        target[k] = arrays[key].astype(np.asarray(v).dtype, copy=True)
+
+
+def load_model(path) -> tuple[NTM, Task, dict]:
+    """A trained model from a checkpoint (the latest or the best), with its task and metadata."""
+    arrays, meta = load_checkpoint(path)
+    try:
+        cfg = TrainConfig.from_dict(meta["train"])
+        task = make_task(cfg)
+        model = NTM(NTMConfig.from_dict(meta["model"]), {})
+        params = NTM.create(model.cfg, seed=0).params
+        _assign(params, arrays, "param/", path)
+        model.params = params
+    except (KeyError, TypeError, ValueError) as e:
+        if isinstance(e, CheckpointError):
+            raise
+        raise CheckpointError(f"{path}: checkpoint does not match this model ({e})") from None
+    return model, task, meta
+
+
+# ------------------------------------------------------------------- recording
+
+
+def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000
+           ) -> tuple[dict[str, np.ndarray], dict]:
+    """Run the model on one new sequence of ``length`` and return every traced array.
+
+    Returns (arrays, metadata) in the trace format: inputs, outputs (probabilities),
+    targets, write/read weightings, adds, erases, reads, and the memory at every step
+    when it has at most ``memory_limit`` values.
+    """
+    b = task.make(np.random.default_rng(seed), 1, length)
+    logits, cache = model.forward(b.x, keep_memory=True)
+    cfg = model.cfg
+    steps = cache["steps"]
+
+    def heads(kind, attr):
+        idx = range(cfg.write_heads) if kind == "write" else range(cfg.write_heads, cfg.write_heads + cfg.read_heads)
+        a = np.stack([np.stack([getattr(s["out"][j], attr)[0] for j in idx]) for s in steps])  # (T, heads, ·)
+        return a[:, 0] if a.shape[1] == 1 else a
+
+    arrays = {"inputs": b.x[:, 0], "outputs": sigmoid(logits[:, 0]), "targets": b.y[:, 0],
+              "write_weightings": heads("write", "weighting"), "read_weightings": heads("read", "weighting"),
+              "adds": heads("write", "add"), "erases": heads("write", "erase"), "reads": heads("read", "read")}
+    T = b.x.shape[0]
+    if T * cfg.memory_size * cfg.word_size <= memory_limit:
+        arrays["memory"] = np.stack([s["memory"][0] for s in steps])
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    meta = {"task": task.name, "sequence_length": int(length), "probe_seed": int(seed), "model": "attnviz.ntm",
+            "controller": cfg.controller, "memory_size": cfg.memory_size, "word_size": cfg.word_size}
+    return arrays, meta
+
+
+# ------------------------------------------------------------------------- loop
+
+Event = dict
+
+
+def run(trainer: Trainer, run_dir, on_event: Callable[[Event], None] = lambda e: None,
+        should_stop: Callable[[], bool] = lambda: False) -> str:
+    """Train until converged or out of budget, writing the run folder as it goes.
+
+    Writes config.json, metrics.csv, checkpoint.npz (latest, full state for --resume)
+    and best.npz (lowest held-out wrong bits). Sends events to ``on_event``:
+    {"kind": "step" | "eval" | "trace" | "checkpoint" | "done", ...}; a "trace" event
+    carries (arrays, metadata) for the caller to store. Returns why it stopped:
+    "converged", "max_steps", "max_seconds" or "interrupted" (Ctrl-C, after a checkpoint).
+    """
+    cfg = trainer.cfg
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.json").write_text(json.dumps(trainer.state_json()["train"], indent=2) + "\n")
+    metrics = run_dir / "metrics.csv"
+    if not metrics.exists() or trainer.step == 0:
+        metrics.write_text("step,sequences,loss,bits_per_sequence,wrong_bits,lr,seconds\n")
+    probe_length = cfg.probe_length or trainer.task.max_length
+    started = time.perf_counter() - trainer.seconds
+    reason = None
+
+    def checkpoint():
+        trainer.seconds = time.perf_counter() - started
+        trainer.save(run_dir / "checkpoint.npz")
+        on_event({"kind": "checkpoint", "step": trainer.step})
+
+    def trace():
+        arrays, meta = record(trainer.model, trainer.task, probe_length, cfg.probe_seed)
+        meta.update(step=trainer.step, seed=cfg.seed, sequences=trainer.sequences)
+        on_event({"kind": "trace", "step": trainer.step, "arrays": arrays, "metadata": meta})
+
+    try:
+        while reason is None:
+            stats = trainer.train_step()
+            elapsed = time.perf_counter() - started
+            on_event({"kind": "step", "step": trainer.step, "sequences": trainer.sequences,
+                      "seconds": elapsed, **stats})
+            if trainer.step % cfg.eval_every == 0:
+                result = trainer.evaluate()
+                with open(metrics, "a") as f:
+                    f.write(f"{trainer.step},{trainer.sequences},{stats['loss'] * LN2:.6g},{result['bits']:.6g},"
+                            f"{result['wrong_bits']:.6g},{trainer.opt.lr:.3g},{elapsed:.3f}\n")
+                if result["wrong_bits"] <= trainer.best:
+                    trainer.best = result["wrong_bits"]
+                    save_checkpoint(run_dir / "best.npz", trainer.state_arrays(), trainer.state_json())
+                on_event({"kind": "eval", "step": trainer.step, "sequences": trainer.sequences,
+                          "seconds": elapsed, "streak": trainer.streak, "level": trainer.level, **result})
+                if trainer.converged:
+                    reason = "converged"
+            if cfg.trace_every and trainer.step % cfg.trace_every == 0:
+                trace()
+            if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
+                checkpoint()
+            if reason is None and cfg.max_steps and trainer.step >= cfg.max_steps:
+                reason = "max_steps"
+            if reason is None and cfg.max_seconds and elapsed >= cfg.max_seconds:
+                reason = "max_seconds"
+            if reason is None and should_stop():
+                reason = "interrupted"
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    checkpoint()
+    if not cfg.trace_every or trainer.step % cfg.trace_every:
+        trace()
+    on_event({"kind": "done", "reason": reason, "step": trainer.step, "sequences": trainer.sequences,
+              "seconds": trainer.seconds, "converged_at": trainer.converged_at, "best": trainer.best})
+    return reason
