@@ -362,6 +362,88 @@ def plot(
         raise typer.Exit(1)
 
 
+# ----------------------------------------------------------------------- train
+
+
+@app.command()
+@cli_errors
+def train(
+    task: Annotated[str, typer.Option(help="copy, repeat-copy or associative-recall.")] = "copy",
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder for config, metrics, checkpoints and "
+                                                 "traces [default: runs/TASK-seedSEED].", show_default=False)] = None,
+    seed: Annotated[int, typer.Option(help="Seed for weights and data: the same seed, the same run.")] = 0,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its checkpoint.",
+                                                show_default=False)] = None,
+    max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: no limit).")] = 0,
+    max_seconds: Annotated[float, typer.Option(help="Stop after this much training time (0: no limit).")] = 0,
+    trace_every: Annotated[int, typer.Option(help="Record a trace of the probe sequence every N steps.")] = 500,
+    batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
+    optimizer: Annotated[str, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")] = "adam",
+    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    controller: Annotated[str, typer.Option(help="lstm or feedforward.")] = "lstm",
+    controller_size: Annotated[int, typer.Option(help="Controller units.")] = 100,
+    memory_size: Annotated[int, typer.Option(help="N, memory locations.")] = 128,
+    word_size: Annotated[int, typer.Option(help="M, memory word width.")] = 20,
+    read_heads: Annotated[int, typer.Option(help="Read heads.")] = 1,
+    write_heads: Annotated[int, typer.Option(help="Write heads.")] = 1,
+):
+    """Train the reference Neural Turing Machine (numpy) and record traces of what it does.
+
+    Stops when held-out wrong bits per sequence stay below 0.1 for 10 evaluations in a row,
+    or at --max-steps / --max-seconds. Ctrl-C stops cleanly after a checkpoint.
+
+    Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from .training import train as train_run
+
+    model = {"controller": controller, "controller_size": controller_size, "memory_size": memory_size,
+             "word_size": word_size, "read_heads": read_heads, "write_heads": write_heads}
+    state = {"wrong": float("nan"), "loss": float("nan")}
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
+                  TimeElapsedColumn(), console=err, transient=False) as progress:
+        bar = progress.add_task(f"train {task}", total=max_steps or None, status="")
+
+        def on_event(e):
+            if e["kind"] == "step":
+                state["loss"] = e["loss"]
+            elif e["kind"] == "eval":
+                state["wrong"] = e["wrong_bits"]
+            else:
+                return
+            if e["step"] % 10 == 0 or e["kind"] == "eval":
+                progress.update(bar, completed=e["step"], status=(
+                    f"step {e['step']}  seqs {e['sequences']}  bits/seq {state['loss']:.2f}  "
+                    f"held-out wrong bits {state['wrong']:.3f}"))
+
+        kw = {} if resume else {"trace_every": trace_every, "batch_size": batch_size, "optimizer": optimizer,
+                                "lr": lr, "model": model}
+        result = train_run(task, run_dir, seed, resume, max_steps, max_seconds, on_event, **kw)
+    out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']} sequences, "
+                   f"{result['seconds']:.1f} s, best held-out wrong bits {result['best_wrong_bits']:.3f}; "
+                   f"run folder {result['run_dir']}"))
+
+
+@app.command()
+@cli_errors
+def record(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint .npz, or a run folder (its best.npz).",
+                                               show_default=False)],
+    length: Annotated[int, typer.Option(help="Sequence length (try lengths beyond training: 30, 50, 120).")] = 20,
+    output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write (.h5 or .npz).")] = Path(
+        "trace.h5"),
+    seed: Annotated[int, typer.Option(help="Seed of the random sequence.")] = 2014,
+):
+    """Run a trained model on a new sequence and record its trace.
+
+    Python: [bold]attnviz.record(checkpoint, length, output)[/bold]
+    """
+    from .training import record as record_trace
+
+    out.print(Text(f"wrote {record_trace(checkpoint, length, output, seed)}"))
+
+
 def main() -> None:
     app(prog_name="attnviz")
 

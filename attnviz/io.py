@@ -539,14 +539,23 @@ def _write_hdf5(traces, tmp, compression):
 
     with h5py.File(tmp, "w") as f:
         for t in traces:
-            group = f if t.name == ROOT else f.require_group(t.name)
-            for key, arr in t.arrays.items():
-                compress = arr.nbytes > 2**16 if compression is None else compression
-                kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
-                group.create_dataset(key, data=arr, **kwargs)
-            for k, v in t.metadata.items():
-                group.attrs[k] = v
-            group.attrs["attnviz_format"] = FORMAT_VERSION
+            write_group(f, t, compression)
+
+
+def write_group(f, trace: Trace, compression: bool | None = None) -> None:
+    """Write one trace into an open h5py File as a group named after it (replacing one
+    of that name). Arrays over 64 KiB are chunked along time and gzip-compressed unless
+    ``compression`` says otherwise."""
+    if trace.name != ROOT and trace.name in f:
+        del f[trace.name]
+    group = f if trace.name == ROOT else f.require_group(trace.name)
+    for key, arr in trace.arrays.items():
+        compress = arr.nbytes > 2**16 if compression is None else compression
+        kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
+        group.create_dataset(key, data=arr, **kwargs)
+    for k, v in trace.metadata.items():
+        group.attrs[k] = v
+    group.attrs["attnviz_format"] = FORMAT_VERSION
 
 
 def _write_npz(traces, tmp, compression):

@@ -21,10 +21,13 @@ class NTMConfig:
     # initial memory was erratic, and all-equal rows give the content lookup nothing to latch onto.
     init_weighting: str = "onehot"  # "onehot" (every head at location 0) or "uniform"
     init_memory: float = 1e-6  # every cell of the initial memory
-    # Initial biases of every head's raw sharpening (gamma = 1 + softplus(bias)) and
-    # interpolation gate (g = sigmoid(bias)) outputs.
-    sharpen_bias: float = 0.0
-    gate_bias: float = 0.0
+    # Initial biases of every head's sharpening (gamma = 1 + softplus(bias)) and interpolation
+    # gate (g = sigmoid(bias)). gamma ~3.1 keeps the one-hot start focused instead of blurring it
+    # with every shift; g ~0.27 leans on the previous weighting, i.e. location-based moves. Measured
+    # on copy, seed 0 (docs/performance.md): held-out wrong bits < 0.1 after 61k sequences, against
+    # 104k with both biases at 0 and still 0.8 at 72k with the sharpening bias alone.
+    sharpen_bias: float = 2.0
+    gate_bias: float = -1.0
 
     @property
     def head_sizes(self) -> list[int]:

@@ -1,0 +1,103 @@
+"""The Python API behind `attnviz train` and `attnviz record`: the numpy trainer, wired to
+trace files. (attnviz.ntm itself writes no HDF5 and draws nothing.)"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+from collections.abc import Callable
+from pathlib import Path
+
+from .errors import AttnvizError
+from .ntm import train as ntm_train
+from .trace import Trace
+
+TRACE_FILE = "traces.h5"
+
+
+def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_steps: int = 0,
+          max_seconds: float = 0.0, on_event: Callable[[dict], None] | None = None, **overrides) -> dict:
+    """Train the reference NTM; write config.json, metrics.csv, checkpoint.npz, best.npz and
+    traces.h5 (one group per recorded step) into ``run_dir``.
+
+    ``overrides`` set TrainConfig fields (batch_size, lr, optimizer, trace_every, model={...}, ...).
+    With ``resume`` (a run folder) training continues exactly where that run's checkpoint
+    stopped; ``max_steps`` then counts from the start of the original run. Ctrl-C stops
+    after the current step with a checkpoint. Returns a summary of the run.
+    """
+    try:
+        if resume is not None:
+            run_dir = Path(resume)
+            trainer = ntm_train.Trainer.load(run_dir / "checkpoint.npz")
+            trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps, max_seconds
+        else:
+            cfg = ntm_train.TrainConfig(task=task, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
+                                        **overrides)
+            trainer = ntm_train.Trainer(cfg)
+            run_dir = Path(run_dir or f"runs/{task}-seed{seed}")
+    except (ValueError, TypeError) as e:
+        raise AttnvizError(str(e)) from None
+    run_dir.mkdir(parents=True, exist_ok=True)
+    traces = run_dir / TRACE_FILE
+    if resume is None and traces.exists():
+        traces.unlink()  # a fresh run starts a fresh trace file
+    stop = {"now": False}
+
+    def handle(event):
+        if event["kind"] == "trace":
+            append_trace(traces, Trace(event["arrays"], event["metadata"], f"step_{event['step']:07d}"))
+        if on_event:
+            on_event(event)
+
+    def sigint(signum, frame):
+        if stop["now"]:
+            raise KeyboardInterrupt
+        stop["now"] = True
+
+    previous = None
+    with contextlib.suppress(ValueError):  # not in the main thread: no handler
+        previous = signal.signal(signal.SIGINT, sigint)
+    try:
+        reason = ntm_train.run(trainer, run_dir, handle, should_stop=lambda: stop["now"])
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+    return {"reason": reason, "run_dir": str(run_dir), "step": trainer.step, "sequences": trainer.sequences,
+            "seconds": round(trainer.seconds, 2), "best_wrong_bits": trainer.best,
+            "converged_at_sequences": trainer.converged_at}
+
+
+def append_trace(path: Path, trace: Trace) -> None:
+    """Add (or replace) one trace group in an HDF5 file, chunked and compressed."""
+    import h5py
+
+    from .io import write_group
+
+    with h5py.File(path, "a") as f:
+        write_group(f, trace, compression=True)
+
+
+def record(checkpoint, length: int, output, seed: int = 2014) -> Path:
+    """Run a trained model (a checkpoint file or run folder) on a new sequence of ``length``
+    and save its trace to ``output`` (.h5 or .npz)."""
+    from .io import save
+
+    try:
+        model, task, meta = ntm_train.load_model(_checkpoint_path(checkpoint))
+    except ntm_train.CheckpointError as e:
+        raise AttnvizError(str(e)) from None
+    if length < task.min_length:
+        raise AttnvizError(f"length {length} is below the task's minimum of {task.min_length}")
+    arrays, metadata = ntm_train.record(model, task, length, seed)
+    progress = meta.get("progress", {})
+    metadata.update(step=int(progress.get("step", 0)), seed=int(meta["train"]["seed"]),
+                    checkpoint=Path(checkpoint).name)
+    return save(Trace(arrays, metadata), output)
+
+
+def _checkpoint_path(path) -> Path:
+    path = Path(path)
+    if path.is_dir():
+        best = path / "best.npz"
+        return best if best.exists() else path / "checkpoint.npz"
+    return path

@@ -1,0 +1,133 @@
+"""Every hand-derived backward pass against centred finite differences, in float64."""
+
+import numpy as np
+import pytest
+
+from attnviz.ntm import addressing, layers, memory
+from attnviz.ntm.config import NTMConfig
+from attnviz.ntm.model import NTM, bce_loss
+
+RTOL = 1e-6  # max |analytic - numeric| relative to the largest gradient
+
+
+def numeric_grad(f, x, h=1e-6):
+    g = np.zeros_like(x)
+    for i in np.ndindex(x.shape):
+        old = x[i]
+        x[i] = old + h
+        fp = f()
+        x[i] = old - h
+        fm = f()
+        x[i] = old
+        g[i] = (fp - fm) / (2 * h)
+    return g
+
+
+def rel_error(a, b):
+    return np.abs(a - b).max() / max(1e-12, np.abs(a).max(), np.abs(b).max())
+
+
+def check(forward, backward, inputs, n_out=1, h=1e-6, rtol=RTOL):
+    """forward(*inputs) -> (*outs, cache); backward(*douts, cache) -> grads in input order."""
+    rng = np.random.default_rng(0)
+    res = forward(*inputs)
+    outs = res[:n_out]
+    weights = [rng.standard_normal(o.shape) for o in outs]
+
+    def loss():
+        r = forward(*inputs)
+        return sum(float((o * w).sum()) for o, w in zip(r[:n_out], weights, strict=True))
+
+    grads = backward(*weights, res[n_out])
+    assert len(grads) == len(inputs)
+    for i, (x, g) in enumerate(zip(inputs, grads, strict=True)):
+        err = rel_error(g, numeric_grad(loss, x, h))
+        assert err < rtol, f"input {i}: relative error {err:.2e}"
+
+
+B, N, M, S = 3, 7, 5, 3
+rng = np.random.default_rng(42)
+
+
+def r(*shape, lo=-1.0, hi=1.0):
+    return rng.uniform(lo, hi, shape)
+
+
+def distribution(*shape):
+    x = rng.random(shape) + 0.1
+    return x / x.sum(axis=-1, keepdims=True)
+
+
+CASES = {
+    "cosine": (addressing.cosine_forward, addressing.cosine_backward, lambda: [r(B, M), r(B, N, M)]),
+    "cosine_zero_row": (addressing.cosine_forward, addressing.cosine_backward,
+                        lambda: [r(B, M), np.concatenate([np.zeros((B, 1, M)), r(B, N - 1, M)], axis=1)]),
+    "content": (addressing.content_forward, addressing.content_backward, lambda: [r(B, N), r(B, lo=-2, hi=2)]),
+    "interpolate": (addressing.interpolate_forward, addressing.interpolate_backward,
+                    lambda: [distribution(B, N), distribution(B, N), r(B, lo=-2, hi=2)]),
+    "shift": (addressing.shift_forward, addressing.shift_backward, lambda: [distribution(B, N), r(B, S)]),
+    "shift_range2": (addressing.shift_forward, addressing.shift_backward, lambda: [distribution(B, N), r(B, 5)]),
+    "sharpen": (addressing.sharpen_forward, addressing.sharpen_backward,
+                lambda: [distribution(B, N), r(B, lo=-2, hi=2)]),
+    "address": (addressing.address_forward, addressing.address_backward,
+                lambda: [r(B, M), r(B), r(B), r(B, S), r(B), distribution(B, N), r(B, N, M)]),
+    "read": (memory.read_forward, memory.read_backward, lambda: [distribution(B, N), r(B, N, M)]),
+    "write": (memory.write_forward, memory.write_backward,
+              lambda: [distribution(B, N), r(B, M, lo=0, hi=1), r(B, M), r(B, N, M)]),
+    "feedforward": (layers.feedforward_forward, layers.feedforward_backward, lambda: [r(B, 4), r(4, 6), r(6)]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_backward_matches_finite_differences(name):
+    forward, backward, make = CASES[name]
+    if name == "cosine_zero_row":  # the norm of a zero row is sqrt(1e-8): probe it with a finer step
+        check(forward, backward, make(), h=1e-9, rtol=1e-5)
+    else:
+        check(forward, backward, make())
+
+
+def test_lstm_backward_matches_finite_differences():
+    H = 4
+    check(layers.lstm_forward, layers.lstm_backward, [r(B, 3), r(B, H), r(B, H), r(3 + H, 4 * H), r(4 * H)],
+          n_out=2)
+
+
+def test_sharpen_survives_exact_zeros_and_large_gamma():
+    ws = np.zeros((2, 6))
+    ws[:, 2] = 1.0
+    w, cache = addressing.sharpen_forward(ws, np.array([50.0, -50.0]))
+    dws, dg = addressing.sharpen_backward(np.ones_like(w), cache)
+    assert np.isfinite(w).all() and np.isfinite(dws).all() and np.isfinite(dg).all()
+    np.testing.assert_allclose(w.sum(axis=1), 1.0)
+
+
+@pytest.mark.parametrize("controller", ["lstm", "feedforward"])
+@pytest.mark.parametrize("heads", [(1, 1), (2, 1), (2, 3)])
+def test_every_model_parameter(controller, heads):
+    W, R = heads
+    cfg = NTMConfig(input_size=4, output_size=3, controller=controller, controller_size=6, memory_size=5,
+                    word_size=4, write_heads=W, read_heads=R, init_memory=0.1)
+    model = NTM.create(cfg, seed=1, dtype=np.float64)
+    T = 4
+    x = rng.random((T, 2, 4))
+    y = (rng.random((T, 2, 3)) > 0.5).astype(float)
+    mask = np.ones((T, 2))
+    logits, cache = model.forward(x)
+    _, dlogits = bce_loss(logits, y, mask)
+    grads = model.backward(dlogits, cache)
+    assert set(grads) == set(model.params)
+    for k, p in model.params.items():
+        num = numeric_grad(lambda: bce_loss(model.forward(x)[0], y, mask)[0], p, h=1e-5)
+        err = rel_error(grads[k], num)
+        assert err < 1e-5, f"{k}: relative error {err:.2e}"
+
+
+def test_loss_gradient():
+    logits = r(3, 2, 4, lo=-30, hi=30)
+    y = (rng.random((3, 2, 4)) > 0.5).astype(float)
+    mask = np.array([[0, 1], [1, 1], [1, 0]], float)
+    loss, d = bce_loss(logits, y, mask)
+    assert np.isfinite(loss)
+    num = numeric_grad(lambda: bce_loss(logits, y, mask)[0], logits)
+    assert rel_error(d, num) < 1e-6

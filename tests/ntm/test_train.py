@@ -1,0 +1,150 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from attnviz.ntm.optim import Adam, RMSProp
+from attnviz.ntm.tasks import TASKS, get_task
+from attnviz.ntm.train import (CheckpointError, Trainer, TrainConfig, load_checkpoint, load_model, record,
+                               run)
+
+TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
+
+
+def test_copy_task_layout():
+    task = get_task("copy")
+    b = task.make(np.random.default_rng(0), 4, 5)
+    assert b.x.shape == (11, 4, 9) and b.y.shape == (11, 4, 8) and b.mask.shape == (11, 4)
+    np.testing.assert_array_equal(b.x[5, :, 8], 1)  # the delimiter, on its own channel
+    assert b.x[:5, :, 8].sum() == 0 and b.x[6:].sum() == 0  # no input while answering
+    np.testing.assert_array_equal(b.y[6:], b.x[:5, :, :8])  # the target is the sequence again
+    np.testing.assert_array_equal(b.mask[:, 0], [0] * 6 + [1] * 5)
+
+
+def test_repeat_copy_layout():
+    task = get_task("repeat-copy")
+    b = task.make(np.random.default_rng(0), 2, 3, repeats=4)
+    assert b.x.shape[0] == 3 + 1 + 12 + 1
+    np.testing.assert_allclose(b.x[3, :, 9], 0.4)  # 4 repeats of at most 10
+    np.testing.assert_array_equal(b.y[4:16, :, :8], np.tile(b.x[:3, :, :8], (4, 1, 1)))
+    np.testing.assert_array_equal(b.y[-1, :, 8], 1)  # end marker
+
+
+def test_associative_recall_layout():
+    task = get_task("associative-recall")
+    b = task.make(np.random.default_rng(1), 5, 4)
+    S = 3
+    for j in range(5):
+        items = [b.x[i * 4 + 1 : i * 4 + 4, j, :6] for i in range(4)]
+        query = b.x[17 : 17 + S, j, :6]
+        q = next(i for i, item in enumerate(items[:-1]) if np.array_equal(item, query))
+        np.testing.assert_array_equal(b.y[-S:, j], items[q + 1])
+
+
+@pytest.mark.parametrize("name", sorted(TASKS))
+def test_tasks_are_seeded_and_in_range(name):
+    task = get_task(name)
+    a = task.sample(np.random.default_rng(5), 3)
+    b = task.sample(np.random.default_rng(5), 3)
+    np.testing.assert_array_equal(a.x, b.x)
+    assert task.min_length <= a.length <= task.max_length
+    assert len(task.heldout(per_length=2)) == task.max_length - task.min_length + 1
+
+
+def test_optimisers_descend_a_quadratic():
+    for opt_cls, kw in [(Adam, {"lr": 0.1}), (RMSProp, {"lr": 0.01})]:
+        p = {"w": np.array([3.0, -2.0])}
+        opt = opt_cls(p, **kw)
+        for _ in range(300):
+            opt.step(p, {"w": 2 * p["w"]})
+        assert np.abs(p["w"]).max() < 0.2, opt_cls.__name__
+
+
+def test_tiny_model_learns_short_copies(tmp_path):
+    cfg = TrainConfig(task_options={"max_length": 3}, seed=0, lr=3e-3, eval_every=25, converge_patience=3,
+                      max_steps=2000, trace_every=0, checkpoint_every=0, model=TINY)
+    trainer = Trainer(cfg)
+    start = trainer.evaluate()["wrong_bits"]
+    run(trainer, tmp_path)
+    assert start > 5  # chance is 1 wrong bit in 2
+    assert trainer.best < 0.25, trainer.best
+
+
+def _small(tmp_path, max_steps, seed=3):
+    return TrainConfig(seed=seed, max_steps=max_steps, eval_every=5, trace_every=4, checkpoint_every=3,
+                       task_options={"max_length": 4}, model=TINY)
+
+
+def test_resume_is_exact(tmp_path):
+    a = Trainer(_small(tmp_path, 20))
+    run(a, tmp_path / "a")
+    b = Trainer(_small(tmp_path, 10))
+    run(b, tmp_path / "b")
+    b = Trainer.load(tmp_path / "b" / "checkpoint.npz")
+    b.cfg.max_steps = 20
+    run(b, tmp_path / "b")
+    assert b.step == a.step == 20
+    for k in a.model.params:
+        np.testing.assert_array_equal(a.model.params[k], b.model.params[k])
+    for k in a.opt.state:
+        np.testing.assert_array_equal(a.opt.state[k], b.opt.state[k])
+    rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,sequences,loss,bits_per_sequence,wrong_bits")
+    assert [r.split(",")[0] for r in rows[1:]] == ["5", "10", "15", "20"]
+
+
+def test_run_events_and_files(tmp_path):
+    events = []
+    reason = run(Trainer(_small(tmp_path, 8)), tmp_path, events.append)
+    assert reason == "max_steps"
+    kinds = [e["kind"] for e in events]
+    assert kinds.count("step") == 8 and kinds.count("trace") == 2 and kinds[-1] == "done"
+    trace = next(e for e in events if e["kind"] == "trace")
+    assert set(trace["arrays"]) == {"inputs", "outputs", "targets", "write_weightings", "read_weightings",
+                                    "adds", "erases", "reads", "memory"}
+    assert trace["metadata"]["task"] == "copy" and trace["metadata"]["step"] == 4
+    assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "metrics.csv", "checkpoint.npz", "best.npz"}
+    assert json.loads((tmp_path / "config.json").read_text())["seed"] == 3
+
+
+def test_checkpoint_round_trip_and_record(tmp_path):
+    t = Trainer(_small(tmp_path, 3))
+    run(t, tmp_path)
+    model, task, meta = load_model(tmp_path / "checkpoint.npz")
+    for k, v in t.model.params.items():
+        np.testing.assert_array_equal(model.params[k], v)
+    arrays, m = record(model, task, length=7)
+    assert arrays["inputs"].shape == (15, 9) and arrays["write_weightings"].shape == (15, 16)
+    np.testing.assert_allclose(arrays["write_weightings"].sum(axis=1), 1, atol=1e-5)
+    assert m["sequence_length"] == 7
+
+
+@pytest.mark.parametrize("damage", ["truncate", "garbage", "no-meta", "wrong-shape", "pickle"])
+def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
+    t = Trainer(_small(tmp_path, 1))
+    run(t, tmp_path)
+    path = tmp_path / "checkpoint.npz"
+    arrays, meta = load_checkpoint(path)
+    if damage == "truncate":
+        path.write_bytes(path.read_bytes()[:500])
+    elif damage == "garbage":
+        path.write_bytes(b"not a zip at all")
+    elif damage == "no-meta":
+        np.savez(path, **arrays)
+    elif damage == "wrong-shape":
+        arrays["param/out_W"] = np.zeros((3, 3), np.float32)
+        np.savez(path, **arrays, meta=np.array(json.dumps(meta)))
+    elif damage == "pickle":
+        np.savez(path, **arrays, meta=np.array([{"evil": 1}], dtype=object))
+    with pytest.raises(CheckpointError) as exc:
+        load_model(path)
+    assert str(path) in str(exc.value) and "\n" not in str(exc.value)
+
+
+def test_layering_trainer_imports_no_plotting_io_or_cli():
+    code = ("import sys, attnviz.ntm.train, attnviz.ntm.tasks; "
+            "bad = [m for m in ('matplotlib', 'h5py', 'typer', 'rich') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
