@@ -170,6 +170,10 @@ class TraceFile:
             raise self.error(f"has no trace {norm!r}; it has {', '.join(names[:10])}")
         return norm
 
+    def chunk_rows(self, name: str, dataset: str) -> int:
+        """Steps per storage chunk (1 where the format has no chunks)."""
+        return 1
+
     def check_size(self, name, dataset, shape, dtype, what="is"):
         nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
         if nbytes > self.max_bytes:
@@ -287,6 +291,10 @@ class HDF5File(TraceFile):
             raise self.error(f"metadata: {_first_line(e)}", name) from None
         meta = _strip_format_version(meta, lambda m: self.error(m, name))
         return TraceInfo(name, datasets, meta)
+
+    def chunk_rows(self, name, dataset):
+        chunks = self._dataset(name, dataset).chunks
+        return int(chunks[0]) if chunks else 1
 
     def read(self, name, dataset, rows=slice(None), cols=None):
         ds = self._dataset(name, dataset)
@@ -551,11 +559,19 @@ def write_group(f, trace: Trace, compression: bool | None = None) -> None:
     group = f if trace.name == ROOT else f.require_group(trace.name)
     for key, arr in trace.arrays.items():
         compress = arr.nbytes > 2**16 if compression is None else compression
-        kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True} if compress else {}
+        kwargs = {}
+        if compress:
+            kwargs = {"compression": "gzip", "compression_opts": 4, "shuffle": True, "chunks": time_chunks(arr)}
         group.create_dataset(key, data=arr, **kwargs)
     for k, v in trace.metadata.items():
         group.attrs[k] = v
     group.attrs["attnviz_format"] = FORMAT_VERSION
+
+
+def time_chunks(arr, target_bytes: int = 2**20) -> tuple[int, ...]:
+    """Chunks of whole steps, about 1 MiB each: reading a window of steps reads little else."""
+    row = max(1, int(np.prod(arr.shape[1:], dtype=np.int64)) * arr.dtype.itemsize)
+    return (max(1, min(arr.shape[0], target_bytes // row)),) + tuple(arr.shape[1:])
 
 
 def _write_npz(traces, tmp, compression):

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .trace import DATASETS, ROOT, Trace, as_array
+from .errors import AttnvizError, TraceError
+from .trace import DATASETS, FORMAT_VERSION, ROOT, Trace, as_array, check_metadata, check_structure, check_values
 
 
 class TraceRecorder:
@@ -21,12 +22,19 @@ class TraceRecorder:
             rec.step(inputs=x[t], outputs=y,
                      write_weightings=state.write_w, read_weightings=state.read_w)
         rec.save("trace.h5")
+
+    With ``stream_to="run.h5"`` the steps go to a chunked, compressed HDF5 file as they
+    arrive (every ``chunk_steps`` steps), so a run of any length never holds its trace in
+    memory; ``close()`` (or leaving a ``with`` block) finishes the file, which appears
+    under its name only when complete.
     """
 
-    def __init__(self, name: str = ROOT, **metadata):
+    def __init__(self, name: str = ROOT, stream_to=None, chunk_steps: int = 1024, **metadata):
         self.name = name
         self.metadata = dict(metadata)
         self._steps: dict[str, list[np.ndarray]] = {}
+        self._stream = _Stream(Path(stream_to), name, chunk_steps) if stream_to is not None else None
+        self._count: dict[str, int] = {}
 
     def step(self, **arrays) -> None:
         """Record one time step: each dataset without its time axis, e.g. inputs (input_width,)."""
@@ -44,18 +52,128 @@ class TraceRecorder:
             if value is None:
                 continue
             a = as_array(value)
-            self._steps.setdefault(key, []).append(a[None] if per_step else a)
+            a = a[None] if per_step else a
+            self._count[key] = self._count.get(key, 0) + a.shape[0]
+            if self._stream is not None:
+                self._stream.add(key, a)
+            else:
+                self._steps.setdefault(key, []).append(a)
 
     def __len__(self) -> int:
         """Steps recorded so far (of inputs)."""
-        return sum(a.shape[0] for a in self._steps.get("inputs", []))
+        return self._count.get("inputs", 0)
 
     def trace(self) -> Trace:
-        """The recording as a validated Trace."""
+        """The recording as a validated Trace (in streaming mode: read back after close)."""
+        if self._stream is not None:
+            from .io import load
+
+            self.close()
+            return load(self._stream.path, None if self.name == ROOT else self.name)
         arrays = {k: np.concatenate(v, axis=0) for k, v in self._steps.items()}
         return Trace(arrays, self.metadata, self.name)
 
-    def save(self, path) -> Path:
+    def save(self, path=None) -> Path:
+        """Write the trace (the format follows the suffix); in streaming mode, finish the file."""
+        if self._stream is not None:
+            self.close()
+            return self._stream.path
         from .io import save
 
         return save(self.trace(), path)
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.finish(self.metadata)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+        elif self._stream is not None:
+            self._stream.discard()
+
+
+class _Stream:
+    """Appends rows to resizable, chunked, compressed HDF5 datasets in a temporary file."""
+
+    def __init__(self, path: Path, name: str, chunk_steps: int):
+        import secrets
+
+        if path.suffix.lower() not in (".h5", ".hdf5"):
+            raise AttnvizError(f"{path}: streaming writes HDF5; use a .h5 or .hdf5 name")
+        self.path, self.name, self.chunk = path, name, max(1, chunk_steps)
+        self.tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        self.buffers: dict[str, list[np.ndarray]] = {}
+        self.file = None
+        self.done = False
+
+    def group(self):
+        import h5py
+
+        if self.file is None:
+            self.file = h5py.File(self.tmp, "w")
+        return self.file if self.name == ROOT else self.file.require_group(self.name.strip("/"))
+
+    def add(self, key, a):
+        self.buffers.setdefault(key, []).append(a)
+        if sum(len(b) for b in self.buffers[key]) >= self.chunk:
+            self.flush(key)
+
+    def flush(self, key):
+        parts = self.buffers.pop(key, [])
+        if not parts:
+            return
+        block = np.concatenate(parts, axis=0)
+        group = self.group()
+        if key not in group:
+            group.create_dataset(key, shape=(0,) + block.shape[1:], maxshape=(None,) + block.shape[1:],
+                                 dtype=block.dtype, chunks=(self.chunk,) + block.shape[1:],
+                                 compression="gzip", compression_opts=4, shuffle=True)
+        ds = group[key]
+        if ds.shape[1:] != block.shape[1:]:
+            self.discard()
+            raise TraceError(f"step has shape {block.shape[1:]}, earlier steps {ds.shape[1:]}", self.path,
+                             self.name, key)
+        problem = check_values(key, block, ds.shape[0])
+        if problem:
+            self.discard()
+            raise TraceError(problem, self.path, self.name, key)
+        n = ds.shape[0]
+        ds.resize(n + len(block), axis=0)
+        ds[n:] = block
+
+    def finish(self, metadata):
+        import os
+
+        if self.done:
+            return
+        for key in list(self.buffers):
+            self.flush(key)
+        group = self.group()
+        problems = check_structure({k: (group[k].shape, group[k].dtype) for k in group if k in DATASETS})
+        if problems:
+            self.discard()
+            raise TraceError(problems[0][1], self.path, self.name, problems[0][0])
+        try:
+            meta = check_metadata(metadata)
+        except ValueError as e:
+            self.discard()
+            raise TraceError(str(e), self.path, self.name) from None
+        group.attrs.update(meta)
+        group.attrs["attnviz_format"] = FORMAT_VERSION
+        self.file.close()
+        os.replace(self.tmp, self.path)
+        self.done = True
+
+    def discard(self):
+        import contextlib
+
+        if self.file is not None:
+            with contextlib.suppress(Exception):
+                self.file.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink()
+        self.done = True

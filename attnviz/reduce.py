@@ -31,14 +31,14 @@ def pixel_bins(n: int, pixels: int) -> np.ndarray:
 
 
 def reduce_axis(a: np.ndarray, pixels: int, axis: int, how: str = "max") -> np.ndarray:
-    """Reduce (or repeat) axis ``axis`` of ``a`` to ``pixels`` entries."""
+    """Reduce (or repeat) axis ``axis`` of ``a`` to ``pixels`` entries (float64 out)."""
     n = a.shape[axis]
     starts = pixel_bins(n, pixels)
     if n <= pixels:
-        return np.take(a, starts, axis=axis)
+        return np.take(a, starts, axis=axis).astype(np.float64, copy=False)
     if how == "max":
-        return np.maximum.reduceat(a, starts, axis=axis)
-    sums = np.add.reduceat(a.astype(np.float64, copy=False), starts, axis=axis)
+        return np.maximum.reduceat(a, starts, axis=axis).astype(np.float64, copy=False)
+    sums = np.add.reduceat(a, starts, axis=axis, dtype=np.float64)
     counts = np.diff(np.append(starts, n)).astype(np.float64)
     shape = [1] * a.ndim
     shape[axis] = pixels
@@ -47,45 +47,50 @@ def reduce_axis(a: np.ndarray, pixels: int, axis: int, how: str = "max") -> np.n
 
 def reduce_stream(read: Callable[[int, int], np.ndarray], T: int, width: int, height: int,
                   how: str = "max", row_bytes: int = 4, block_bytes: int = BLOCK_BYTES,
-                  check: Callable[[np.ndarray, int], str | None] | None = None):
+                  check: Callable[[np.ndarray, int], str | None] | None = None, align: int = 1):
     """Reduce a (T, rows) panel read in blocks of steps to a (width, height) pixel grid.
 
-    ``read(start, stop)`` returns steps [start, stop) as a (stop - start, rows) array.
-    ``check(block, start)`` may return a problem (e.g. a NaN) to stop with ValueError.
+    ``read(start, stop)`` returns steps [start, stop) as a (stop - start, rows) array;
+    blocks hold about ``block_bytes`` and start at multiples of ``align`` steps (the
+    HDF5 chunk height, so that no chunk is read twice). ``check(block, start)`` names
+    the first bad value of a block that holds a non-finite one (then ValueError).
     Returns (pixels (width, height) float64, data minimum, data maximum).
     """
-    lo, hi = np.inf, -np.inf
-    if T <= width:  # few steps: read them all (T <= width rows is small) and repeat
+    if T <= width:  # few steps: read them all (at most `width` rows) and repeat
         block = read(0, T)
-        _check(check, block, 0)
-        rows = reduce_axis(block.astype(np.float64, copy=False), height, 1, how)
-        return reduce_axis(rows, width, 0, how), float(block.min()), float(block.max())
-    edges = np.append(pixel_bins(T, width), T)  # pixel i shows steps [edges[i], edges[i+1])
-    out = np.full((width, height), -np.inf if how == "max" else 0.0)
+        lo, hi = _range_checked(block, 0, check)
+        return reduce_axis(reduce_axis(block, width, 0, how), height, 1, how), lo, hi
+    edges = np.append(pixel_bins(T, width), T)  # pixel column i shows steps [edges[i], edges[i+1])
+    cols = None  # (width, rows) reduced over time, then over rows at the end
+    lo, hi = np.inf, -np.inf
     step = max(1, block_bytes // max(1, row_bytes))
+    step = max(align, step // align * align)
     for b0 in range(0, T, step):
         b1 = min(T, b0 + step)
         block = read(b0, b1)
-        _check(check, block, b0)
-        lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
-        block = reduce_axis(block.astype(np.float64, copy=False), height, 1, how)
+        blo, bhi = _range_checked(block, b0, check)
+        lo, hi = min(lo, blo), max(hi, bhi)
         i0 = int(np.searchsorted(edges, b0, "right")) - 1
         i1 = int(np.searchsorted(edges, b1 - 1, "right")) - 1
         local = np.clip(edges[i0 : i1 + 1], b0, b1) - b0
+        if cols is None:
+            cols = np.full((width,) + block.shape[1:], -np.inf if how == "max" else 0.0)
         if how == "max":
-            np.maximum(out[i0 : i1 + 1], np.maximum.reduceat(block, local, axis=0), out=out[i0 : i1 + 1])
+            np.maximum(cols[i0 : i1 + 1], np.maximum.reduceat(block, local, axis=0), out=cols[i0 : i1 + 1])
         else:
-            out[i0 : i1 + 1] += np.add.reduceat(block, local, axis=0)
+            cols[i0 : i1 + 1] += np.add.reduceat(block, local, axis=0, dtype=np.float64)
     if how == "mean":
-        out /= np.diff(edges)[:, None]
-    return out, lo, hi
+        cols /= np.diff(edges)[:, None]
+    return reduce_axis(cols, height, 1, how), lo, hi
 
 
-def _check(check, block, start):
-    if check is not None:
-        problem = check(block, start)
-        if problem:
-            raise ValueError(problem)
+def _range_checked(block, start, check):
+    """min and max of a block; a NaN or infinity is handed to ``check`` for its message."""
+    lo, hi = float(block.min()), float(block.max())
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        problem = check(block, start) if check else None
+        raise ValueError(problem or f"non-finite values in steps {start}..{start + len(block) - 1}")
+    return lo, hi
 
 
 def finite_check(name: str):

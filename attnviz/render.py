@@ -493,13 +493,17 @@ class FileSource:
         check = finite_check(key)
         try:
             return reduce_stream(read, shape[0], width, height, how, row_bytes,
-                                 check=lambda block, start: check(block, start + t0))
+                                 check=lambda block, start: check(block, start + t0),
+                                 align=self.f.chunk_rows(self.name, key))
         except ValueError as e:
             raise self.f.error(str(e), self.name, key) from None
 
 
 def _fmt_window(w):
-    return "%s:%s" % tuple("" if v is None else v for v in w) if w else ":"
+    if not w:
+        return ":"
+    lo, hi = ("" if v is None else v for v in w)
+    return f"{lo}:{hi}"
 
 
 # ----------------------------------------------------------------------- export

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-from attnviz.ntm.train import Trainer, TrainConfig, run
+from attnviz.ntm.train import TrainConfig, Trainer, run
 
 
 def one(seed: int, max_seconds: float, overrides: dict) -> dict:

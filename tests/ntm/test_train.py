@@ -7,8 +7,7 @@ import pytest
 
 from attnviz.ntm.optim import Adam, RMSProp
 from attnviz.ntm.tasks import TASKS, get_task
-from attnviz.ntm.train import (CheckpointError, Trainer, TrainConfig, load_checkpoint, load_model, record,
-                               run)
+from attnviz.ntm.train import CheckpointError, TrainConfig, Trainer, load_checkpoint, load_model, record, run
 
 TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
 

@@ -1,0 +1,179 @@
+"""Large traces: reduction to the picture's resolution, windows, streaming, bounded checks."""
+
+import h5py
+import numpy as np
+import pytest
+from conftest import copy_like_arrays, run
+
+import attnviz
+from attnviz import Trace, TraceError, TraceRecorder
+from attnviz.io import open_traces
+from attnviz.reduce import pixel_bins, reduce_axis, reduce_stream
+from attnviz.render import FileSource, PlotOptions, Renderer
+
+
+def test_a_lone_spike_survives_max_and_mean_gives_the_block_average():
+    T, N = 100_000, 8
+    a = np.full((T, N), 1 / N, np.float32)
+    a[54_321, 5] = 1.0
+    pix, lo, hi = reduce_stream(lambda s, e: a[s:e], T, 100, 8, "max", row_bytes=N * 4, block_bytes=4096)
+    assert pix.shape == (100, 8)
+    assert pix[54, 5] == 1.0 and np.count_nonzero(pix == 1.0) == 1
+    assert (lo, hi) == (0.125, 1.0)
+    mean, _, _ = reduce_stream(lambda s, e: a[s:e], T, 100, 8, "mean", row_bytes=N * 4, block_bytes=4096)
+    np.testing.assert_allclose(mean[54, 5], (999 * 0.125 + 1.0) / 1000)
+    np.testing.assert_allclose(mean[0, 0], 0.125)
+
+
+def test_streamed_reduction_equals_reduction_in_one_go():
+    rng = np.random.default_rng(0)
+    a = rng.random((9_973, 37))
+    whole = reduce_axis(reduce_axis(a, 123, 0, "max"), 11, 1, "max")
+    streamed, _, _ = reduce_stream(lambda s, e: a[s:e], 9_973, 123, 11, "max", row_bytes=37 * 8, block_bytes=5000)
+    np.testing.assert_array_equal(whole, streamed)
+
+
+def test_small_panels_are_drawn_cell_for_cell():
+    assert list(pixel_bins(3, 9)) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    a = np.arange(6.0).reshape(3, 2)
+    pix, _, _ = reduce_stream(lambda s, e: a[s:e], 3, 6, 4, "max")
+    np.testing.assert_array_equal(pix[:, 0], [0, 0, 2, 2, 4, 4])
+
+
+def _big_file(path, T=60_000, N=256, spike=(41_234, 200)):
+    """A mid-size chunked file (~60 MB per weighting) with one spike in the write weighting."""
+    with h5py.File(path, "w") as f:
+        arrays = copy_like_arrays(L=2, N=N)
+        f.create_dataset("inputs", data=np.zeros((T, 9), np.float32))
+        f.create_dataset("outputs", data=np.zeros((T, 8), np.float32))
+        for key in ("write_weightings", "read_weightings"):
+            ds = f.create_dataset(key, shape=(T, N), dtype="f4", chunks=(1024, N))
+            for s in range(0, T, 8192):
+                ds[s : s + 8192] = 1.0 / N
+        f["write_weightings"][spike] = 1.0
+        del arrays
+    return path
+
+
+@pytest.fixture(scope="module")
+def big(tmp_path_factory):
+    return _big_file(tmp_path_factory.mktemp("big") / "big.h5")
+
+
+def _hot_pixels(png_bytes, renderer, source, panel_index):
+    import io
+
+    from PIL import Image
+
+    from attnviz.render import plan_panels
+
+    img = np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGB")).astype(int)
+    panels, grid = plan_panels(source.shapes, renderer.opts)
+    top, bottom, left, right = renderer.frame(source, panels, grid, [(0, 1)] * len(panels)).boxes[panel_index]
+    panel = img[top:bottom, left:right]
+    rows, cols = np.nonzero((panel[:, :, 0] > 100) & (panel[:, :, 2] < 60))
+    return rows, cols, right - left, bottom - top
+
+
+def test_spike_is_a_hot_pixel_in_the_png_of_a_large_file(big):
+    r = Renderer(PlotOptions())
+    with open_traces(big) as f:
+        source = FileSource(f, "/", r.opts)
+        png = r.render(source)
+        rows, cols, width, height = _hot_pixels(png, r, source, 2)
+    assert rows.size > 0
+    assert abs(cols.mean() - 41_234 / 60_000 * width) <= 2
+    assert abs((height - rows.mean()) - 200.5 / 256 * height) <= 2
+    # the read weighting has no spike: nothing hot there
+    with open_traces(big) as f:
+        rows, _, _, _ = _hot_pixels(png, r, FileSource(f, "/", r.opts), 3)
+    assert rows.size == 0
+
+
+def test_a_window_reads_only_the_window(big, monkeypatch):
+    from attnviz.io import HDF5File
+
+    rows_read = []
+    original = HDF5File.read
+
+    def counting(self, name, dataset, rows=slice(None), cols=None):
+        block = original(self, name, dataset, rows, cols)
+        rows_read.append((dataset, block.shape))
+        return block
+
+    monkeypatch.setattr(HDF5File, "read", counting)
+    opts = PlotOptions(time=(41_000, 41_500), locations=(190, 210))
+    with open_traces(big) as f:
+        png = Renderer(opts).render(FileSource(f, "/", opts))
+    assert png.startswith(b"\x89PNG")
+    weights = [shape for ds, shape in rows_read if ds.endswith("weightings")]
+    assert sum(s[0] for s in weights) == 2 * 500  # 500 steps of each weighting, nothing more
+    assert all(s[1] == 20 for s in weights)  # and only the 20 locations of the window
+    assert all(shape[0] == 500 for _, shape in rows_read)
+
+
+def test_cli_zoom_and_reduce_options(big, runner, tmp_path):
+    out = tmp_path / "zoom.png"
+    result = run(runner, "plot", big, "-o", out, "--time", "41000:41500", "--locations", "150:", "--reduce",
+                 "mean")
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes().startswith(b"\x89PNG")
+    result = run(runner, "plot", big, "-o", out, "--time", "70000:80000")
+    assert result.exit_code == 1 and "time window 70000:80000 is empty" in result.stderr
+
+
+def test_validate_streams_and_names_the_first_bad_step(tmp_path, runner):
+    path = _big_file(tmp_path / "nan.h5", T=20_000, N=64, spike=(100, 3))
+    with h5py.File(path, "a") as f:
+        f["read_weightings"][12_345, 17] = np.nan
+    result = run(runner, "validate", path)
+    assert result.exit_code == 1
+    assert "dataset 'read_weightings': contains nan at step 12345, location 17" in result.stderr
+    result = run(runner, "plot", path, "-o", tmp_path / "x.png")
+    assert result.exit_code == 1 and "step 12345, location 17" in result.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
+def test_large_npz_above_the_limit_suggests_convert(tmp_path, runner):
+    path = tmp_path / "big.npz"
+    np.savez(path, **copy_like_arrays(L=200, N=512))
+    result = run(runner, "plot", path, "--max-bytes", "100K", "-o", tmp_path / "x.png")
+    assert result.exit_code == 1
+    assert "NPZ arrays cannot be read in parts" in result.stderr and "attnviz convert" in result.stderr
+
+
+def test_streaming_recorder_equals_in_memory_recording(tmp_path):
+    arrays = copy_like_arrays(L=700, N=32, full=True)
+    memory_rec = TraceRecorder(task="copy")
+    with TraceRecorder(stream_to=tmp_path / "s.h5", chunk_steps=64, task="copy") as rec:
+        for t in range(arrays["inputs"].shape[0]):
+            step = {k: v[t] for k, v in arrays.items()}
+            rec.step(**step)
+            memory_rec.step(**step)
+        assert not (tmp_path / "s.h5").exists()  # appears only when complete
+    assert attnviz.load(tmp_path / "s.h5") == memory_rec.trace()
+    with h5py.File(tmp_path / "s.h5") as f:
+        assert f["write_weightings"].chunks == (64, 32) and f["write_weightings"].compression == "gzip"
+
+
+def test_streaming_recorder_leaves_nothing_on_error(tmp_path):
+    with pytest.raises(RuntimeError), TraceRecorder(stream_to=tmp_path / "s.h5", chunk_steps=4) as rec:
+        for t in range(10):
+            rec.step(**{k: v[t] for k, v in copy_like_arrays().items()})
+        raise RuntimeError("model crashed")
+    assert list(tmp_path.iterdir()) == []
+    rec = TraceRecorder(stream_to=tmp_path / "s.h5", chunk_steps=2)
+    arrays = copy_like_arrays()
+    arrays["write_weightings"][3, 2] = np.inf
+    with pytest.raises(TraceError, match="inf at step 3, location 2"):
+        for t in range(11):
+            rec.step(**{k: v[t] for k, v in arrays.items()})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_saved_traces_are_chunked_along_time(tmp_path):
+    t = Trace(copy_like_arrays(L=2000, N=128))
+    attnviz.save(t, tmp_path / "t.h5")
+    with h5py.File(tmp_path / "t.h5") as f:
+        chunks = f["write_weightings"].chunks
+        assert chunks[1:] == (128,) and 1 < chunks[0] < 4001
