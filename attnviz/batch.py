@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import AttnvizError
 from .io import open_traces, trace_files
-from .render import FileSource, PlotOptions, Renderer, figure_bytes, output_paths, plot_trace, write_outputs
+from .render import FORMATS, FileSource, PlotOptions, Renderer, figure_bytes, output_paths, plot_trace, write_outputs
 from .trace import ROOT, Trace
 
 
@@ -35,7 +35,7 @@ class BatchResult:
 
 def safe_name(text: str) -> str:
     """A file name made only of letters, digits, '.', '_' and '-', never '.' or '..'."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("._")
+    name = re.sub(r"[^A-Za-z0-9._-]+|\.\.+", "_", text).strip("._")
     return name[:150] or "trace"
 
 
@@ -111,7 +111,8 @@ def _run_job(args) -> BatchResult:
         with open_traces(job.file, max_bytes) as f:
             for name, base in job.traces:
                 try:
-                    result.written += write_outputs(base, formats, lambda fmt, n=name: _draw(f, n, fmt, opts))
+                    fmts = formats or ([] if base.suffix.lower().lstrip(".") in FORMATS else ["png"])
+                    result.written += write_outputs(base, fmts, lambda fmt, n=name: _draw(f, n, fmt, opts))
                 except AttnvizError as e:
                     result.failures.append(str(e))
     except AttnvizError as e:

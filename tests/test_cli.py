@@ -1,0 +1,177 @@
+"""The CLI through its runner, checked through the Python API (the sqlite-utils way)."""
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz import Trace, save
+from attnviz.cli import app
+from conftest import copy_like_arrays, run
+
+README = Path(__file__).parents[1] / "README.md"
+CLI_DOC = Path(__file__).parents[1] / "docs" / "cli.md"
+
+
+def _traces(n, prefix="s"):
+    return [Trace(copy_like_arrays(L=1 + i % 20, N=32, seed=i), {"task": "copy", "step": i}, f"{prefix}{i}")
+            for i in range(n)]
+
+
+def test_version_and_help(runner):
+    assert run(runner, "--version").stdout.strip() == f"attnviz {attnviz.__version__}"
+    for command in ("inspect", "validate", "convert", "plot", "train", "record"):
+        result = run(runner, command, "--help")
+        assert result.exit_code == 0 and "Python:" in result.stdout
+
+
+def test_every_command_is_documented():
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    assert commands == {"inspect", "validate", "convert", "plot", "train", "record"}
+    docs = CLI_DOC.read_text()
+    for c in commands:
+        assert f"attnviz {c}" in docs, f"docs/cli.md lacks `attnviz {c}`"
+
+
+def test_help_does_not_import_heavy_modules():
+    code = ("import sys; from attnviz.cli import app\n"
+            "try:\n    app(['--help'], prog_name='attnviz')\nexcept SystemExit:\n    pass\n"
+            "print([m for m in ('numpy', 'h5py', 'matplotlib') if m in sys.modules])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_inspect_json_matches_the_api(runner, tmp_path):
+    path = tmp_path / "t.h5"
+    save(_traces(2), path)
+    result = run(runner, "inspect", path, "--json")
+    assert result.exit_code == 0
+    data = json.loads(result.stdout)
+    assert data == json.loads(json.dumps(attnviz.summarize(path)))
+    assert [t["name"] for t in data["traces"]] == ["s0", "s1"]
+    assert data["traces"][1]["datasets"]["write_weightings"] == {"shape": [5, 32], "dtype": "float32",
+                                                                  "min": 0.0, "max": 1.0}
+    assert data["traces"][1]["copy_diagnostics"]["learned"] is True
+
+
+def test_validate_weighting_checks(runner, tmp_path):
+    arrays = copy_like_arrays()
+    arrays["read_weightings"] = arrays["read_weightings"] * 0.5
+    path = tmp_path / "t.npz"
+    np.savez(path, **arrays)
+    assert run(runner, "validate", path).exit_code == 0
+    result = run(runner, "validate", path, "--weightings")
+    assert result.exit_code == 1
+    assert "read_weightings': sums to 0.5 over locations at step 0" in result.stderr
+
+
+def test_convert_round_trip(runner, tmp_path):
+    save(_traces(3), tmp_path / "a.h5")
+    assert run(runner, "convert", tmp_path / "a.h5", tmp_path / "b.npz").exit_code == 0
+    assert run(runner, "convert", tmp_path / "b.npz", tmp_path / "c.h5").exit_code == 0
+    assert list(attnviz.iter_traces(tmp_path / "c.h5")) == _traces(3)
+
+
+def test_plot_default_output_beside_the_trace(runner, tmp_path):
+    save(Trace(copy_like_arrays()), tmp_path / "trace.h5")
+    result = run(runner, "plot", tmp_path / "trace.h5")
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "trace.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_plot_formats_and_reproducible_bytes(runner, tmp_path):
+    save(Trace(copy_like_arrays(full=True), {"task": "copy"}), tmp_path / "t.npz")
+    for d in ("a", "b"):
+        result = run(runner, "plot", tmp_path / "t.npz", "-o", tmp_path / d / "fig", "--format", "png",
+                     "--format", "svg", "--format", "pdf", "--layout", "paper", "--title", "--colorbar")
+        assert result.exit_code == 1 and "does not exist" in result.stderr  # folder must exist for -o
+        (tmp_path / d).mkdir()
+        assert run(runner, "plot", tmp_path / "t.npz", "-o", tmp_path / d / "fig", "-f", "png", "-f", "svg",
+                   "-f", "pdf", "--layout", "paper", "--title", "--colorbar").exit_code == 0
+    for fmt in ("png", "svg", "pdf"):
+        a, b = (tmp_path / d / f"fig.{fmt}" for d in "ab")
+        assert a.read_bytes() == b.read_bytes(), fmt
+
+
+def test_batch_with_a_bad_file_in_the_middle(runner, tmp_path):
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    save(_traces(2, "a"), src / "one.h5")
+    (src / "sub" / "broken.h5").write_bytes(b"\x89HDF\r\n\x1a\n" + b"\0" * 100)
+    save(Trace(copy_like_arrays()), src / "sub" / "two.npz")
+    result = run(runner, "plot", src, "--out-dir", tmp_path / "out", "--jobs", "2")
+    assert result.exit_code == 1
+    assert "broken.h5" in result.stderr and "Traceback" not in result.output
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one__a0.png", "one__a1.png", "sub__two.png"]
+
+
+def test_output_names_never_escape_the_out_dir(tmp_path):
+    out = tmp_path / "out"
+    hostile = ("../../etc/passwd", "..", "a/../../b", "[red]x")
+    np.savez(tmp_path / "evil.npz", **{f"{n}/{k}": v for n in hostile for k, v in copy_like_arrays().items()})
+    assert sorted(attnviz.open_traces(tmp_path / "evil.npz").names) == sorted(hostile)
+    result = attnviz.plot_files([tmp_path / "evil.npz"], out_dir=out)
+    assert result.ok, result.failures
+    assert len(result.written) == 4
+    for p in result.written:
+        assert p.resolve().parent == out.resolve()
+        assert re.fullmatch(r"[A-Za-z0-9._-]+\.png", p.name)
+
+
+@pytest.mark.parametrize("n_shards", [1, 3, 4])
+def test_shards_cover_every_trace_exactly_once(tmp_path, n_shards):
+    save(_traces(7), tmp_path / "a.h5")
+    save(_traces(3, "b"), tmp_path / "b.npz")
+    names = []
+    for k in range(1, n_shards + 1):
+        names += [p.name for p in attnviz.plot_files([tmp_path], out_dir=tmp_path / "out",
+                                                     shard=(k, n_shards)).written]
+    assert sorted(names) == sorted(f"a__s{i}.png" for i in range(7)) + sorted(f"b__b{i}.png" for i in range(3))
+    assert len(names) == len(set(names)) == 10
+
+
+def test_plot_options_reach_the_figure(runner, tmp_path):
+    save(Trace(copy_like_arrays(heads=2)), tmp_path / "t.h5")
+    result = run(runner, "plot", tmp_path / "t.h5", "-o", tmp_path / "t.svg", "--cmap", "viridis", "--head", "1",
+                 "--panels", "inputs,write_weightings", "--grid", "1x2", "--marker", "5", "--figsize", "9x3",
+                 "--dpi", "72", "--fontsize", "8", "--transparent", "--limits", "inputs=0:2")
+    assert result.exit_code == 0, result.output
+    svg = (tmp_path / "t.svg").read_text()
+    assert "Write Weightings (head 1)" in svg and "Read Weightings" not in svg
+    assert 'width="648pt" height="216pt"' in svg
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--cmap", "virdis"], "did you mean viridis"),
+    (["--layout", "nope"], "unknown layout"),
+    (["--panels", "inputs,memory"], "unknown panel 'memory'"),
+    (["--panels", "adds"], "needs dataset 'adds'"),
+    (["--format", "gif"], "unknown output format 'gif'"),
+    (["--shard", "5/4"], "K must be between 1 and N"),
+    (["--trace", "nope"], "has no trace 'nope'"),
+])
+def test_plot_bad_options_are_one_line(runner, tmp_path, args, words):
+    save(Trace(copy_like_arrays()), tmp_path / "t.h5")
+    result = run(runner, "plot", tmp_path / "t.h5", *args)
+    assert result.exit_code != 0
+    assert words in result.stderr and "Traceback" not in result.output
+
+
+def test_train_resume_and_record_through_the_cli(runner, tmp_path):
+    small = ["--memory-size", "16", "--word-size", "8", "--controller-size", "16", "--trace-every", "4"]
+    r = run(runner, "train", "--run-dir", tmp_path / "run", "--max-steps", "4", "--seed", "2", *small)
+    assert r.exit_code == 0, r.output
+    r = run(runner, "train", "--resume", tmp_path / "run", "--max-steps", "8")
+    assert r.exit_code == 0, r.output
+    assert [t.name for t in attnviz.iter_traces(tmp_path / "run" / "traces.h5")] == ["step_0000004", "step_0000008"]
+    r = run(runner, "record", tmp_path / "run", "--length", "30", "-o", tmp_path / "t30.npz")
+    assert r.exit_code == 0, r.output
+    t = attnviz.load(tmp_path / "t30.npz")
+    assert t.steps == 61 and t.metadata["sequence_length"] == 30 and t.metadata["seed"] == 2
+    r = run(runner, "record", tmp_path / "missing", "-o", tmp_path / "x.h5")
+    assert r.exit_code == 1 and "no such checkpoint" in r.stderr
