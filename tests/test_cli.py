@@ -12,6 +12,7 @@ import pytest
 import attnviz
 from attnviz import Trace, save
 from attnviz.cli import app
+
 from conftest import copy_like_arrays, run
 
 README = Path(__file__).parents[1] / "README.md"

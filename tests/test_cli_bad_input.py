@@ -5,9 +5,10 @@ import json
 import h5py
 import numpy as np
 import pytest
-from conftest import copy_like_arrays, run
 
 from attnviz import Trace, save
+
+from conftest import copy_like_arrays, run
 
 
 def _npz(path, arrays, **extra):

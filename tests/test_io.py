@@ -3,13 +3,14 @@ import json
 import h5py
 import numpy as np
 import pytest
-from conftest import copy_like_arrays
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import attnviz
 from attnviz import Trace, TraceError, TraceRecorder
 from attnviz.io import open_traces, save
+
+from conftest import copy_like_arrays
 
 DTYPES = [np.bool_, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint16, np.uint32,
           np.uint64, np.float16, np.float32, np.float64]

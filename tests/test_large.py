@@ -3,13 +3,14 @@
 import h5py
 import numpy as np
 import pytest
-from conftest import copy_like_arrays, run
 
 import attnviz
 from attnviz import Trace, TraceError, TraceRecorder
 from attnviz.io import open_traces
 from attnviz.reduce import pixel_bins, reduce_axis, reduce_stream
 from attnviz.render import FileSource, PlotOptions, Renderer
+
+from conftest import copy_like_arrays, run
 
 
 def test_a_lone_spike_survives_max_and_mean_gives_the_block_average():

@@ -5,11 +5,12 @@ import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
-from conftest import copy_like_arrays
 from PIL import Image
 
 from attnviz import AttnvizError, Trace
 from attnviz.render import ArraySource, PlotOptions, Renderer, export, figure_bytes, plan_panels, plot_trace
+
+from conftest import copy_like_arrays
 
 
 def spike_trace(T=31, N=20, t=7, n=13):

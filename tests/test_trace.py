@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
-from conftest import copy_like_arrays
 
 from attnviz import Trace, TraceError
 from attnviz.trace import check_structure, check_values
+
+from conftest import copy_like_arrays
 
 
 def test_valid_trace_builds_and_exposes_shapes():
