@@ -188,10 +188,9 @@ def draw_panel(ax, data: np.ndarray, *, title: str = "", cmap: str = DEFAULT_CMA
 
 
 def _dress_axes(ax, title, fontsize):
-    fs = fontsize or ax.figure.get_dpi() and None
-    ax.set_title(title, fontsize=fs)
-    ax.set_xlabel("Time", fontsize=fs)
-    ax.set_ylabel("Location", fontsize=fs)
+    ax.set_title(title, fontsize=fontsize)
+    ax.set_xlabel("Time", fontsize=fontsize)
+    ax.set_ylabel("Location", fontsize=fontsize)
     if fontsize:
         ax.tick_params(labelsize=fontsize * 0.8)
 

@@ -5,8 +5,22 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 
+class DictConfig:
+    """to_dict / from_dict for a config dataclass; unknown keys are an error, not ignored."""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict):
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown {cls.__name__} keys: {sorted(unknown)}")
+        return cls(**d)
+
+
 @dataclass
-class NTMConfig:
+class NTMConfig(DictConfig):
     input_size: int  # width of one input vector (the task decides)
     output_size: int  # width of one output vector (the task decides)
     controller: str = "lstm"  # "lstm" or "feedforward"
@@ -35,14 +49,3 @@ class NTMConfig:
         (and erase, add for a write head)."""
         base = self.word_size + 3 + (2 * self.shift_range + 1)
         return [base + 2 * self.word_size] * self.write_heads + [base] * self.read_heads
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> NTMConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown model config keys: {sorted(unknown)}")
-        return cls(**d)

@@ -12,12 +12,12 @@ import os
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from .config import NTMConfig
+from .config import DictConfig, NTMConfig
 from .layers import sigmoid
 from .model import NTM, bce_loss
 from .optim import OPTIMIZERS
@@ -28,7 +28,7 @@ CHECKPOINT_VERSION = 1
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     task: str = "copy"
     task_options: dict = field(default_factory=dict)  # e.g. {"max_length": 10}
     seed: int = 0
@@ -58,17 +58,6 @@ class TrainConfig:
     probe_length: int = 0  # 0: the task's maximum length
     probe_seed: int = 2014
     model: dict = field(default_factory=dict)  # NTMConfig overrides (controller, sizes, heads)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> TrainConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
-        return cls(**d)
 
 
 def make_task(cfg: TrainConfig) -> Task:
