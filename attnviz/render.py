@@ -463,7 +463,7 @@ class FileSource:
             raise f.error(f"time window {_fmt_window(opts.time)} is empty for a trace of {T} steps", name)
         if loc[1] <= loc[0]:
             raise f.error(f"location window {_fmt_window(opts.locations)} is empty for {N} locations", name)
-        self.t, self.loc = (t[0], t[1]), (loc[0], loc[1])
+        self.t, self.loc, self.full_locations = (t[0], t[1]), (loc[0], loc[1]), N
         self.dtypes = {k: d for k, (_, d) in info.datasets.items()}
         self.shapes = {}
         for k, s in full.items():
@@ -481,7 +481,8 @@ class FileSource:
         from .reduce import finite_check, reduce_stream
 
         key, t0 = panel.key, self.t[0]
-        cols = slice(*self.loc) if key in WEIGHTING_PANELS else slice(None)
+        full = self.loc == (0, self.full_locations)
+        cols = slice(*self.loc) if key in WEIGHTING_PANELS and not full else None
         shape = self.shapes[key]
         row_bytes = int(np.prod(shape[1:])) * self.dtypes[key].itemsize
 

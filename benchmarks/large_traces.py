@@ -44,10 +44,17 @@ def generate(path: Path, T: int, N: int) -> None:
     os.replace(tmp, path)
 
 
-def measure(cmd: list[str], timeout: float = 1800) -> dict:
-    """Wall time and peak RSS of a child process (from the kernel's rusage)."""
+def measure(cmd: list[str], memory_limit: int | None = None) -> dict:
+    """Wall time and peak RSS of a child process (from the kernel's rusage). ``memory_limit``
+    caps its address space, so that a runaway baseline fails instead of exhausting the machine."""
+    import resource
+
+    def limit():
+        if memory_limit:
+            resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
+
     t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=limit)
     try:
         _, status, usage = os.wait4(proc.pid, 0)
     except KeyboardInterrupt:
@@ -134,7 +141,8 @@ def main():
         "attnviz validate": measure(attnviz + ["validate", str(path)]),
     }
     if not args.skip_plain:
-        results["plain: h5py read whole + imshow"] = measure([exe, "-c", PLAIN, str(path), str(d / "plain.png")])
+        results["plain: h5py read whole + imshow"] = measure([exe, "-c", PLAIN, str(path), str(d / "plain.png")],
+                                                             memory_limit=16 * 2**30)
     floor = results["h5py read both weightings (floor)"]["seconds"]
     print("\n| what | wall time (s) | x floor | peak RSS (MB) | exit |\n|---|---:|---:|---:|---:|")
     for name, r in results.items():

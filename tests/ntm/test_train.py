@@ -147,3 +147,20 @@ def test_layering_trainer_imports_no_plotting_io_or_cli():
             "bad = [m for m in ('matplotlib', 'h5py', 'typer', 'rich') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_initial_state_is_explicit():
+    from attnviz.ntm.config import NTMConfig
+    from attnviz.ntm.model import NTM, initial_state
+
+    cfg = NTMConfig(input_size=3, output_size=2, memory_size=10, word_size=4, write_heads=1, read_heads=2)
+    mem, weights, reads, h, c = initial_state(cfg, 5)
+    assert mem.shape == (5, 10, 4) and np.all(mem == 1e-6)  # a fixed small constant
+    assert len(weights) == 3 and all(np.array_equal(w, np.eye(10)[[0] * 5]) for w in weights)  # one-hot at 0
+    assert len(reads) == 2 and np.allclose(reads[0], 1e-6)  # the read of that memory with that weighting
+    assert not h.any() and not c.any()
+    uniform = initial_state(NTMConfig(3, 2, memory_size=10, init_weighting="uniform"), 1)[1][0]
+    np.testing.assert_allclose(uniform, 0.1)
+    p = NTM.create(cfg).params["head_b"]
+    M, S = 4, 3
+    assert p[M + 1] == cfg.gate_bias == -1.0 and p[M + 2 + S] == cfg.sharpen_bias == 2.0
