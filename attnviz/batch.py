@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .errors import AttnvizError
 from .io import open_traces, trace_files
-from .render import FORMATS, FileSource, PlotOptions, Renderer, figure_bytes, output_paths, plot_trace, write_outputs
+from .render import FORMATS, FileSource, PlotOptions, Renderer, check_formats, figure_bytes, plot_trace, write_outputs
 from .trace import ROOT, Trace
 
 
@@ -138,7 +138,7 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     A bad file or trace is recorded in ``failures`` and the rest are still drawn.
     """
     opts = (options or PlotOptions()).validated()
-    output_paths("x", formats)  # reject unknown formats before any work
+    check_formats(formats)  # before any work
     K, N = shard
     if not (N >= 1 and 1 <= K <= N):
         raise AttnvizError(f"--shard {K}/{N}: K must be between 1 and N")

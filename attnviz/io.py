@@ -123,6 +123,7 @@ class TraceFile:
     """The traces in one file. Subclasses know one format."""
 
     format = ""
+    size_advice = " (raise it with --max-bytes or ATTNVIZ_MAX_BYTES)"
 
     def __init__(self, path: Path, max_bytes: int):
         self.path, self.max_bytes = path, max_bytes
@@ -178,8 +179,7 @@ class TraceFile:
         nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
         if nbytes > self.max_bytes:
             raise self.error(f"{what} {format_size(nbytes)}, above the {format_size(self.max_bytes)} "
-                             "limit for reading an array whole (raise it with --max-bytes or "
-                             "ATTNVIZ_MAX_BYTES)", name, dataset)
+                             f"limit for reading an array whole{self.size_advice}", name, dataset)
 
     def blocks(self, name: str, dataset: str, block_bytes: int = BLOCK_BYTES
                ) -> Iterator[tuple[int, np.ndarray]]:
@@ -319,6 +319,8 @@ class HDF5File(TraceFile):
 
 class NPZFile(TraceFile):
     format = "npz"
+    size_advice = ("; NPZ arrays cannot be read in parts: convert the file to chunked HDF5 with "
+                   "`attnviz convert` (with a larger --max-bytes)")
 
     def __init__(self, path, max_bytes):
         super().__init__(path, max_bytes)
@@ -381,16 +383,6 @@ class NPZFile(TraceFile):
             meta = _parse_attrs(self._read_member(name, "attrs"), lambda m: self.error(m, name, "attrs"))
         meta = _strip_format_version(meta, lambda m: self.error(m, name))
         return TraceInfo(name, datasets, meta)
-
-    def check_size(self, name, dataset, shape, dtype, what="is"):
-        try:
-            super().check_size(name, dataset, shape, dtype, what)
-        except TraceError as e:
-            if dataset == "attrs":
-                raise
-            raise self.error(e.problem.split(" (raise")[0] + "; NPZ arrays cannot be read in parts: "
-                             "convert the file to chunked HDF5 with `attnviz convert` "
-                             "(with a larger --max-bytes)", name, dataset) from None
 
     def read(self, name, dataset, rows=slice(None), cols=None):
         whole = self._read_member(name, dataset)

@@ -359,18 +359,15 @@ class Renderer:
     def render(self, source) -> bytes:
         o = self.opts
         panels, grid = plan_panels(source.shapes, o)
-        # Pixel size of each panel is known only from the frame, and the frame only needs
-        # the extents and (for colour bars) the limits; limits come with the pixels.
-        probe = self.frame(source, panels, grid, [_static_limits(p) for p in panels]) if not o.colorbar else None
+        # Panel sizes come from the frame; without colour bars the frame does not depend on the
+        # limits, so this is also the frame drawn on (a cache hit below).
+        boxes = self.frame(source, panels, grid, [_limits(p, 0.0, 1.0) for p in panels]).boxes
         cells, limits = [], []
-        boxes = probe.boxes if probe else None
-        if boxes is None:  # colour bars move the boxes with the limits: size from a first frame
-            boxes = self.frame(source, panels, grid, [(0.0, 1.0)] * len(panels)).boxes
         for panel, (top, bottom, left, right) in zip(panels, boxes, strict=True):
             pix, lo, hi = source.pixels(panel, max(1, right - left), max(1, bottom - top), o.reduce)
             cells.append(pix)
             limits.append(_limits(panel, lo, hi))
-        frame = probe or self.frame(source, panels, grid, limits)
+        frame = self.frame(source, panels, grid, limits)
         canvas = frame.pixels.copy()
         for panel, pix, (lo, hi), box, extent in zip(panels, cells, limits, frame.boxes, map(source.extent, panels),
                                                      strict=True):
@@ -394,11 +391,6 @@ class Renderer:
                 x = min(max(x, left), right - 1)
                 rows = np.arange(top, bottom)
                 canvas[rows[(rows - top) % 8 < 4], x, :3] = 255  # dashed white line
-
-
-def _static_limits(panel: Panel):
-    lo, hi = panel.limits
-    return (lo if lo is not None else 0.0, hi if hi is not None else 1.0)
 
 
 def _limits(panel: Panel, data_lo: float, data_hi: float) -> tuple[float, float]:
@@ -524,6 +516,12 @@ def _bytes_for(trace, fmt, opts, renderer):
     return figure_bytes(plot_trace(trace, opts).figure, fmt, opts.transparent)
 
 
+def check_formats(formats) -> None:
+    for fmt in formats or ():
+        if fmt not in FORMATS:
+            raise AttnvizError(f"unknown output format {fmt!r}; use {', '.join(FORMATS)}")
+
+
 def output_paths(path, formats) -> list[tuple[Path, str]]:
     path = Path(path)
     fmts = list(formats or [])
@@ -532,9 +530,7 @@ def output_paths(path, formats) -> list[tuple[Path, str]]:
         if fmt not in FORMATS:
             raise AttnvizError(f"{path}: unknown output format {fmt!r}; use {', '.join(FORMATS)}")
         return [(path if path.suffix else path.with_suffix(".png"), fmt)]
-    for fmt in fmts:
-        if fmt not in FORMATS:
-            raise AttnvizError(f"unknown output format {fmt!r}; use {', '.join(FORMATS)}")
+    check_formats(fmts)
     base = path.with_suffix("") if path.suffix.lower().lstrip(".") in FORMATS else path
     return [(base.with_name(f"{base.name}.{fmt}"), fmt) for fmt in dict.fromkeys(fmts)]
 

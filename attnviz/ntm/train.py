@@ -288,10 +288,7 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
 
 # ------------------------------------------------------------------------- loop
 
-Event = dict
-
-
-def run(trainer: Trainer, run_dir, on_event: Callable[[Event], None] = lambda e: None,
+def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False) -> str:
     """Train until converged or out of budget, writing the run folder as it goes.
 
