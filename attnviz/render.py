@@ -198,7 +198,8 @@ def _dress_axes(ax, title, fontsize):
 def default_figsize(grid, opts: PlotOptions) -> tuple[float, float]:
     rows, cols = grid
     scale = opts.fontsize / 10
-    return (4.0 * cols * scale + (0.6 if opts.colorbar else 0), 2.6 * rows * scale + (0.4 if opts.title else 0))
+    return (4.0 * cols * scale + (0.45 * cols * scale if opts.colorbar else 0),
+            2.6 * rows * scale + (0.4 if opts.title else 0))
 
 
 def new_figure(grid, opts: PlotOptions, suptitle: str | None):
@@ -214,8 +215,11 @@ def new_figure(grid, opts: PlotOptions, suptitle: str | None):
         fig.patch.set_alpha(0.0)
     s = opts.fontsize / 10  # margins scale with the text they hold
     top = (0.35 + (0.35 if suptitle else 0)) * s
-    fig.subplots_adjust(left=0.75 * s / w, right=1 - 0.2 * s / w, bottom=0.55 * s / h, top=1 - top / h,
-                        wspace=(0.85 * s) / ((w - 0.95 * s) / cols), hspace=(0.95 * s) / ((h - top - 0.55 * s) / rows))
+    bar = 0.45 * s if opts.colorbar else 0.0  # room for a colour bar's tick labels
+    right, gap = 0.2 * s + bar, 0.85 * s + bar
+    fig.subplots_adjust(left=0.75 * s / w, right=1 - right / w, bottom=0.55 * s / h, top=1 - top / h,
+                        wspace=gap / ((w - 0.75 * s - right - gap * (cols - 1)) / cols),
+                        hspace=(0.95 * s) / ((h - top - 0.55 * s) / rows))
     axes = fig.subplots(rows, cols, squeeze=False).ravel()
     if suptitle:
         fig.suptitle(suptitle, fontsize=opts.fontsize * 1.1)
