@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .errors import AttnvizError
+from .framecache import default_dir as default_cache_dir
 from .io import open_traces, trace_files
-from .render import FORMATS, FileSource, PlotOptions, Renderer, check_formats, figure_bytes, plot_trace, write_outputs
+from .render import FORMATS, FileSource, PlotOptions, Renderer, check_formats, vector_bytes, write_outputs
 from .trace import ROOT, Trace
 
 
@@ -100,9 +101,9 @@ _renderer: Renderer | None = None
 def _run_job(args) -> BatchResult:
     """Draw every trace of one file (in a worker process or in this one)."""
     global _renderer
-    job, opts, formats, max_bytes = args
+    job, opts, formats, max_bytes, cache_dir = args
     if _renderer is None or _renderer.opts != opts:
-        _renderer = Renderer(opts)
+        _renderer = Renderer(opts, cache_dir=cache_dir)
     result = BatchResult()
     if job.error:
         result.failures.append(job.error)
@@ -124,21 +125,26 @@ def _draw(f, name, fmt, opts) -> bytes:
     if fmt == "png":
         return _renderer.render(FileSource(f, name, opts))
     trace: Trace = f.load(name)  # vector formats draw cell by cell: the trace must fit in memory
-    return figure_bytes(plot_trace(trace, opts).figure, fmt, opts.transparent)
+    return vector_bytes(trace, fmt, opts)
 
 
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
                trace: str | None = None, jobs: int = 1, shard: tuple[int, int] = (1, 1),
-               max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None
-               ) -> BatchResult:
+               max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None,
+               frame_cache: bool = True) -> BatchResult:
     """Draw trace files (and folders of them) to PNG, SVG or PDF.
 
     Without ``output`` or ``out_dir`` each figure lands beside its trace file
     (``trace.h5`` -> ``trace.png``; a file of several traces -> ``trace__NAME.png``).
     A bad file or trace is recorded in ``failures`` and the rest are still drawn.
+    With ``frame_cache`` PNG frames drawn once are kept on disk for the next run
+    (see attnviz.framecache; ``ATTNVIZ_CACHE_DIR`` picks or turns off the folder).
     """
+    global _renderer
     opts = (options or PlotOptions()).validated()
     check_formats(formats)  # before any work
+    cache_dir = default_cache_dir() if frame_cache else None
+    _renderer = Renderer(opts, cache_dir=cache_dir)  # checks the colormaps; forked workers inherit it
     K, N = shard
     if not (N >= 1 and 1 <= K <= N):
         raise AttnvizError(f"--shard {K}/{N}: K must be between 1 and N")
@@ -146,7 +152,7 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     todo = plan(inputs, output, out_dir, trace, shard, max_bytes)
     todo.sort(key=lambda j: j.steps)  # same geometry together: frames get reused
-    work = [(j, opts, formats, max_bytes) for j in todo]
+    work = [(j, opts, formats, max_bytes, cache_dir) for j in todo]
     total = len(work)
     result = BatchResult()
     if jobs > 1 and total > 1:

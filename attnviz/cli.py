@@ -6,6 +6,7 @@ Heavy modules (numpy, h5py, matplotlib) are imported inside the commands, so tha
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import re
 import sys
@@ -328,8 +329,6 @@ def plot(
 
     Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.render.PlotOptions(...))[/bold]
     """
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from .batch import plot_files
     from .render import PlotOptions
 
@@ -343,12 +342,9 @@ def plot(
         markers=tuple(marker or ()), figsize=_xy(figsize, "--figsize"), dpi=dpi, fontsize=fontsize,
         transparent=transparent, time=_window(time, "--time"), locations=_window(locations, "--locations"),
         reduce=reduce)
-    with Progress(TextColumn("drawing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                  console=err, transient=True, disable=len(files) == 1 and not files[0].is_dir()) as progress:
-        task = progress.add_task("plot", total=None)
+    with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
         result = plot_files(files, output, out_dir, opts, formats or None, trace, jobs,
-                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes),
-                            on_progress=lambda done, total: progress.update(task, completed=done, total=total))
+                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
     for path in result.written if len(result.written) <= 10 else []:
         out.print(Text(f"wrote {path}"))
     if len(result.written) > 10:
@@ -360,6 +356,21 @@ def plot(
             err.print(Text(f"attnviz: {len(result.failures)} trace(s) or file(s) failed, "
                            f"{len(result.written)} file(s) written"))
         raise typer.Exit(1)
+
+
+@contextlib.contextmanager
+def _batch_progress(show: bool):
+    """A progress bar for a batch (yields its update callback); nothing for a single file,
+    which then need not import rich.progress at all."""
+    if not show:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("drawing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=err, transient=True) as progress:
+        task = progress.add_task("plot", total=None)
+        yield lambda done, total: progress.update(task, completed=done, total=total)
 
 
 # ----------------------------------------------------------------------- train

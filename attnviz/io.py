@@ -481,15 +481,29 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
 
 
 def trace_files(paths, recursive: bool = True) -> list[Path]:
-    """Expand files and folders into trace files (a folder: every .h5/.hdf5/.npz below it)."""
+    """Expand files and folders into trace files (a folder: every .h5/.hdf5/.npz below it,
+    except the trainer's checkpoints, which share the .npz suffix but hold no traces)."""
     out = []
     for p in map(Path, paths):
         if p.is_dir():
             pattern = "**/*" if recursive else "*"
-            out += sorted(q for q in p.glob(pattern) if q.suffix.lower() in TRACE_SUFFIXES and q.is_file())
+            out += sorted(q for q in p.glob(pattern)
+                          if q.suffix.lower() in TRACE_SUFFIXES and q.is_file() and not is_checkpoint(q))
         else:
             out.append(p)
     return out
+
+
+def is_checkpoint(path: Path) -> bool:
+    """An attnviz.ntm checkpoint: an NPZ of meta.npy and param/*.npy only."""
+    if path.suffix.lower() != ".npz":
+        return False
+    try:
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False  # let the reader report what is wrong with it
+    return "meta.npy" in names and all(n == "meta.npy" or n.startswith("param/") for n in names)
 
 
 # ------------------------------------------------------------------------ writing

@@ -61,8 +61,7 @@ class PlotOptions:
     reduce: str = "max"  # how a pixel summarises a block of cells: "max" (keeps spikes) or "mean"
 
     def validated(self) -> PlotOptions:
-        for name in (self.cmap, *self.panel_cmaps.values()):
-            check_cmap(name)
+        """Check the options (colormap names are checked where they are used: plot_trace, Renderer)."""
         if self.layout not in LAYOUTS:
             raise AttnvizError(f"unknown layout {self.layout!r}; choose {', '.join(LAYOUTS)}")
         for p in self.panels or ():
@@ -241,6 +240,8 @@ def plot_trace(trace, options: PlotOptions | None = None, **kw) -> PlotResult:
     Returns a PlotResult: the Figure, and the AxesImage (and Colorbar) of every panel.
     """
     opts = replace(options or PlotOptions(), **kw).validated()
+    for name in (opts.cmap, *opts.panel_cmaps.values()):
+        check_cmap(name)
     arrays, start = _window(trace.arrays, opts)
     panels, grid = plan_panels({k: v.shape for k, v in arrays.items()}, opts)
     fig, axes = new_figure(grid, opts, title_text(trace.metadata, trace.name, opts))
@@ -299,6 +300,13 @@ def figure_bytes(fig, fmt: str, transparent: bool = False) -> bytes:
 # ----------------------------------------------------------------- fast PNG path
 
 
+def _default_style():
+    """matplotlib's default style: the same figure whatever the local matplotlibrc says."""
+    import matplotlib.style
+
+    return matplotlib.style.context("default")
+
+
 @dataclass
 class Frame:
     """A drawn figure without its heatmap cells: pixels, and where each panel's cells go."""
@@ -315,27 +323,83 @@ class Renderer:
     bytes.
     """
 
-    def __init__(self, options: PlotOptions | None = None, cache_size: int = 32):
+    def __init__(self, options: PlotOptions | None = None, cache_size: int = 32, cache_dir=None):
         self.opts = (options or PlotOptions()).validated()
         self.cache_size = cache_size
         self._frames: dict[tuple, Frame] = {}
+        self._boxes: dict[tuple, list] = {}
         self._luts: dict[str, np.ndarray] = {}
+        self.disk = None
+        if cache_dir is not None:
+            from .framecache import FrameCache
+
+            self.disk = FrameCache(cache_dir)
+        for name in (self.opts.cmap, *self.opts.panel_cmaps.values()):
+            self.lut(name)  # an unknown colormap fails here, before any drawing
 
     def lut(self, name: str) -> np.ndarray:
+        """The colormap as 256 RGBA rows (uint8)."""
         if name not in self._luts:
-            cmap = check_cmap(name).resampled(256)
-            self._luts[name] = (cmap(np.linspace(0, 1, 256)) * 255 + 0.5).astype(np.uint8)
+            stored = self.disk.load("lut", name) if self.disk else None
+            if stored is not None and stored["lut"].shape == (256, 4) and stored["lut"].dtype == np.uint8:
+                self._luts[name] = stored["lut"]
+            else:
+                cmap = check_cmap(name).resampled(256)
+                self._luts[name] = (cmap(np.linspace(0, 1, 256)) * 255 + 0.5).astype(np.uint8)
+                if self.disk:
+                    self.disk.save("lut", name, lut=self._luts[name])
         return self._luts[name]
 
+    def _key(self, source, panels, grid, limits) -> tuple:
+        """What a frame depends on besides the options (colour limits only through colour bars)."""
+        return (grid, tuple((p.title, p.cmap) for p in panels), tuple(source.extent(p) for p in panels),
+                title_text(source.metadata, source.name, self.opts),
+                tuple(limits) if self.opts.colorbar and limits is not None else None)
+
+    def boxes(self, source, panels, grid) -> list[tuple[int, int, int, int]]:
+        """Where each panel's cells go (top, bottom, left, right pixel): the same for any limits."""
+        if not self.opts.colorbar:  # then the frame does not depend on the limits: draw it now
+            return self.frame(source, panels, grid, None).boxes
+        key = self._key(source, panels, grid, None)
+        if key not in self._boxes:
+            stored = self.disk.load("boxes", repr((self.opts, key))) if self.disk else None
+            if stored is not None:
+                self._boxes[key] = [tuple(map(int, b)) for b in stored["boxes"]]
+            else:
+                with _default_style():
+                    _, boxes = self._figure(key, panels)  # positions are fixed before any drawing
+                self._boxes[key] = boxes
+                if self.disk:
+                    self.disk.save("boxes", repr((self.opts, key)), boxes=np.array(boxes, np.int64))
+        return self._boxes[key]
+
     def frame(self, source, panels, grid, limits) -> Frame:
-        o = self.opts
-        suptitle = title_text(source.metadata, source.name, o)
-        extents = tuple(source.extent(p) for p in panels)
-        key = (grid, tuple((p.title, p.cmap) for p in panels), extents, suptitle,
-               tuple(limits) if o.colorbar else None)
+        """The drawn frame, from memory, from the disk cache, or drawn now."""
+        key = self._key(source, panels, grid, limits)
         if key in self._frames:
             self._frames[key] = self._frames.pop(key)  # most recently used last
             return self._frames[key]
+        disk_key = repr((self.opts, key))
+        stored = self.disk.load("frame", disk_key) if self.disk else None
+        if stored is not None:
+            frame = Frame(stored["pixels"], [tuple(map(int, b)) for b in stored["boxes"]])
+        else:
+            with _default_style():
+                fig, boxes = self._figure(key, panels, limits)
+                fig.canvas.draw()
+            frame = Frame(np.asarray(fig.canvas.buffer_rgba()).copy(), boxes)
+            if self.disk:
+                self.disk.save("frame", disk_key, pixels=frame.pixels, boxes=np.array(frame.boxes, np.int64))
+        self._frames[key] = frame
+        while len(self._frames) > self.cache_size:
+            self._frames.pop(next(iter(self._frames)))
+        return frame
+
+    def _figure(self, key, panels, limits=None):
+        """The frame's Figure, its heatmaps hidden, and each panel's interior box in pixels."""
+        grid, _, extents, suptitle, _ = key
+        o = self.opts
+        limits = limits or [_limits(p, 0.0, 1.0) for p in panels]
         fig, axes = new_figure(grid, o, suptitle)
         for ax, panel, (t0, T, l0, rows), (lo, hi) in zip(axes, panels, extents, limits, strict=False):
             image, _ = draw_panel(ax, np.zeros((1, 1)), title=panel.title, cmap=panel.cmap, vmin=lo, vmax=hi,
@@ -346,28 +410,19 @@ class Renderer:
             image.set_visible(False)  # its cells are painted per trace
         for ax in axes[len(panels):]:
             ax.set_visible(False)
-        fig.canvas.draw()
-        pixels = np.asarray(fig.canvas.buffer_rgba()).copy()
-        H = pixels.shape[0]
+        H = int(round(fig.bbox.height))
         boxes = []
         for ax in axes[: len(panels)]:
             x0, y0, x1, y1 = ax.get_window_extent().extents
             # Inside the spines: the axes frame stays as drawn.
             boxes.append((int(round(H - y1)) + 1, int(round(H - y0)) - 1, int(round(x0)) + 1, int(round(x1)) - 1))
-        frame = Frame(pixels, boxes)
-        self._frames[key] = frame
-        while len(self._frames) > self.cache_size:
-            self._frames.pop(next(iter(self._frames)))
-        return frame
+        return fig, boxes
 
     def render(self, source) -> bytes:
         o = self.opts
         panels, grid = plan_panels(source.shapes, o)
-        # Panel sizes come from the frame; without colour bars the frame does not depend on the
-        # limits, so this is also the frame drawn on (a cache hit below).
-        boxes = self.frame(source, panels, grid, [_limits(p, 0.0, 1.0) for p in panels]).boxes
         cells, limits = [], []
-        for panel, (top, bottom, left, right) in zip(panels, boxes, strict=True):
+        for panel, (top, bottom, left, right) in zip(panels, self.boxes(source, panels, grid), strict=True):
             pix, lo, hi = source.pixels(panel, max(1, right - left), max(1, bottom - top), o.reduce)
             cells.append(pix)
             limits.append(_limits(panel, lo, hi))
@@ -517,7 +572,13 @@ def export(trace, path, options: PlotOptions | None = None, formats=None, render
 def _bytes_for(trace, fmt, opts, renderer):
     if fmt == "png":
         return renderer.render(ArraySource(trace, opts))
-    return figure_bytes(plot_trace(trace, opts).figure, fmt, opts.transparent)
+    return vector_bytes(trace, fmt, opts)
+
+
+def vector_bytes(trace, fmt: str, opts: PlotOptions) -> bytes:
+    """SVG or PDF of a Trace, drawn in matplotlib's default style as the PNG frames are."""
+    with _default_style():
+        return figure_bytes(plot_trace(trace, opts).figure, fmt, opts.transparent)
 
 
 def check_formats(formats) -> None:

@@ -42,3 +42,17 @@ def runner():
 def run(runner, *args):
     """Invoke the CLI; stdout and stderr come back separately."""
     return runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def frame_cache_dir(tmp_path_factory):
+    """Tests never write frames into the user's ~/.cache."""
+    import os
+
+    old = os.environ.get("ATTNVIZ_CACHE_DIR")
+    os.environ["ATTNVIZ_CACHE_DIR"] = str(tmp_path_factory.mktemp("frame-cache"))
+    yield
+    if old is None:
+        os.environ.pop("ATTNVIZ_CACHE_DIR", None)
+    else:
+        os.environ["ATTNVIZ_CACHE_DIR"] = old

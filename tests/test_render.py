@@ -126,7 +126,9 @@ def test_vector_formats_parse_contain_titles_and_reproduce(fmt):
 
 def test_unknown_colormap_suggests_names():
     with pytest.raises(AttnvizError, match="did you mean turbo"):
-        PlotOptions(cmap="turbp").validated()
+        Renderer(PlotOptions(cmap="turbp"))
+    with pytest.raises(AttnvizError, match="did you mean viridis"):
+        plot_trace(Trace(copy_like_arrays()), panel_cmaps={"reads": "viridi"})
 
 
 def test_limits_and_per_panel_cmap():

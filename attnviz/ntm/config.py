@@ -42,6 +42,10 @@ class NTMConfig(DictConfig):
     # 104k with both biases at 0 and still 0.8 at 72k with the sharpening bias alone.
     sharpen_bias: float = 2.0
     gate_bias: float = -1.0
+    # Initial bias of every head's +1 shift logit. 0 leaves -1 and +1 symmetric, and then the
+    # write and read heads may pick opposite directions (write walks up, read walks down from
+    # location 0); the model only slowly unlearns that. A positive bias makes both lean the same way.
+    shift_bias: float = 0.0
 
     @property
     def head_sizes(self) -> list[int]:

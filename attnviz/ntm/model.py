@@ -51,9 +51,11 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     p["head_W"] = glorot(H, P)
     p["head_b"] = np.zeros(P, dtype)
     M, S = cfg.word_size, 2 * cfg.shift_range + 1
-    for start in np.cumsum([0] + cfg.head_sizes[:-1]):
+    for i, start in enumerate(np.cumsum([0] + cfg.head_sizes[:-1])):
         p["head_b"][start + M + 1] = cfg.gate_bias
         p["head_b"][start + M + 2 + S] = cfg.sharpen_bias
+        if i < cfg.write_heads:
+            p["head_b"][start + M + 2 + S - 1] += cfg.shift_bias  # offset +1, the last shift logit
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
     return p
