@@ -327,6 +327,8 @@ def plot(
 ):
     """Draw traces as the NTM paper's grid of Time x Location heatmaps (PNG, SVG or PDF).
 
+    Frames (axes, labels) are cached in ~/.cache/attnviz; ATTNVIZ_CACHE_DIR=DIR moves it, =off turns it off.
+
     Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.render.PlotOptions(...))[/bold]
     """
     from .batch import plot_files
