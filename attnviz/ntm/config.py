@@ -46,6 +46,7 @@ class NTMConfig(DictConfig):
     # write and read heads may pick opposite directions (write walks up, read walks down from
     # location 0); the model only slowly unlearns that. A positive bias makes both lean the same way.
     shift_bias: float = 0.0
+    shift_init: str = "random"
 
     @property
     def head_sizes(self) -> list[int]:

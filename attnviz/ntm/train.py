@@ -11,6 +11,7 @@ import json
 import os
 import secrets
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +22,7 @@ from .config import DictConfig, NTMConfig
 from .layers import sigmoid
 from .model import NTM, bce_loss
 from .optim import OPTIMIZERS
+from .parallel import GradientPool
 from .tasks import Task, get_task
 
 LN2 = float(np.log(2.0))
@@ -33,6 +35,10 @@ class TrainConfig(DictConfig):
     task_options: dict = field(default_factory=dict)  # e.g. {"max_length": 10}
     seed: int = 0
     batch_size: int = 32  # one length per batch; 32 keeps numpy's per-call overhead small
+    # The gradient is the mean over this many equal slices of each batch, one slice per process
+    # where the machine has the cores (see parallel.py). The numbers depend on shards, not on processes.
+    shards: int = 2
+    processes: int = 0  # 0: one per shard, up to the number of cores
     optimizer: str = "adam"  # "adam" or "rmsprop" (the paper's: lr 1e-4, momentum 0.9)
     lr: float = 1e-3
     momentum: float = 0.9  # rmsprop only
@@ -109,6 +115,9 @@ class Trainer:
         self.best = float("inf")
         self.converged_at: int | None = None  # sequences seen when the streak began
         self.level = cfg.curriculum_start or self.task.max_length  # curriculum: longest length trained on
+        if cfg.shards < 1 or cfg.batch_size % cfg.shards:
+            raise ValueError(f"batch size {cfg.batch_size} is not a multiple of shards={cfg.shards}")
+        self._pool: GradientPool | None = None
 
     def _make_optimizer(self, lr):
         cls = OPTIMIZERS[self.cfg.optimizer]
@@ -119,17 +128,29 @@ class Trainer:
     def converged(self) -> bool:
         return self.streak >= self.cfg.converge_patience
 
+    @property
+    def pool(self) -> GradientPool:
+        """The gradient workers, started at the first step (after any checkpoint is loaded)."""
+        if self._pool is None:
+            processes = self.cfg.processes or min(self.cfg.shards, os.cpu_count() or 1)
+            self._pool = GradientPool(self.model, self.cfg.shards, processes)
+            weakref.finalize(self, self._pool.close)
+        return self._pool
+
+    def close(self) -> None:
+        """Stop the gradient workers (also done when the Trainer is collected or Python exits)."""
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
+
     def train_step(self) -> dict[str, float]:
         b = self.task.sample(self.rng, self.cfg.batch_size, self.level)
-        logits, cache = self.model.forward(b.x)
-        loss, dlogits = bce_loss(logits, b.y, b.mask)
-        grads = self.model.backward(dlogits, cache)
+        loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
         clip_(grads, self.cfg.clip)
         self.opt.step(self.model.params, grads)
         self.step += 1
         self.sequences += self.cfg.batch_size
-        wrong = float((((logits > 0) != (b.y > 0.5)) * b.mask[:, :, None]).sum()) / self.cfg.batch_size
-        return {"loss": loss / LN2, "wrong_bits": wrong}
+        return {"loss": loss / LN2, "wrong_bits": wrong / self.cfg.batch_size}
 
     def evaluate(self) -> dict[str, float]:
         """Evaluate on the held-out set and update the convergence streak and lr decay."""
@@ -233,7 +254,7 @@ def _assign(target: dict, arrays: dict, prefix: str, path) -> None:
             raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
         if np.shape(arrays[key]) != np.shape(v):
             raise CheckpointError(f"{path}: {key!r} has shape {np.shape(arrays[key])}, the model needs {np.shape(v)}")
-        target[k] = arrays[key].astype(np.asarray(v).dtype, copy=True)
+        target[k][...] = arrays[key]  # in place: parameters may live in memory shared with workers
 
 
 def load_model(path) -> tuple[NTM, Task, dict]:

@@ -164,3 +164,66 @@ def test_initial_state_is_explicit():
     p = NTM.create(cfg).params["head_b"]
     M, S = 4, 3
     assert p[M + 1] == cfg.gate_bias == -1.0 and p[M + 2 + S] == cfg.sharpen_bias == 2.0
+
+
+def small_config(**kw):
+    base = dict(seed=4, batch_size=8, task_options={"max_length": 4},
+                model={"controller_size": 16, "memory_size": 12, "word_size": 6})
+    return TrainConfig(**{**base, **kw})
+
+
+def test_gradient_shards_give_the_batch_gradient():
+    """The mean over shards is the gradient of the whole batch (float64, so exact up to rounding)."""
+    from attnviz.ntm.model import NTM
+    from attnviz.ntm.parallel import GradientPool, shard_gradients
+
+    t = Trainer(small_config())
+    model = NTM(t.model_cfg, {k: v.astype(np.float64) for k, v in t.model.params.items()})
+    b = t.task.make(np.random.default_rng(0), 8, 3)
+    x, y, mask = (a.astype(np.float64) for a in (b.x, b.y, b.mask))
+    loss, wrong, full = shard_gradients(model, x, y, mask)
+    pool = GradientPool(model, shards=4, processes=1)
+    loss4, wrong4, sharded = pool.gradients(x, y, mask)
+    assert loss4 == pytest.approx(loss, rel=1e-12) and wrong4 == wrong
+    for k in full:
+        np.testing.assert_allclose(sharded[k], full[k], rtol=1e-10, atol=1e-14)
+
+
+def test_worker_processes_change_speed_not_numbers():
+    params = {}
+    for processes in (1, 2):
+        t = Trainer(small_config(processes=processes))
+        for _ in range(5):
+            t.train_step()
+        assert len(t.pool.workers) == (processes - 1 if sys.platform != "win32" else 0)
+        params[processes] = {k: v.copy() for k, v in t.model.params.items()}
+        t.close()
+    for k in params[1]:
+        assert np.array_equal(params[1][k], params[2][k]), k
+
+
+def test_batch_must_split_into_shards():
+    with pytest.raises(ValueError, match="multiple of shards"):
+        Trainer(small_config(batch_size=9, shards=2))
+
+
+def test_a_failing_worker_is_an_error_not_a_hang(monkeypatch):
+    import os
+
+    from attnviz.ntm import parallel
+
+    main_pid = os.getpid()
+    real = parallel.shard_gradients
+
+    def fails_in_workers(*args):
+        if os.getpid() != main_pid:
+            raise FloatingPointError("boom")
+        return real(*args)
+
+    monkeypatch.setattr(parallel, "shard_gradients", fails_in_workers)
+    t = Trainer(small_config(processes=2))
+    with pytest.raises(RuntimeError, match="gradient worker failed: FloatingPointError: boom"):
+        t.train_step()
+    with pytest.raises(RuntimeError, match="boom"):  # the pipes are still in step
+        t.train_step()
+    t.close()

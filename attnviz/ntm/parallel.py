@@ -1,0 +1,120 @@
+"""Data-parallel gradients: one slice of every batch per core.
+
+A batch is cut into ``shards`` equal slices along its batch axis; the gradient is the mean
+of the slices' gradients, summed in slice order. Where the platform can fork, slice k > 0
+is computed in worker process k while this process computes slice 0; the parameters live
+in shared memory, so every optimiser step is seen by the workers without copying. Where it
+cannot (or with ``processes=1``), the slices are computed here, one after the other. The
+numbers are the same either way: the result depends on ``shards``, never on the processes.
+"""
+
+from __future__ import annotations
+
+import mmap
+import multiprocessing as mp
+import signal
+
+import numpy as np
+
+from .model import NTM, bce_loss
+
+
+def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
+    """Loss (nats per sequence), wrong bits (summed) and parameter gradients of one slice."""
+    logits, cache = model.forward(x)
+    loss, dlogits = bce_loss(logits, y, mask)
+    wrong = float((((logits > 0) != (y > 0.5)) * mask[:, :, None]).sum())
+    return loss, wrong, model.backward(dlogits, cache)
+
+
+def shared_like(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Copies of ``arrays`` in one anonymous shared mapping (inherited by forked children)."""
+    total = sum(a.nbytes for a in arrays.values())
+    buf = mmap.mmap(-1, max(total, 1))
+    out, offset = {}, 0
+    for k, a in arrays.items():
+        view = np.frombuffer(buf, a.dtype, a.size, offset).reshape(a.shape)
+        view[...] = a
+        out[k] = view
+        offset += a.nbytes
+    return out
+
+
+class GradientPool:
+    """Mean gradient over fixed slices of a batch, one slice per process where possible."""
+
+    def __init__(self, model: NTM, shards: int, processes: int):
+        self.model, self.shards = model, shards
+        self.workers: list[tuple[mp.Process, object, dict]] = []
+        if shards > 1 and processes > 1 and "fork" in mp.get_all_start_methods():
+            model.params.update(shared_like(model.params))  # optimiser steps in place: workers see them
+            ctx = mp.get_context("fork")
+            for _ in range(1, min(shards, processes)):
+                grads = shared_like({k: np.zeros_like(v) for k, v in model.params.items()})
+                here, there = ctx.Pipe()
+                proc = ctx.Process(target=_serve, args=(model, there, grads), daemon=True)
+                proc.start()
+                there.close()
+                self.workers.append((proc, here, grads))
+
+    def gradients(self, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
+        """Mean loss, total wrong bits and mean gradients over the batch's slices."""
+        B = x.shape[1]
+        if B % self.shards:
+            raise ValueError(f"batch size {B} is not a multiple of {self.shards} gradient shards")
+        n = B // self.shards
+        cut = [(x[:, i * n:(i + 1) * n], y[:, i * n:(i + 1) * n], mask[:, i * n:(i + 1) * n])
+               for i in range(self.shards)]
+        for i, (_, conn, _) in enumerate(self.workers, 1):
+            conn.send(cut[i])
+        mine = [0, *range(len(self.workers) + 1, self.shards)]  # slices computed in this process
+        try:
+            local = {i: shard_gradients(self.model, *cut[i]) for i in mine}
+        finally:  # every reply is collected, so that the pipes stay in step even after an error
+            replies = [conn.recv() for _, conn, _ in self.workers]
+        for reply in replies:
+            if isinstance(reply, str):
+                raise RuntimeError(f"gradient worker failed: {reply}")
+        for i, (reply, (_, _, grads)) in enumerate(zip(replies, self.workers, strict=True), 1):
+            local[i] = (*reply, grads)
+        results = [local[i] for i in range(self.shards)]
+        loss = sum(r[0] for r in results) / self.shards
+        wrong = sum(r[1] for r in results)
+        total = {k: g.copy() for k, g in results[0][2].items()}
+        for r in results[1:]:
+            for k, g in r[2].items():
+                total[k] += g
+        for g in total.values():
+            g /= self.shards
+        return loss, wrong, total
+
+    def close(self) -> None:
+        for proc, conn, _ in self.workers:
+            try:
+                conn.send(None)
+                conn.close()
+            except OSError:
+                pass
+            proc.join(timeout=5)
+            if proc.is_alive():
+                proc.terminate()
+        self.workers = []
+
+
+def _serve(model: NTM, conn, grads: dict[str, np.ndarray]) -> None:
+    """A worker: gradients of the slices it is sent, into its shared buffers, until told to stop."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            loss, wrong, g = shard_gradients(model, *job)
+            for k, v in g.items():
+                grads[k][...] = v
+            conn.send((loss, wrong))
+        except Exception as e:  # reported by the main process, which stops the run
+            conn.send(f"{type(e).__name__}: {e}")
