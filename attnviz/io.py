@@ -495,7 +495,7 @@ def trace_files(paths, recursive: bool = True) -> list[Path]:
 
 
 def is_checkpoint(path: Path) -> bool:
-    """An attnviz.ntm checkpoint: an NPZ of meta.npy and param/*.npy only."""
+    """An attnviz.ntm checkpoint: an NPZ of meta.npy, param/*.npy and (for resuming) opt/*.npy."""
     if path.suffix.lower() != ".npz":
         return False
     try:
@@ -503,7 +503,7 @@ def is_checkpoint(path: Path) -> bool:
             names = z.namelist()
     except (OSError, zipfile.BadZipFile):
         return False  # let the reader report what is wrong with it
-    return "meta.npy" in names and all(n == "meta.npy" or n.startswith("param/") for n in names)
+    return "meta.npy" in names and all(n == "meta.npy" or n.startswith(("param/", "opt/")) for n in names)
 
 
 # ------------------------------------------------------------------------ writing

@@ -176,3 +176,8 @@ def test_train_resume_and_record_through_the_cli(runner, tmp_path):
     assert t.steps == 61 and t.metadata["sequence_length"] == 30 and t.metadata["seed"] == 2
     r = run(runner, "record", tmp_path / "missing", "-o", tmp_path / "x.h5")
     assert r.exit_code == 1 and "no such checkpoint" in r.stderr
+    # a run folder holds checkpoints (.npz) beside the traces: plotting the folder skips them
+    r = run(runner, "plot", tmp_path / "run", "--out-dir", tmp_path / "figures")
+    assert r.exit_code == 0, r.output
+    assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
+        "traces__step_0000004.png", "traces__step_0000008.png"]

@@ -51,19 +51,14 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     p["head_W"] = glorot(H, P)
     p["head_b"] = np.zeros(P, dtype)
     M, S = cfg.word_size, 2 * cfg.shift_range + 1
-    for i, start in enumerate(np.cumsum([0] + cfg.head_sizes[:-1])):
+    for start in np.cumsum([0] + cfg.head_sizes[:-1]):
         p["head_b"][start + M + 1] = cfg.gate_bias
         p["head_b"][start + M + 2 + S] = cfg.sharpen_bias
-        if i < cfg.write_heads:
-            p["head_b"][start + M + 2 + S - 1] += cfg.shift_bias  # offset +1, the last shift logit
-    starts = np.cumsum([0] + cfg.head_sizes[:-1])
-    shift = np.arange(M + 2, M + 2 + S)
-    if cfg.shift_init == "tied":  # every head starts with the first write head's shift weights
-        for start in starts[1:]:
-            p["head_W"][:, start + shift] = p["head_W"][:, starts[0] + shift]
-    elif cfg.shift_init == "zero":
-        for start in starts:
-            p["head_W"][:, start + shift] = 0
+    if cfg.shift_init == "zero":  # shifts start from their biases alone: no head prefers a direction
+        for start in np.cumsum([0] + cfg.head_sizes[:-1]):
+            p["head_W"][:, start + M + 2 : start + M + 2 + S] = 0
+    elif cfg.shift_init != "random":
+        raise ValueError(f"unknown shift_init {cfg.shift_init!r}: expected 'zero' or 'random'")
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
     return p

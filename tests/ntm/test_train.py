@@ -62,7 +62,7 @@ def test_optimisers_descend_a_quadratic():
 
 
 def test_tiny_model_learns_short_copies(tmp_path):
-    cfg = TrainConfig(task_options={"max_length": 3}, seed=0, lr=3e-3, eval_every=25, converge_patience=3,
+    cfg = TrainConfig(task_options={"max_length": 3}, seed=0, lr=1e-2, eval_every=25, converge_patience=3,
                       max_steps=2000, trace_every=0, checkpoint_every=0, model=TINY)
     trainer = Trainer(cfg)
     start = trainer.evaluate()["wrong_bits"]
