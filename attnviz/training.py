@@ -16,7 +16,8 @@ TRACE_FILE = "traces.h5"
 
 
 def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_steps: int = 0,
-          max_seconds: float = 0.0, on_event: Callable[[dict], None] | None = None, **overrides) -> dict:
+          max_seconds: float = 0.0, on_event: Callable[[dict], None] | None = None, processes: int = 0,
+          **overrides) -> dict:
     """Train the reference NTM; write config.json, metrics.csv, checkpoint.npz, best.npz and
     traces.h5 (one group per recorded step) into ``run_dir``.
 
@@ -24,15 +25,21 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
     With ``resume`` (a run folder) training continues exactly where that run's checkpoint
     stopped; ``max_steps`` then counts from the start of the original run. Ctrl-C stops
     after the current step with a checkpoint. Returns a summary of the run.
+
+    Gradients are computed in ``processes`` processes (0: one per core, up to the batch's
+    ``shards``, 2); the number changes the speed, never the numbers. Set
+    ``OPENBLAS_NUM_THREADS=1`` before numpy is first imported, as the command line does,
+    or BLAS threads will compete with those processes.
     """
     try:
         if resume is not None:
             run_dir = Path(resume)
             trainer = ntm_train.Trainer.load(run_dir / "checkpoint.npz")
             trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps, max_seconds
+            trainer.cfg.processes = processes
         else:
             cfg = ntm_train.TrainConfig(task=task, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
-                                        **overrides)
+                                        processes=processes, **overrides)
             trainer = ntm_train.Trainer(cfg)
             run_dir = Path(run_dir or f"runs/{task}-seed{seed}")
     except (ValueError, TypeError) as e:

@@ -1,6 +1,7 @@
 """The CLI through its runner, checked through the Python API (the sqlite-utils way)."""
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -181,3 +182,14 @@ def test_train_resume_and_record_through_the_cli(runner, tmp_path):
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
         "traces__step_0000004.png", "traces__step_0000008.png"]
+
+
+def test_train_asks_for_one_blas_thread_per_process():
+    """Training runs one process per core: BLAS threads on top would compete with them."""
+    code = ("import os, sys; {pre}from attnviz.cli import single_threaded_blas; single_threaded_blas(); "
+            "print(os.environ.get('OPENBLAS_NUM_THREADS'))")
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
+    for pre, expected in (("", "1"), ("import numpy; ", "None")):
+        out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env=env, capture_output=True, text=True,
+                             check=True).stdout.strip()
+        assert out == expected, pre
