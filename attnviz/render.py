@@ -327,7 +327,6 @@ class Renderer:
         self.opts = (options or PlotOptions()).validated()
         self.cache_size = cache_size
         self._frames: dict[tuple, Frame] = {}
-        self._boxes: dict[tuple, list] = {}
         self._luts: dict[str, np.ndarray] = {}
         self.disk = None
         if cache_dir is not None:
@@ -357,21 +356,9 @@ class Renderer:
                 tuple(limits) if self.opts.colorbar and limits is not None else None)
 
     def boxes(self, source, panels, grid) -> list[tuple[int, int, int, int]]:
-        """Where each panel's cells go (top, bottom, left, right pixel): the same for any limits."""
-        if not self.opts.colorbar:  # then the frame does not depend on the limits: draw it now
-            return self.frame(source, panels, grid, None).boxes
-        key = self._key(source, panels, grid, None)
-        if key not in self._boxes:
-            stored = self.disk.load("boxes", repr((self.opts, key))) if self.disk else None
-            if stored is not None:
-                self._boxes[key] = [tuple(map(int, b)) for b in stored["boxes"]]
-            else:
-                with _default_style():
-                    _, boxes = self._figure(key, panels)  # positions are fixed before any drawing
-                self._boxes[key] = boxes
-                if self.disk:
-                    self.disk.save("boxes", repr((self.opts, key)), boxes=np.array(boxes, np.int64))
-        return self._boxes[key]
+        """Where each panel's cells go (top, bottom, left, right pixel): the same for any limits, so
+        without colour bars this is the frame drawn on, and with them a frame with other limits."""
+        return self.frame(source, panels, grid, None).boxes
 
     def frame(self, source, panels, grid, limits) -> Frame:
         """The drawn frame, from memory, from the disk cache, or drawn now."""
@@ -387,7 +374,8 @@ class Renderer:
             with _default_style():
                 fig, boxes = self._figure(key, panels, limits)
                 fig.canvas.draw()
-            frame = Frame(np.asarray(fig.canvas.buffer_rgba()).copy(), boxes)
+            pixels = np.asarray(fig.canvas.buffer_rgba()).copy()
+            frame = Frame(pixels, [_snap_to_spines(pixels, box) for box in boxes])
             if self.disk:
                 self.disk.save("frame", disk_key, pixels=frame.pixels, boxes=np.array(frame.boxes, np.int64))
         self._frames[key] = frame
@@ -410,11 +398,11 @@ class Renderer:
             image.set_visible(False)  # its cells are painted per trace
         for ax in axes[len(panels):]:
             ax.set_visible(False)
-        H = int(round(fig.bbox.height))
+        H = int(fig.bbox.height)  # the rows Agg draws
         boxes = []
         for ax in axes[: len(panels)]:
             x0, y0, x1, y1 = ax.get_window_extent().extents
-            # Inside the spines: the axes frame stays as drawn.
+            # Inside the spines (estimated; _snap_to_spines finds them in the drawn pixels).
             boxes.append((int(round(H - y1)) + 1, int(round(H - y0)) - 1, int(round(x0)) + 1, int(round(x1)) - 1))
         return fig, boxes
 
@@ -450,6 +438,32 @@ class Renderer:
                 x = min(max(x, left), right - 1)
                 rows = np.arange(top, bottom)
                 canvas[rows[(rows - top) % 8 < 4], x, :3] = 255  # dashed white line
+
+
+def _snap_to_spines(pixels: np.ndarray, box, reach: int = 3) -> tuple[int, int, int, int]:
+    """Move each edge of an estimated box to just inside the spine drawn near it.
+
+    Agg snaps lines to whole pixels its own way; a box rounded from the axes' float extent can
+    miss a spine by one pixel, leaving a seam or painting over the spine. Ticks sit outside the
+    spines, so the spine is the innermost dark, opaque line within ``reach`` pixels.
+    """
+    top, bottom, left, right = box
+    mid_row, mid_col = (top + bottom) // 2, (left + right) // 2
+
+    def dark(line):
+        return (line[:, 3] > 128) & (line[:, :3].max(axis=1) < 100)
+
+    def inner(lo, hi, line, last):
+        hits = np.nonzero(dark(line[max(lo, 0):hi]))[0] + max(lo, 0)
+        return None if hits.size == 0 else int(hits[-1] if last else hits[0])
+
+    H, W = pixels.shape[:2]
+    t = inner(top - reach, top + reach, pixels[:, mid_col], last=True)
+    b = inner(bottom - reach, min(bottom + reach, H), pixels[:, mid_col], last=False)
+    lft = inner(left - reach, left + reach, pixels[mid_row], last=True)
+    r = inner(right - reach, min(right + reach, W), pixels[mid_row], last=False)
+    return (top if t is None else t + 1, bottom if b is None else b,
+            left if lft is None else lft + 1, right if r is None else r)
 
 
 def _limits(panel: Panel, data_lo: float, data_hi: float) -> tuple[float, float]:

@@ -87,6 +87,22 @@ def test_png_lights_the_spike_pixel_and_nothing_else():
     assert height - rows.max() - 1 >= int(13 * height / 20) - 1 and height - rows.min() <= int(14 * height / 20) + 1
 
 
+@pytest.mark.parametrize("figsize, dpi", [((8, 5.2), 100), ((4.33, 2.717), 100), ((6.1, 4.05), 250)])
+def test_cells_fill_the_axes_exactly_inside_the_spines(figsize, dpi):
+    """At any size (fractional pixels included) the painted box meets the spines on every side."""
+    opts = PlotOptions(figsize=figsize, dpi=dpi)
+    r = Renderer(opts)
+    t = Trace(copy_like_arrays())
+    r.render(ArraySource(t, opts))
+    frame = next(iter(r._frames.values()))
+    px = frame.pixels[:, :, 0].astype(int)
+    for top, bottom, left, right in frame.boxes:
+        c, r = (left + right) // 2, (top + bottom) // 2
+        # just outside each edge: the spine (dark); just inside: not (no seam, no spine painted over)
+        assert max(px[top - 1, c], px[bottom, c], px[r, left - 1], px[r, right]) < 100
+        assert min(px[top, c], px[bottom - 1, c], px[r, left], px[r, right - 1]) > 150
+
+
 def test_png_diagonal_is_diagonal():
     t = Trace(copy_like_arrays(L=15, N=16))
     r = Renderer(PlotOptions())
