@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import re
 import sys
@@ -361,6 +362,11 @@ def plot(
         raise typer.Exit(1)
 
 
+def _bits(value: float) -> str:
+    """Held-out wrong bits for people: '-' before the first evaluation (nan or inf)."""
+    return f"{value:.3f}" if math.isfinite(value) else "-"
+
+
 def single_threaded_blas() -> None:
     """One BLAS thread per process, if numpy is not loaded yet. Training runs one process per core;
     BLAS threads on top only fight them (2 processes x 2 threads on 2 cores: 330 sequences/s
@@ -441,13 +447,13 @@ def train(
             if e["step"] % 10 == 0 or e["kind"] == "eval":
                 progress.update(bar, completed=e["step"], status=(
                     f"step {e['step']}  seqs {e['sequences']}  bits/seq {state['loss']:.2f}  "
-                    f"held-out wrong bits {state['wrong']:.3f}"))
+                    f"held-out wrong bits {_bits(state['wrong'])}"))
 
         kw = {} if resume else {"trace_every": trace_every, "batch_size": batch_size, "optimizer": optimizer,
                                 "lr": lr, "model": model}
         result = train_run(task, run_dir, seed, resume, max_steps, max_seconds, on_event, processes=processes, **kw)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']} sequences, "
-                   f"{result['seconds']:.1f} s, best held-out wrong bits {result['best_wrong_bits']:.3f}; "
+                   f"{result['seconds']:.1f} s, best held-out wrong bits {_bits(result['best_wrong_bits'])}; "
                    f"run folder {result['run_dir']}"))
 
 
