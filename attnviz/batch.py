@@ -160,13 +160,33 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
 
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
         with ctx.Pool(min(jobs, total)) as pool:
-            chunks = max(1, total // (jobs * 4))
-            for i, r in enumerate(pool.imap(_run_job, work, chunksize=chunks), 1):
-                _merge(result, r, on_progress, i, total)
+            done = 0
+            for r, n in pool.imap(_run_task, _tasks(work, max(1, total // (jobs * 4)))):
+                done += n
+                _merge(result, r, on_progress, done, total)
     else:
         for i, w in enumerate(work, 1):
             _merge(result, _run_job(w), on_progress, i, total)
     return result
+
+
+def _tasks(work: list, size: int) -> list[list]:
+    """Consecutive files of one length together, at most ``size`` per task, so that each frame
+    is drawn by one worker only (a batch sorted by length has few boundaries between tasks)."""
+    tasks: list[list] = []
+    for w in work:
+        if tasks and tasks[-1][-1][0].steps == w[0].steps and len(tasks[-1]) < size:
+            tasks[-1].append(w)
+        else:
+            tasks.append([w])
+    return tasks
+
+
+def _run_task(task: list) -> tuple[BatchResult, int]:
+    result = BatchResult()
+    for w in task:
+        _merge(result, _run_job(w), None, 0, 0)
+    return result, len(task)
 
 
 def _merge(result, r, on_progress, i, total):

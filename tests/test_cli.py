@@ -193,3 +193,21 @@ def test_train_asks_for_one_blas_thread_per_process():
         out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env=env, capture_output=True, text=True,
                              check=True).stdout.strip()
         assert out == expected, pre
+
+
+def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
+    from attnviz.batch import _tasks, plan
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i, L in enumerate([2, 3, 3, 5, 5, 5, 5]):
+        save(Trace(copy_like_arrays(L=L, seed=i)), src / f"t{i}.h5")
+    outs = {}
+    for jobs in (1, 2):
+        r = attnviz.plot_files([src], out_dir=tmp_path / f"out{jobs}", jobs=jobs, frame_cache=False)
+        assert r.ok and len(r.written) == 7
+        outs[jobs] = {p.name: p.read_bytes() for p in (tmp_path / f"out{jobs}").iterdir()}
+    assert outs[1] == outs[2]
+    jobs = sorted(plan([src]), key=lambda j: j.steps)
+    tasks = _tasks([(j,) for j in jobs], size=3)
+    assert [[w[0].steps for w in t] for t in tasks] == [[5], [7, 7], [11, 11, 11], [11]]
