@@ -169,3 +169,13 @@ def test_export_writes_atomically_and_by_suffix(tmp_path):
     written = export(t, tmp_path / "many", formats=["png", "pdf"])
     assert [p.name for p in written] == ["many.png", "many.pdf"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg", "many.pdf", "many.png"]
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_png_encoder_is_lossless(transparent):
+    from attnviz.render import encode_png
+
+    rgba = np.random.default_rng(0).integers(0, 256, (7, 5, 4), dtype=np.uint8)
+    img = Image.open(io.BytesIO(encode_png(rgba, transparent)))
+    assert img.mode == ("RGBA" if transparent else "RGB") and img.info["Software"] == "attnviz"
+    np.testing.assert_array_equal(np.asarray(img), rgba if transparent else rgba[:, :, :3])
