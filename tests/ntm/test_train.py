@@ -164,6 +164,11 @@ def test_initial_state_is_explicit():
     p = NTM.create(cfg).params["head_b"]
     M, S = 4, 3
     assert p[M + 1] == cfg.gate_bias == -1.0 and p[M + 2 + S] == cfg.sharpen_bias == 2.0
+    W = NTM.create(cfg).params["head_W"]
+    starts = np.cumsum([0] + cfg.head_sizes[:-1])
+    for start in starts:  # shift_init="zero": no head prefers a direction from the start
+        assert not W[:, start + M + 2 : start + M + 2 + S].any()
+    assert W[:, : M + 2].any()  # the rest is random
 
 
 def small_config(**kw):
