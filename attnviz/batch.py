@@ -33,6 +33,10 @@ class BatchResult:
     def ok(self) -> bool:
         return not self.failures
 
+    def merge(self, other: BatchResult) -> None:
+        self.written += other.written
+        self.failures += other.failures
+
 
 def safe_name(text: str) -> str:
     """A file name made only of letters, digits, '.', '_' and '-', never '.' or '..'."""
@@ -163,10 +167,14 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
             done = 0
             for r, n in pool.imap(_run_task, _tasks(work, max(1, total // (jobs * 4)))):
                 done += n
-                _merge(result, r, on_progress, done, total)
+                result.merge(r)
+                if on_progress:
+                    on_progress(done, total)
     else:
         for i, w in enumerate(work, 1):
-            _merge(result, _run_job(w), on_progress, i, total)
+            result.merge(_run_job(w))
+            if on_progress:
+                on_progress(i, total)
     return result
 
 
@@ -185,12 +193,6 @@ def _tasks(work: list, size: int) -> list[list]:
 def _run_task(task: list) -> tuple[BatchResult, int]:
     result = BatchResult()
     for w in task:
-        _merge(result, _run_job(w), None, 0, 0)
+        result.merge(_run_job(w))
     return result, len(task)
 
-
-def _merge(result, r, on_progress, i, total):
-    result.written += r.written
-    result.failures += r.failures
-    if on_progress:
-        on_progress(i, total)

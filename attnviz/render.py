@@ -62,6 +62,10 @@ class PlotOptions:
     locations: tuple[int | None, int | None] | None = None  # window of locations [start, stop)
     reduce: str = "max"  # how a pixel summarises a block of cells: "max" (keeps spikes) or "mean"
 
+    @property
+    def cmap_names(self) -> tuple[str, ...]:
+        return (self.cmap, *self.panel_cmaps.values())
+
     def validated(self) -> PlotOptions:
         """Check the options (colormap names are checked where they are used: plot_trace, Renderer)."""
         if self.layout not in LAYOUTS:
@@ -242,7 +246,7 @@ def plot_trace(trace, options: PlotOptions | None = None, **kw) -> PlotResult:
     Returns a PlotResult: the Figure, and the AxesImage (and Colorbar) of every panel.
     """
     opts = replace(options or PlotOptions(), **kw).validated()
-    for name in (opts.cmap, *opts.panel_cmaps.values()):
+    for name in opts.cmap_names:
         check_cmap(name)
     arrays, start = _window(trace.arrays, opts)
     panels, grid = plan_panels({k: v.shape for k, v in arrays.items()}, opts)
@@ -335,7 +339,7 @@ class Renderer:
             from .framecache import FrameCache
 
             self.disk = FrameCache(cache_dir)
-        for name in (self.opts.cmap, *self.opts.panel_cmaps.values()):
+        for name in self.opts.cmap_names:
             self.lut(name)  # an unknown colormap fails here, before any drawing
 
     def lut(self, name: str) -> np.ndarray:
@@ -356,11 +360,6 @@ class Renderer:
         return (grid, tuple((p.title, p.cmap) for p in panels), tuple(source.extent(p) for p in panels),
                 title_text(source.metadata, source.name, self.opts),
                 tuple(limits) if self.opts.colorbar and limits is not None else None)
-
-    def boxes(self, source, panels, grid) -> list[tuple[int, int, int, int]]:
-        """Where each panel's cells go (top, bottom, left, right pixel): the same for any limits, so
-        without colour bars this is the frame drawn on, and with them a frame with other limits."""
-        return self.frame(source, panels, grid, None).boxes
 
     def frame(self, source, panels, grid, limits) -> Frame:
         """The drawn frame, from memory, from the disk cache, or drawn now."""
@@ -411,8 +410,11 @@ class Renderer:
     def render(self, source) -> bytes:
         o = self.opts
         panels, grid = plan_panels(source.shapes, o)
+        # Where the cells go does not depend on the colour limits: without colour bars this is
+        # the very frame drawn on, with them one drawn with placeholder limits.
+        boxes = self.frame(source, panels, grid, None).boxes
         cells, limits = [], []
-        for panel, (top, bottom, left, right) in zip(panels, self.boxes(source, panels, grid), strict=True):
+        for panel, (top, bottom, left, right) in zip(panels, boxes, strict=True):
             pix, lo, hi = source.pixels(panel, max(1, right - left), max(1, bottom - top), o.reduce)
             cells.append(pix)
             limits.append(_limits(panel, lo, hi))

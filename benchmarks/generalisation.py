@@ -15,6 +15,7 @@ import argparse
 import numpy as np
 
 from attnviz.analysis import copy_diagnostics
+from attnviz.ntm.model import wrong_bits
 from attnviz.ntm.train import evaluate, load_model, record
 
 
@@ -45,8 +46,7 @@ def main():
 
 
 def wrong_per_sequence(model, batch) -> np.ndarray:
-    logits, _ = model.forward(batch.x)
-    return (((logits > 0) != (batch.y > 0.5)) * batch.mask[:, :, None]).sum(axis=(0, 2))
+    return wrong_bits(model.forward(batch.x)[0], batch.y, batch.mask)
 
 
 if __name__ == "__main__":

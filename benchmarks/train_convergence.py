@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
 
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")  # as `attnviz train` does: one process per core, one thread each
+from attnviz.cli import single_threaded_blas
+
+single_threaded_blas()  # as `attnviz train` does: one process per core, one BLAS thread each
 
 from attnviz.ntm.train import TrainConfig, Trainer, run  # noqa: E402
 

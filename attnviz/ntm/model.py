@@ -222,6 +222,11 @@ class NTM:
 # ---------------------------------------------------------------------- loss
 
 
+def wrong_bits(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Wrong bits per sequence (B,) after thresholding the outputs at 0.5, scored steps only."""
+    return (((logits > 0) != (targets > 0.5)) * mask[:, :, None]).sum(axis=(0, 2))
+
+
 def bce_loss(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray):
     """Binary cross-entropy summed over bits and masked steps, averaged over the batch.
 

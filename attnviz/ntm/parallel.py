@@ -16,14 +16,14 @@ import signal
 
 import numpy as np
 
-from .model import NTM, bce_loss
+from .model import NTM, bce_loss, wrong_bits
 
 
 def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
     """Loss (nats per sequence), wrong bits (summed) and parameter gradients of one slice."""
     logits, cache = model.forward(x)
     loss, dlogits = bce_loss(logits, y, mask)
-    wrong = float((((logits > 0) != (y > 0.5)) * mask[:, :, None]).sum())
+    wrong = float(wrong_bits(logits, y, mask).sum())
     return loss, wrong, model.backward(dlogits, cache)
 
 

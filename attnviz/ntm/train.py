@@ -20,7 +20,7 @@ import numpy as np
 
 from .config import DictConfig, NTMConfig
 from .layers import sigmoid
-from .model import NTM, bce_loss
+from .model import NTM, bce_loss, wrong_bits
 from .optim import OPTIMIZERS
 from .parallel import GradientPool
 from .tasks import Task, get_task
@@ -88,7 +88,7 @@ def evaluate(model: NTM, batches) -> dict:
         logits, _ = model.forward(b.x)
         loss, _ = bce_loss(logits, b.y, b.mask)
         B = b.x.shape[1]
-        w = float((((logits > 0) != (b.y > 0.5)) * b.mask[:, :, None]).sum())
+        w = float(wrong_bits(logits, b.y, b.mask).sum())
         bits += loss * B / LN2
         wrong += w
         n += B
