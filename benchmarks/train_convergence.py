@@ -22,8 +22,9 @@ single_threaded_blas()  # as `attnviz train` does: one process per core, one BLA
 from attnviz.ntm.train import TrainConfig, Trainer, run  # noqa: E402
 
 
-def one(seed: int, max_seconds: float, overrides: dict) -> dict:
-    cfg = TrainConfig(seed=seed, max_seconds=max_seconds, trace_every=0, checkpoint_every=0, **overrides)
+def one(seed: int, max_seconds: float, overrides: dict, keep: str | None = None) -> dict:
+    cfg = TrainConfig(**{"seed": seed, "max_seconds": max_seconds, "trace_every": 0, "checkpoint_every": 0,
+                         **overrides})
     trainer = Trainer(cfg)
     evals = []
     t0 = time.perf_counter()
@@ -31,15 +32,20 @@ def one(seed: int, max_seconds: float, overrides: dict) -> dict:
     def on_event(e):
         if e["kind"] == "eval":
             evals.append((e["sequences"], round(e["seconds"], 2), round(e["wrong_bits"], 4)))
+            note = " - rolled back to the best" if e["rolled_back"] else ""
             print(f"  seed {seed} step {e['step']:6d} seqs {e['sequences']:7d} {e['seconds']:6.1f}s "
-                  f"held-out wrong bits {e['wrong_bits']:.3f} level {e['level']}", file=sys.stderr, flush=True)
+                  f"held-out wrong bits {e['wrong_bits']:.3f}{note}", file=sys.stderr, flush=True)
 
-    with tempfile.TemporaryDirectory() as d:
-        reason = run(trainer, d, on_event)
+    if keep:  # keep the run folder (best.npz, metrics.csv) to look at afterwards
+        reason = run(trainer, f"{keep}/seed{seed}", on_event)
+    else:
+        with tempfile.TemporaryDirectory() as d:
+            reason = run(trainer, d, on_event)
     wall = time.perf_counter() - t0
     return {"seed": seed, "reason": reason, "wall_seconds": round(wall, 1), "sequences": trainer.sequences,
             "streak_began_at_sequences": trainer.converged_at,
             "sequences_per_second": round(trainer.sequences / wall, 1), "best_wrong_bits": trainer.best,
+            "rollbacks": trainer.rollbacks,
             "evals": evals}
 
 
@@ -49,11 +55,12 @@ def main():
     ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("--set", nargs="*", default=[], help="TrainConfig overrides as key=json, e.g. lr=0.002")
     ap.add_argument("--out", help="write the results as JSON here")
+    ap.add_argument("--keep", metavar="DIR", help="keep each run's folder as DIR/seedN")
     args = ap.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
     results = []
     for seed in args.seeds:
-        r = one(seed, args.max_seconds, overrides)
+        r = one(seed, args.max_seconds, overrides, args.keep)
         results.append(r)
         print(f"seed {seed}: {r['reason']} after {r['wall_seconds']} s, {r['sequences']} sequences, "
               f"{r['sequences_per_second']} seq/s", flush=True)

@@ -51,9 +51,10 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     p["head_W"] = glorot(H, P)
     p["head_b"] = np.zeros(P, dtype)
     M, S = cfg.word_size, 2 * cfg.shift_range + 1
-    for start in np.cumsum([0] + cfg.head_sizes[:-1]):
+    for j, start in enumerate(np.cumsum([0] + cfg.head_sizes[:-1])):
         p["head_b"][start + M + 1] = cfg.gate_bias
         p["head_b"][start + M + 2 + S] = cfg.sharpen_bias
+        p["head_b"][start + M + 2 : start + M + 2 + S] = shift_bias(cfg, is_write=j < cfg.write_heads)
     if cfg.shift_init == "zero":  # shifts start from their biases alone: no head prefers a direction
         for start in np.cumsum([0] + cfg.head_sizes[:-1]):
             p["head_W"][:, start + M + 2 : start + M + 2 + S] = 0
@@ -62,6 +63,17 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
     return p
+
+
+def shift_bias(cfg: NTMConfig, is_write: bool) -> np.ndarray:
+    """Initial bias of a head's shift logits, one per offset -R..R (see NTMConfig.shift_bias)."""
+    k = np.arange(-cfg.shift_range, cfg.shift_range + 1)
+    if cfg.shift_bias == "none":
+        return np.zeros(k.size)
+    if cfg.shift_bias != "forward":
+        raise ValueError(f"unknown shift_bias {cfg.shift_bias!r}: expected 'forward' or 'none'")
+    favourite, second = (1, 0) if is_write else (0, 1)  # write heads move on, read heads stay
+    return np.where(k == favourite, 1.0, np.where(k == second, 0.0, -1.0))
 
 
 def initial_state(cfg: NTMConfig, B: int, dtype=np.float32):

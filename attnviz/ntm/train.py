@@ -47,6 +47,13 @@ class TrainConfig(DictConfig):
     # (once): a converged model then wanders less, and the collapses seen at full rate are rarer.
     lr_decay_below: float = 1.0
     lr_decay: float = 0.3
+    # Collapse guard: once held-out wrong bits have been below rollback_from, an evaluation more
+    # than rollback_margin above the best so far restores the parameters and optimiser state of
+    # that best evaluation and multiplies the rate by rollback_lr. Training data runs on, so the
+    # same batches are not replayed. rollback_margin 0 turns it off.
+    rollback_from: float = 5.0
+    rollback_margin: float = 10.0
+    rollback_lr: float = 0.5
     # Curriculum: train on lengths up to `level`, starting at curriculum_start and growing by
     # curriculum_step whenever held-out wrong bits at every length up to the level fall below
     # curriculum_below. Short sequences are cheap and teach the same moves. 0 turns it off.
@@ -114,6 +121,8 @@ class Trainer:
         self.streak = 0  # evaluations in a row below the threshold
         self.best = float("inf")
         self.converged_at: int | None = None  # sequences seen when the streak began
+        self.best_state: dict[str, np.ndarray] | None = None  # state_arrays() at the best evaluation
+        self.rollbacks = 0
         self.level = cfg.curriculum_start or self.task.max_length  # curriculum: longest length trained on
         if cfg.shards < 1 or cfg.batch_size % cfg.shards:
             raise ValueError(f"batch size {cfg.batch_size} is not a multiple of shards={cfg.shards}")
@@ -153,9 +162,22 @@ class Trainer:
         return {"loss": loss / LN2, "wrong_bits": wrong / self.cfg.batch_size}
 
     def evaluate(self) -> dict[str, float]:
-        """Evaluate on the held-out set and update the convergence streak and lr decay."""
+        """Evaluate on the held-out set; update the best state, the convergence streak and the
+        rate; roll back to the best state after a collapse. The result says "improved" (a new
+        best) and "rolled_back"."""
         result = evaluate(self.model, self.heldout)
         w = result["wrong_bits"]
+        result["improved"] = result["rolled_back"] = False
+        if w <= self.best:
+            self.best, result["improved"] = w, True
+            self.best_state = {k: v.copy() for k, v in self.state_arrays().items()}
+        elif (self.cfg.rollback_margin and self.best < self.cfg.rollback_from
+              and w > self.best + self.cfg.rollback_margin):
+            _assign(self.model.params, self.best_state, "param/", "best state")
+            _assign(self.opt.state, self.best_state, "opt/", "best state")
+            self.opt.lr *= self.cfg.rollback_lr
+            self.rollbacks += 1
+            result["rolled_back"] = True
         if w < self.cfg.converge_below:
             if self.streak == 0:
                 self.converged_at = self.sequences
@@ -177,16 +199,23 @@ class Trainer:
         arrays.update({f"opt/{k}": np.asarray(v) for k, v in self.opt.state.items()})
         return arrays
 
+    def checkpoint_arrays(self) -> dict[str, np.ndarray]:
+        """state_arrays() plus the best state (under best/), which a rollback after --resume needs."""
+        arrays = self.state_arrays()
+        arrays.update({f"best/{k}": v for k, v in (self.best_state or {}).items()})
+        return arrays
+
     def state_json(self) -> dict:
         return {"checkpoint_version": CHECKPOINT_VERSION, "train": self.cfg.to_dict(),
                 "model": self.model_cfg.to_dict(),
                 "progress": {"step": self.step, "sequences": self.sequences, "seconds": self.seconds,
                              "lr": self.opt.lr, "lr_decayed": self.lr_decayed, "streak": self.streak,
-                             "best": self.best, "converged_at": self.converged_at, "level": self.level},
+                             "best": self.best, "converged_at": self.converged_at, "level": self.level,
+                             "rollbacks": self.rollbacks},
                 "rng": self.rng.bit_generator.state}
 
     def save(self, path) -> None:
-        save_checkpoint(path, self.state_arrays(), self.state_json())
+        save_checkpoint(path, self.checkpoint_arrays(), self.state_json())
 
     @classmethod
     def load(cls, path) -> Trainer:
@@ -200,6 +229,10 @@ class Trainer:
             t.opt.lr, t.lr_decayed, t.streak = float(p["lr"]), bool(p["lr_decayed"]), int(p["streak"])
             t.best, t.converged_at, t.level = float(p["best"]), p["converged_at"], int(p["level"])
             t.rng.bit_generator.state = meta["rng"]
+            t.rollbacks = int(p.get("rollbacks", 0))
+            if any(k.startswith("best/") for k in arrays):
+                t.best_state = {k: v.copy() for k, v in t.state_arrays().items()}  # shapes to check
+                _assign(t.best_state, arrays, "best/", path)
         except (KeyError, TypeError, ValueError) as e:
             raise CheckpointError(f"{path}: checkpoint does not match this model ({e})") from None
         return t
@@ -351,8 +384,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 with open(metrics, "a") as f:
                     f.write(f"{trainer.step},{trainer.sequences},{stats['loss'] * LN2:.6g},{result['bits']:.6g},"
                             f"{result['wrong_bits']:.6g},{trainer.opt.lr:.3g},{elapsed:.3f}\n")
-                if result["wrong_bits"] <= trainer.best:
-                    trainer.best = result["wrong_bits"]
+                if result["improved"]:
                     save_checkpoint(run_dir / "best.npz", trainer.state_arrays(), trainer.state_json())
                 on_event({"kind": "eval", "step": trainer.step, "sequences": trainer.sequences,
                           "seconds": elapsed, "streak": trainer.streak, "level": trainer.level, **result})

@@ -94,6 +94,33 @@ def test_resume_is_exact(tmp_path):
     assert [r.split(",")[0] for r in rows[1:]] == ["5", "10", "15", "20"]
 
 
+def test_a_collapse_rolls_back_to_the_best_state_even_after_resume(tmp_path, monkeypatch):
+    """After a held-out result below rollback_from, one more than rollback_margin above the best
+    restores that best's parameters and optimiser state and halves the rate; the best state
+    survives a checkpoint, so a resumed run rolls back to the same place."""
+    import attnviz.ntm.train as train_mod
+
+    scores = iter([3.0, 2.0, 2.5, 40.0])  # learned, improved, noise (no rollback), collapse
+    real = train_mod.evaluate
+    monkeypatch.setattr(train_mod, "evaluate", lambda m, b: {**real(m, b), "wrong_bits": next(scores)})
+    t = Trainer(_small(tmp_path, 0))
+    results = []
+    for _ in range(2):
+        t.train_step()
+        results.append(t.evaluate())
+    best = {k: v.copy() for k, v in t.state_arrays().items()}
+    t.save(tmp_path / "checkpoint.npz")
+    t = Trainer.load(tmp_path / "checkpoint.npz")
+    for _ in range(2):
+        t.train_step()
+        results.append(t.evaluate())
+    assert [(r["improved"], r["rolled_back"]) for r in results] == [
+        (True, False), (True, False), (False, False), (False, True)]
+    assert t.best == 2.0 and t.rollbacks == 1 and t.opt.lr == pytest.approx(0.5 * t.cfg.lr)
+    for k, v in t.state_arrays().items():
+        np.testing.assert_array_equal(v, best[k])
+
+
 def test_run_events_and_files(tmp_path):
     events = []
     reason = run(Trainer(_small(tmp_path, 8)), tmp_path, events.append)
@@ -169,6 +196,30 @@ def test_initial_state_is_explicit():
     for start in starts:  # shift_init="zero": no head prefers a direction from the start
         assert not W[:, start + M + 2 : start + M + 2 + S].any()
     assert W[:, : M + 2].any()  # the rest is random
+
+
+@pytest.mark.parametrize("shift_range", [1, 2])
+def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_range):
+    """shift_bias="forward": on a fresh model, whatever the first input (all zeros included), the
+    write head's first step goes crisply to location 1 and the read head stays at 0;
+    shift_bias="none" leaves the write head spread symmetrically around location 0."""
+    from attnviz.ntm.config import NTMConfig
+    from attnviz.ntm.model import NTM
+
+    cfg = NTMConfig(input_size=3, output_size=2, memory_size=10, word_size=4, read_heads=2,
+                    shift_range=shift_range)
+    x = np.zeros((1, 3, 3), np.float32)
+    x[0, 1] = [1, 0, 1]
+    x[0, 2] = [1, 1, 0]
+    _, cache = NTM.create(cfg, seed=3).forward(x)
+    write, *reads = (o.weighting for o in cache["steps"][0]["out"])
+    assert np.all(write.argmax(axis=1) == 1) and write.max(axis=1).min() > 0.85
+    for r in reads:
+        assert np.all(r.argmax(axis=1) == 0) and r.max(axis=1).min() > 0.85
+    cfg.shift_bias = "none"
+    _, cache = NTM.create(cfg, seed=3).forward(x[:, :1])  # all-zero input: no direction at all
+    w = cache["steps"][0]["out"][0].weighting[0]
+    np.testing.assert_allclose(w[1:], w[1:][::-1])  # location k and N-k alike: no direction
 
 
 def small_config(**kw):
