@@ -442,6 +442,9 @@ def train(
                 state["loss"] = e["loss"]
             elif e["kind"] == "eval":
                 state["wrong"] = e["wrong_bits"]
+                if e["rolled_back"]:
+                    progress.console.print(f"step {e['step']}: held-out wrong bits jumped to {e['wrong_bits']:.2f}; "
+                                           "rolled back to the best state, at a lower rate")
             else:
                 return
             if e["step"] % 10 == 0 or e["kind"] == "eval":

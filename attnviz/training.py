@@ -71,7 +71,7 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
             signal.signal(signal.SIGINT, previous)
     return {"reason": reason, "run_dir": str(run_dir), "step": trainer.step, "sequences": trainer.sequences,
             "seconds": round(trainer.seconds, 2), "best_wrong_bits": trainer.best,
-            "converged_at_sequences": trainer.converged_at}
+            "converged_at_sequences": trainer.converged_at, "rollbacks": trainer.rollbacks}
 
 
 def append_trace(path: Path, trace: Trace) -> None:

@@ -184,6 +184,19 @@ def test_train_resume_and_record_through_the_cli(runner, tmp_path):
         "traces__step_0000004.png", "traces__step_0000008.png"]
 
 
+def test_train_says_when_it_rolls_back(runner, tmp_path, monkeypatch):
+    import attnviz.ntm.train as train_mod
+
+    scores = iter([3.0, 40.0])  # learned, then collapsed
+    real = train_mod.evaluate
+    monkeypatch.setattr(train_mod, "evaluate", lambda m, b: {**real(m, b), "wrong_bits": next(scores)})
+    small = ["--memory-size", "8", "--word-size", "4", "--controller-size", "8", "--trace-every", "0"]
+    r = run(runner, "train", "--run-dir", tmp_path / "run", "--max-steps", "100", "--processes", "1", *small)
+    assert r.exit_code == 0, r.output
+    assert "step 100: held-out wrong bits jumped to 40.00; rolled back to the best state" in r.stderr
+    assert "best held-out wrong bits 3" in r.stdout
+
+
 def test_train_asks_for_one_blas_thread_per_process():
     """Training runs one process per core: BLAS threads on top would compete with them."""
     code = ("import os, sys; {pre}from attnviz.cli import single_threaded_blas; single_threaded_blas(); "
