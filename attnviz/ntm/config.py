@@ -53,8 +53,8 @@ class NTMConfig(DictConfig):
     # head staying put (+1 for offset 0, 0 for +1, -1 for any other): the copy algorithm's two moves,
     # in one agreed direction. "none": all zero, so that with zero shift weights the +1 and -1 directions
     # are an exact tie that only noise breaks. Measured on copy (docs/performance.md): with "none"
-    # seed 1 stayed on the plateau and seeds 2 and 3 needed 166k and ~210k sequences; with
-    # "forward" seeds 0-2 converged after 82k, 160k and 77k.
+    # 5 of seeds 0-9 converged within 3 minutes (seed 1 not by 228k sequences); with "forward" 8 of
+    # 10 did, seeds 0-2 after 82k, 160k and 77k.
     shift_bias: str = "forward"
 
     @property

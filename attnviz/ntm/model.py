@@ -51,15 +51,15 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     p["head_W"] = glorot(H, P)
     p["head_b"] = np.zeros(P, dtype)
     M, S = cfg.word_size, 2 * cfg.shift_range + 1
+    if cfg.shift_init not in ("zero", "random"):
+        raise ValueError(f"unknown shift_init {cfg.shift_init!r}: expected 'zero' or 'random'")
     for j, start in enumerate(np.cumsum([0] + cfg.head_sizes[:-1])):
+        shift = slice(start + M + 2, start + M + 2 + S)
         p["head_b"][start + M + 1] = cfg.gate_bias
         p["head_b"][start + M + 2 + S] = cfg.sharpen_bias
-        p["head_b"][start + M + 2 : start + M + 2 + S] = shift_bias(cfg, is_write=j < cfg.write_heads)
-    if cfg.shift_init == "zero":  # shifts start from their biases alone: no head prefers a direction
-        for start in np.cumsum([0] + cfg.head_sizes[:-1]):
-            p["head_W"][:, start + M + 2 : start + M + 2 + S] = 0
-    elif cfg.shift_init != "random":
-        raise ValueError(f"unknown shift_init {cfg.shift_init!r}: expected 'zero' or 'random'")
+        p["head_b"][shift] = shift_bias(cfg, is_write=j < cfg.write_heads)
+        if cfg.shift_init == "zero":  # every head's first moves come from its shift bias alone
+            p["head_W"][:, shift] = 0
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
     return p

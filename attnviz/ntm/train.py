@@ -171,8 +171,8 @@ class Trainer:
         if w <= self.best:
             self.best, result["improved"] = w, True
             self.best_state = {k: v.copy() for k, v in self.state_arrays().items()}
-        elif (self.cfg.rollback_margin and self.best < self.cfg.rollback_from
-              and w > self.best + self.cfg.rollback_margin):
+        elif (self.cfg.rollback_margin and self.best_state is not None  # (None: an older checkpoint)
+              and self.best < self.cfg.rollback_from and w > self.best + self.cfg.rollback_margin):
             _assign(self.model.params, self.best_state, "param/", "best state")
             _assign(self.opt.state, self.best_state, "opt/", "best state")
             self.opt.lr *= self.cfg.rollback_lr
