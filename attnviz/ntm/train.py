@@ -78,7 +78,7 @@ def make_task(cfg: TrainConfig) -> Task:
 
 
 def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
-    return NTMConfig(task.input_size, task.output_size, **cfg.model)
+    return NTMConfig(task.input_size, task.output_size, **{**task.model_defaults, **cfg.model})
 
 
 def clip_(grads: dict[str, np.ndarray], limit: float) -> None:

@@ -222,6 +222,18 @@ def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_r
     np.testing.assert_allclose(w[1:], w[1:][::-1])  # location k and N-k alike: no direction
 
 
+def test_a_task_picks_its_model_defaults_and_the_config_overrides_them():
+    from attnviz.ntm.train import make_model_config
+
+    def shift_bias(task, **model):
+        cfg = TrainConfig(task=task, model=model)
+        return make_model_config(cfg, get_task(task)).shift_bias
+
+    assert shift_bias("copy") == shift_bias("repeat-copy") == "forward"
+    assert shift_bias("associative-recall") == "none"
+    assert shift_bias("associative-recall", shift_bias="forward") == "forward"
+
+
 def small_config(**kw):
     base = dict(seed=4, batch_size=8, task_options={"max_length": 4},
                 model={"controller_size": 16, "memory_size": 12, "word_size": 6})

@@ -21,6 +21,7 @@ class Task:
     output_size = 0
     min_length = 1
     max_length = 1
+    model_defaults: dict = {}  # NTMConfig fields this task is best started with (TrainConfig.model wins)
 
     def make(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
         """A batch of ``batch_size`` sequences, all of size ``length``."""
