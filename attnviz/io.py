@@ -495,7 +495,8 @@ def trace_files(paths, recursive: bool = True) -> list[Path]:
 
 
 def is_checkpoint(path: Path) -> bool:
-    """An attnviz.ntm checkpoint: an NPZ of meta.npy, param/*.npy and (for resuming) opt/*.npy."""
+    """An attnviz.ntm checkpoint: an NPZ of meta.npy, param/*.npy and (for resuming) opt/*.npy
+    and best/*.npy (the best state, for the trainer's rollback)."""
     if path.suffix.lower() != ".npz":
         return False
     try:
@@ -503,7 +504,7 @@ def is_checkpoint(path: Path) -> bool:
             names = z.namelist()
     except (OSError, zipfile.BadZipFile):
         return False  # let the reader report what is wrong with it
-    return "meta.npy" in names and all(n == "meta.npy" or n.startswith(("param/", "opt/")) for n in names)
+    return "meta.npy" in names and all(n == "meta.npy" or n.startswith(("param/", "opt/", "best/")) for n in names)
 
 
 # ------------------------------------------------------------------------ writing

@@ -121,6 +121,17 @@ def test_a_collapse_rolls_back_to_the_best_state_even_after_resume(tmp_path, mon
         np.testing.assert_array_equal(v, best[k])
 
 
+def test_a_checkpoint_with_its_best_state_is_still_known_as_a_checkpoint(tmp_path):
+    """Folder expansion for `attnviz plot RUN_DIR` skips checkpoints, also once they hold best/."""
+    from attnviz.io import is_checkpoint
+
+    t = Trainer(_small(tmp_path, 0))
+    t.evaluate()
+    t.save(tmp_path / "checkpoint.npz")
+    assert any(k.startswith("best/") for k in load_checkpoint(tmp_path / "checkpoint.npz")[0])
+    assert is_checkpoint(tmp_path / "checkpoint.npz")
+
+
 def test_run_events_and_files(tmp_path):
     events = []
     reason = run(Trainer(_small(tmp_path, 8)), tmp_path, events.append)
