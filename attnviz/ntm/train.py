@@ -384,8 +384,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 with open(metrics, "a") as f:
                     f.write(f"{trainer.step},{trainer.sequences},{stats['loss'] * LN2:.6g},{result['bits']:.6g},"
                             f"{result['wrong_bits']:.6g},{trainer.opt.lr:.3g},{elapsed:.3f}\n")
-                if result["improved"]:
-                    save_checkpoint(run_dir / "best.npz", trainer.state_arrays(), trainer.state_json())
+                if result["improved"]:  # the snapshot evaluate() just took
+                    save_checkpoint(run_dir / "best.npz", trainer.best_state, trainer.state_json())
                 on_event({"kind": "eval", "step": trainer.step, "sequences": trainer.sequences,
                           "seconds": elapsed, "streak": trainer.streak, "level": trainer.level, **result})
                 if trainer.converged:
