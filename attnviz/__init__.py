@@ -15,7 +15,8 @@ _EXPORTS = {
     "AttnvizError": "errors", "TraceError": "errors",
     "load": "io", "save": "io", "list_traces": "io", "iter_traces": "io", "open_traces": "io",
     "validate_file": "io", "convert": "io", "summarize": "inspect", "copy_diagnostics": "analysis",
-    "plot_trace": "render", "draw_panel": "render", "export": "render", "plot_files": "batch",
+    "plot_trace": "plot", "draw_panel": "plot", "export": "plot", "PlotOptions": "plot", "plot_files": "batch",
+    "register_colormap": "plot.colors",
     "train": "training", "record": "training",
 }
 

@@ -6,6 +6,8 @@ import numpy as np
 
 SHARP = 0.8  # a weighting whose peak is at least this is "focused"
 CONSISTENT = 0.9  # the share of steps that must move by the same +1 or -1
+SETTLE = 2  # steps at the start of each phase where a head may still be diffuse
+MAX_WRONG = 0.01  # the share of scored output bits that may be wrong in a learned copy
 
 
 def _head0(w: np.ndarray) -> np.ndarray:
@@ -27,30 +29,51 @@ def _walk(w: np.ndarray) -> dict:
             "direction": direction, "steady_fraction": steady, "locations": loc.tolist()}
 
 
-def copy_diagnostics(write_weightings, read_weightings, length: int) -> dict:
-    """Does a copy trace show the learned algorithm?
+def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=None, targets=None,
+                     output_mask=None) -> dict:
+    """Does a copy trace show the learned algorithm, and does it copy?
 
     For a copy trace of ``length`` items (inputs at steps 0..L-1, the delimiter at L,
     outputs at L+1..2L), measures on the first head: the write focus over the input
     steps and the read focus over the output steps (mean and minimum peak, the share
-    of steps that move by the same +1 or -1 location), and the share of read locations
-    that were written. ``learned`` is True when both foci have mean peak >= 0.8, move
-    steadily on >= 90% of steps, and >= 90% of reads visit written locations.
+    of steps that move by the same +1 or -1 location, circularly), leaving out the
+    first ``SETTLE`` steps of each, where a head may still be finding its place; and the
+    share of read locations that were written. With ``outputs`` and ``targets`` it counts
+    the wrong bits (output above 0.5 against target) in the scored steps (``output_mask``,
+    else L+1..2L).
+
+    ``learned`` is True when both foci have mean peak >= 0.8 and move steadily on >= 90%
+    of steps, >= 90% of reads visit written locations, and (when outputs are given) at
+    most 1% of the scored output bits are wrong.
     """
     L = int(length)
     ww, rw = _head0(np.asarray(write_weightings)), _head0(np.asarray(read_weightings))
     if L < 1 or ww.shape[0] < 2 * L + 1:
         raise ValueError(f"a copy trace of length {L} needs {2 * L + 1} steps, this one has {ww.shape[0]}")
-    write = _walk(ww[:L].astype(np.float64))
-    read = _walk(rw[L + 1 : 2 * L + 1].astype(np.float64))
-    written = set(write["locations"])
+    skip = SETTLE if L > 2 * SETTLE else 0
+    write = _walk(ww[skip:L].astype(np.float64))
+    read = _walk(rw[L + 1 + skip : 2 * L + 1].astype(np.float64))
+    written = set(_walk(ww[:L].astype(np.float64))["locations"])
     visited = float(np.mean([loc in written for loc in read["locations"]]))
 
     def ok(d):
         return d["mean_peak"] >= SHARP and d["steady_fraction"] >= CONSISTENT
 
-    return {"length": L, "write": write, "read": read, "reads_written_fraction": visited,
-            "learned": bool(ok(write) and ok(read) and visited >= CONSISTENT)}
+    out = {"length": L, "settle_steps": skip, "write": write, "read": read, "reads_written_fraction": visited}
+    learned = ok(write) and ok(read) and visited >= CONSISTENT
+    if outputs is not None and targets is not None:
+        y, z = np.asarray(outputs, np.float64), np.asarray(targets, np.float64)
+        scored = np.zeros(y.shape[0], bool)
+        if output_mask is not None:
+            scored[:] = np.asarray(output_mask, bool)
+        else:
+            scored[L + 1 : 2 * L + 1] = True
+        wrong = int(((y[scored] > 0.5) != (z[scored] > 0.5)).sum())
+        bits = int(scored.sum()) * y.shape[1]
+        out.update(wrong_bits=wrong, scored_bits=bits)
+        learned = learned and wrong <= MAX_WRONG * bits
+    out["learned"] = bool(learned)
+    return out
 
 
 def copy_length(inputs: np.ndarray, metadata: dict) -> int:
@@ -64,12 +87,21 @@ def copy_length(inputs: np.ndarray, metadata: dict) -> int:
 
 
 def copy_diagnostics_from_file(f, name: str) -> dict:
-    """copy_diagnostics for a trace in an open TraceFile; a problem becomes {'error': ...}."""
+    """copy_diagnostics for a trace in an open TraceFile, outputs included (targets rebuilt from
+    the inputs when not recorded); a problem becomes {'error': ...}."""
     try:
         info = f.info(name)
-        L = copy_length(f.read(name, "inputs"), info.metadata)
+        inputs = f.read(name, "inputs")
+        L = copy_length(inputs, info.metadata)
         rows = slice(0, 2 * L + 1)  # only the steps the measure looks at
-        return copy_diagnostics(f.read(name, "write_weightings", rows),
-                                f.read(name, "read_weightings", rows), L)
-    except (ValueError, KeyError) as e:
+        outputs = f.read(name, "outputs", rows)
+        if "targets" in info.datasets:
+            targets = f.read(name, "targets", rows)
+        else:  # a copy's targets are its inputs, after the delimiter
+            targets = np.zeros_like(outputs)
+            targets[L + 1 :] = inputs[:L, : outputs.shape[1]]
+        mask = f.read(name, "output_mask", rows) if "output_mask" in info.datasets else None
+        return copy_diagnostics(f.read(name, "write_weightings", rows), f.read(name, "read_weightings", rows), L,
+                                outputs, targets, mask)
+    except (ValueError, KeyError, IndexError) as e:
         return {"error": str(e)}

@@ -10,8 +10,12 @@ from pathlib import Path
 from .errors import AttnvizError
 from .framecache import default_dir as default_cache_dir
 from .io import open_traces, trace_files
-from .render import FORMATS, FileSource, PlotOptions, Renderer, check_formats, vector_bytes, write_outputs
-from .trace import ROOT, Trace
+from .plot.export import check_formats, scene_bytes, write_outputs
+from .plot.options import FORMATS, PlotOptions
+from .plot.plan import build_scene
+from .plot.raster import Renderer
+from .plot.source import Source
+from .trace import ROOT
 
 
 @dataclass
@@ -28,6 +32,7 @@ class Job:
 class BatchResult:
     written: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line each: file, trace, problem
+    warnings: list[str] = field(default_factory=list)  # drawn, but with a panel left empty
 
     @property
     def ok(self) -> bool:
@@ -36,6 +41,7 @@ class BatchResult:
     def merge(self, other: BatchResult) -> None:
         self.written += other.written
         self.failures += other.failures
+        self.warnings += other.warnings
 
 
 def safe_name(text: str) -> str:
@@ -117,19 +123,14 @@ def _run_job(args) -> BatchResult:
             for name, base in job.traces:
                 try:
                     fmts = formats or ([] if base.suffix.lower().lstrip(".") in FORMATS else ["png"])
-                    result.written += write_outputs(base, fmts, lambda fmt, n=name: _draw(f, n, fmt, opts))
+                    scene = build_scene(Source(f, name, opts), opts)  # read once for every format
+                    result.warnings += scene.warnings
+                    result.written += write_outputs(base, fmts, lambda fmt, s=scene: scene_bytes(s, fmt, _renderer))
                 except AttnvizError as e:
                     result.failures.append(str(e))
     except AttnvizError as e:
         result.failures.append(str(e))
     return result
-
-
-def _draw(f, name, fmt, opts) -> bytes:
-    if fmt == "png":
-        return _renderer.render(FileSource(f, name, opts))
-    trace: Trace = f.load(name)  # vector formats draw cell by cell: the trace must fit in memory
-    return vector_bytes(trace, fmt, opts)
 
 
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,

@@ -167,7 +167,8 @@ def _copy_line(cd: dict) -> str:
     if "error" in cd:
         return f"copy diagnostics: {cd['error']}"
     w, r = cd["write"], cd["read"]
-    return (f"copy: {'learned' if cd['learned'] else 'NOT learned'}; write peak {w['mean_peak']:.2f}, "
+    bits = f"{cd['wrong_bits']} of {cd['scored_bits']} scored output bits wrong; " if "wrong_bits" in cd else ""
+    return (f"copy: {'learned' if cd['learned'] else 'NOT learned'}; {bits}write peak {w['mean_peak']:.2f}, "
             f"steady {w['steady_fraction']:.0%}; read peak {r['mean_peak']:.2f}, steady "
             f"{r['steady_fraction']:.0%}; reads at written locations {cd['reads_written_fraction']:.0%}")
 
@@ -233,7 +234,8 @@ def _window(text: str | None, what: str):
         return None
     m = re.fullmatch(r"\s*(-?\d*)\s*:\s*(-?\d*)\s*", text)
     if not m:
-        raise typer.BadParameter(f"{what} window {text!r} is not START:STOP (e.g. 0:500, 100:, :50)")
+        extra = ", or auto, all" if what == "--locations" else ""
+        raise typer.BadParameter(f"{what} window {text!r} is not START:STOP (e.g. 0:500, 100:, :50{extra})")
     return tuple(int(v) if v else None for v in m.groups())
 
 
@@ -293,24 +295,30 @@ def plot(
                                                     "targets, write_weightings, read_weightings, adds, erases, "
                                                     "reads.", show_default=False)] = None,
     grid: Annotated[str | None, typer.Option(help="Rows x columns for --panels, e.g. 2x2.", show_default=False)] = None,
-    cmap: Annotated[str, typer.Option(help="Colormap for every panel: any matplotlib name (turbo, viridis, "
-                                           "coolwarm, gray, ...).")] = "turbo",
+    cmap: Annotated[str | None, typer.Option(help="Colormap for every panel: any matplotlib name (attnviz, "
+                                                  "viridis, turbo, gray, ...) [default: attnviz, blue to red; "
+                                                  "RdBu_r for the signed Adds and Reads].",
+                                             show_default=False)] = None,
     panel_cmap: Annotated[list[str] | None, typer.Option("--panel-cmap", help="PANEL=COLORMAP for one panel; "
                                                          "repeatable.", show_default=False)] = None,
     limits: Annotated[list[str] | None, typer.Option("--limits", help="PANEL=LOW:HIGH colour limits; repeatable. "
-                                                     "Default: weightings 0:1, other panels their own range.",
+                                                     "Default: 0:1 for weightings, outputs, targets and erases; "
+                                                     "symmetric about 0 for adds and reads; inputs their range.",
                                                      show_default=False)] = None,
     colorbar: Annotated[bool, typer.Option("--colorbar", help="Draw a colour bar beside every panel.")] = False,
     head: Annotated[int | None, typer.Option(help="Draw only this head of multi-head datasets (default: one "
                                                   "panel per head).", show_default=False)] = None,
     trace: Annotated[str | None, typer.Option(help="Draw only this trace of each file (default: all, one "
                                                    "figure each).", show_default=False)] = None,
-    title: Annotated[bool, typer.Option("--title", help="Title from the trace's metadata (task, step, "
-                                                        "length).")] = False,
+    title: Annotated[bool, typer.Option("--title/--no-title", help="Title from the trace's metadata (task, "
+                                                                    "step, length) when it has any.")] = True,
     title_text: Annotated[str | None, typer.Option("--title-text", help="A title of your own.",
                                                    show_default=False)] = None,
     marker: Annotated[list[int] | None, typer.Option("--marker", help="Mark this time step with a dashed line; "
                                                      "repeatable.", show_default=False)] = None,
+    phase_marker: Annotated[bool, typer.Option("--phase-marker/--no-phase-marker", help="A dashed line where the "
+                                               "output phase starts (from output_mask, or a copy's "
+                                               "sequence_length).")] = True,
     figsize: Annotated[str | None, typer.Option(help="Figure size in inches, WxH (default grows with the "
                                                      "grid).", show_default=False)] = None,
     dpi: Annotated[float, typer.Option(help="Pixels per inch.")] = 100,
@@ -318,8 +326,8 @@ def plot(
     transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background.")] = False,
     time: Annotated[str | None, typer.Option("--time", help="Draw only steps START:STOP (read only those).",
                                              show_default=False)] = None,
-    locations: Annotated[str | None, typer.Option("--locations", help="Draw only locations START:STOP of the "
-                                                  "weightings.", show_default=False)] = None,
+    locations: Annotated[str, typer.Option("--locations", help="Weighting rows to draw: auto (the locations "
+                                           "the heads use, with a margin), all, or START:STOP.")] = "auto",
     reduce: Annotated[str, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike stays "
                                              "visible) or mean.")] = "max",
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.", min=1)] = 1,
@@ -331,10 +339,10 @@ def plot(
 
     Frames (axes, labels) are cached in ~/.cache/attnviz; ATTNVIZ_CACHE_DIR=DIR moves it, =off turns it off.
 
-    Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.render.PlotOptions(...))[/bold]
+    Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.PlotOptions(...))[/bold]
     """
     from .batch import plot_files
-    from .render import PlotOptions
+    from .plot.options import PlotOptions
 
     m = re.fullmatch(r"(\d+)/(\d+)", shard.strip())
     if not m:
@@ -343,12 +351,14 @@ def plot(
         layout=layout, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
         grid=_xy(grid, "--grid", int), cmap=cmap, panel_cmaps=_pairs(panel_cmap or [], "--panel-cmap"),
         limits=_limits(limits or []), colorbar=colorbar, head=head, title=title_text or title,
-        markers=tuple(marker or ()), figsize=_xy(figsize, "--figsize"), dpi=dpi, fontsize=fontsize,
-        transparent=transparent, time=_window(time, "--time"), locations=_window(locations, "--locations"),
-        reduce=reduce)
+        markers=tuple(marker or ()), phase_marker=phase_marker, figsize=_xy(figsize, "--figsize"), dpi=dpi,
+        fontsize=fontsize, transparent=transparent, time=_window(time, "--time"),
+        locations=locations if locations in ("auto", "all") else _window(locations, "--locations"), reduce=reduce)
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
         result = plot_files(files, output, out_dir, opts, formats or None, trace, jobs,
                             (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
+    for line in dict.fromkeys(result.warnings):
+        err.print(Text(f"attnviz: warning: {line}"))
     for path in result.written if len(result.written) <= 10 else []:
         out.print(Text(f"wrote {path}"))
     if len(result.written) > 10:

@@ -35,6 +35,7 @@ DATASETS: dict[str, DatasetSpec] = {
     "erases": DatasetSpec(False, (2, 3), "(T, M) or (T, heads, M)"),
     "reads": DatasetSpec(False, (2, 3), "(T, M) or (T, heads, M)"),
     "memory": DatasetSpec(False, (3,), "(T, N, M)"),
+    "output_mask": DatasetSpec(False, (1,), "(T,)"),
 }
 REQUIRED = tuple(k for k, s in DATASETS.items() if s.required)
 WEIGHTINGS = ("write_weightings", "read_weightings")
@@ -127,6 +128,11 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
             idx = np.unravel_index(int(np.argmax(bad)), block.shape)
             value = block[idx]
             return f"contains {value} at step {start + idx[0]}{_where(name, idx)}; values must be finite"
+    if name == "output_mask" and block.size:
+        bad = (block != 0) & (block != 1)
+        if bad.any():
+            i = int(np.argmax(bad))
+            return f"has value {block[i]} at step {start + i}; an output mask holds 0 or 1 (1: scored)"
     if weighting_tol is not None and name in WEIGHTINGS and block.size:
         b = block.astype(np.float64, copy=False)
         out = (b < -weighting_tol) | (b > 1 + weighting_tol)

@@ -6,7 +6,7 @@ import sys
 
 from attnviz import Trace
 from attnviz.framecache import FrameCache, default_dir
-from attnviz.render import ArraySource, PlotOptions, Renderer
+from attnviz.plot import PlotOptions, Renderer, Source, build_scene
 
 from conftest import copy_like_arrays
 
@@ -15,7 +15,7 @@ OPTS = PlotOptions(layout="paper", title=True, colorbar=True, markers=(5,))
 
 def render(cache_dir, opts=OPTS, L=5):
     t = Trace(copy_like_arrays(L=L, full=True), {"task": "copy", "step": 4})
-    return Renderer(opts, cache_dir=cache_dir).render(ArraySource(t, opts))
+    return Renderer(opts, cache_dir=cache_dir).png(build_scene(Source.of_trace(t, opts), opts))
 
 
 def frames(d):
@@ -26,7 +26,7 @@ def test_hit_gives_the_same_bytes_as_drawing(tmp_path):
     drawn = render(None)
     assert render(tmp_path) == drawn  # miss: drawn and stored
     stored = frames(tmp_path)
-    assert stored and len(list(tmp_path.glob("lut-*.npz"))) == 1
+    assert stored and len(list(tmp_path.glob("lut-*.npz"))) == 2  # attnviz, and RdBu_r for adds and reads
     assert render(tmp_path) == drawn  # hit: nothing new
     assert frames(tmp_path) == stored
     render(tmp_path, L=7)  # another geometry, other frames
@@ -47,12 +47,12 @@ def test_damaged_or_foreign_entries_are_redrawn(tmp_path):
     assert render(tmp_path) == drawn
     # an entry whose stored key differs (a hash collision, a copied file) is not used
     cache = FrameCache(tmp_path)
-    cache.save("lut", "turbo", lut=__import__("numpy").zeros((256, 4), "uint8"))
-    path = next(tmp_path.glob("lut-*.npz"))
+    cache.save("lut", "attnviz", lut=__import__("numpy").zeros((256, 4), "uint8"))
+    path = cache._path("lut", "attnviz")[0]
     other = FrameCache(tmp_path / "other")
     other.save("lut", "viridis", lut=__import__("numpy").zeros((256, 4), "uint8"))
     next((tmp_path / "other").glob("lut-*.npz")).replace(path)
-    assert cache.load("lut", "turbo") is None
+    assert cache.load("lut", "attnviz") is None
 
 
 def test_unwritable_cache_costs_nothing_but_speed(tmp_path):

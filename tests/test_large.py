@@ -7,8 +7,8 @@ import pytest
 import attnviz
 from attnviz import Trace, TraceError, TraceRecorder
 from attnviz.io import open_traces
-from attnviz.reduce import pixel_bins, reduce_axis, reduce_stream
-from attnviz.render import FileSource, PlotOptions, Renderer
+from attnviz.plot import PlotOptions, Renderer, Source, build_scene
+from attnviz.plot.reduce import nearest, pixel_bins, reduce_axis, reduce_stream
 
 from conftest import copy_like_arrays, run
 
@@ -17,11 +17,11 @@ def test_a_lone_spike_survives_max_and_mean_gives_the_block_average():
     T, N = 100_000, 8
     a = np.full((T, N), 1 / N, np.float32)
     a[54_321, 5] = 1.0
-    pix, lo, hi = reduce_stream(lambda s, e: a[s:e], T, 100, 8, "max", row_bytes=N * 4, block_bytes=4096)
+    pix, lo, hi = reduce_stream(lambda s, e: a[s:e], T, 100, "max", row_bytes=N * 4, block_bytes=4096)
     assert pix.shape == (100, 8)
     assert pix[54, 5] == 1.0 and np.count_nonzero(pix == 1.0) == 1
     assert (lo, hi) == (0.125, 1.0)
-    mean, _, _ = reduce_stream(lambda s, e: a[s:e], T, 100, 8, "mean", row_bytes=N * 4, block_bytes=4096)
+    mean, _, _ = reduce_stream(lambda s, e: a[s:e], T, 100, "mean", row_bytes=N * 4, block_bytes=4096)
     np.testing.assert_allclose(mean[54, 5], (999 * 0.125 + 1.0) / 1000)
     np.testing.assert_allclose(mean[0, 0], 0.125)
 
@@ -30,15 +30,16 @@ def test_streamed_reduction_equals_reduction_in_one_go():
     rng = np.random.default_rng(0)
     a = rng.random((9_973, 37))
     whole = reduce_axis(reduce_axis(a, 123, 0, "max"), 11, 1, "max")
-    streamed, _, _ = reduce_stream(lambda s, e: a[s:e], 9_973, 123, 11, "max", row_bytes=37 * 8, block_bytes=5000)
-    np.testing.assert_array_equal(whole, streamed)
+    streamed, _, _ = reduce_stream(lambda s, e: a[s:e], 9_973, 123, "max", row_bytes=37 * 8, block_bytes=5000)
+    np.testing.assert_array_equal(whole, reduce_axis(streamed, 11, 1, "max"))
 
 
 def test_small_panels_are_drawn_cell_for_cell():
-    assert list(pixel_bins(3, 9)) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
+    assert list(nearest(3, 9)) == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     a = np.arange(6.0).reshape(3, 2)
-    pix, _, _ = reduce_stream(lambda s, e: a[s:e], 3, 6, 4, "max")
-    np.testing.assert_array_equal(pix[:, 0], [0, 0, 2, 2, 4, 4])
+    pix, _, _ = reduce_stream(lambda s, e: a[s:e], 3, 6, "max")
+    np.testing.assert_array_equal(pix, a)  # kept as cells; the back ends repeat them
+    assert list(pixel_bins(10, 4)) == [0, 2, 5, 7]
 
 
 def _big_file(path, T=60_000, N=256, spike=(41_234, 200)):
@@ -61,33 +62,33 @@ def big(tmp_path_factory):
     return _big_file(tmp_path_factory.mktemp("big") / "big.h5")
 
 
-def _hot_pixels(png_bytes, renderer, source, panel_index):
+def _hot_pixels(path, opts, panel_index):
+    """Pixels of the top colour in one panel of the PNG, and the panel's size."""
     import io
 
     from PIL import Image
 
-    from attnviz.render import plan_panels
+    from attnviz.plot.colors import lut
 
-    img = np.asarray(Image.open(io.BytesIO(png_bytes)).convert("RGB")).astype(int)
-    panels, grid = plan_panels(source.shapes, renderer.opts)
-    top, bottom, left, right = renderer.frame(source, panels, grid, [(0, 1)] * len(panels)).boxes[panel_index]
+    with open_traces(path) as f:
+        scene = build_scene(Source(f, "/", opts), opts)
+    r = Renderer(opts)
+    img = np.asarray(Image.open(io.BytesIO(r.png(scene))).convert("RGB")).astype(int)
+    top, bottom, left, right = r.frame(scene).boxes[panel_index]
     panel = img[top:bottom, left:right]
-    rows, cols = np.nonzero((panel[:, :, 0] > 100) & (panel[:, :, 2] < 60))
+    rows, cols = np.nonzero(np.abs(panel - lut("attnviz")[255, :3]).max(axis=-1) <= 3)
     return rows, cols, right - left, bottom - top
 
 
-def test_spike_is_a_hot_pixel_in_the_png_of_a_large_file(big):
-    r = Renderer(PlotOptions())
-    with open_traces(big) as f:
-        source = FileSource(f, "/", r.opts)
-        png = r.render(source)
-        rows, cols, width, height = _hot_pixels(png, r, source, 2)
-    assert rows.size > 0
+def test_spike_is_a_hot_block_in_the_png_of_a_large_file(big):
+    opts = PlotOptions().validated()
+    rows, cols, width, height = _hot_pixels(big, opts, 2)
+    assert rows.size >= 9  # at least 3 x 3
     assert abs(cols.mean() - 41_234 / 60_000 * width) <= 2
-    assert abs((height - rows.mean()) - 200.5 / 256 * height) <= 2
-    # the read weighting has no spike: nothing hot there
+    # the crop keeps the spike's location in the panel: it is the only location in use
     with open_traces(big) as f:
-        rows, _, _, _ = _hot_pixels(png, r, FileSource(f, "/", r.opts), 3)
+        assert build_scene(Source(f, "/", opts), opts).panels[2].rows[0] <= 200
+    rows, _, _, _ = _hot_pixels(big, opts, 3)  # the read weighting has no spike: nothing hot there
     assert rows.size == 0
 
 
@@ -105,7 +106,7 @@ def test_a_window_reads_only_the_window(big, monkeypatch):
     monkeypatch.setattr(HDF5File, "read", counting)
     opts = PlotOptions(time=(41_000, 41_500), locations=(190, 210))
     with open_traces(big) as f:
-        png = Renderer(opts).render(FileSource(f, "/", opts))
+        png = Renderer(opts).png(build_scene(Source(f, "/", opts), opts))
     assert png.startswith(b"\x89PNG")
     weights = [shape for ds, shape in rows_read if ds.endswith("weightings")]
     assert sum(s[0] for s in weights) == 2 * 500  # 500 steps of each weighting, nothing more

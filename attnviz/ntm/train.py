@@ -315,7 +315,7 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
     """Run the model on one new sequence of ``length`` and return every traced array.
 
     Returns (arrays, metadata) in the trace format: inputs, outputs (probabilities),
-    targets, write/read weightings, adds, erases, reads, and the memory at every step
+    targets, the scored-output mask, write/read weightings, adds, erases, reads, and the memory at every step
     when it has at most ``memory_limit`` values.
     """
     b = task.make(np.random.default_rng(seed), 1, length)
@@ -331,10 +331,12 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
     arrays = {"inputs": b.x[:, 0], "outputs": sigmoid(logits[:, 0]), "targets": b.y[:, 0],
               "write_weightings": heads("write", "weighting"), "read_weightings": heads("read", "weighting"),
               "adds": heads("write", "add"), "erases": heads("write", "erase"), "reads": heads("read", "read")}
+    output_mask = b.mask[:, 0] > 0  # (T,) the steps whose outputs the task scores
     T = b.x.shape[0]
     if T * cfg.memory_size * cfg.word_size <= memory_limit:
         arrays["memory"] = np.stack([s["memory"][0] for s in steps])
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    arrays["output_mask"] = output_mask
     meta = {"task": task.name, "sequence_length": int(length), "probe_seed": int(seed), "model": "attnviz.ntm",
             "controller": cfg.controller, "memory_size": cfg.memory_size, "word_size": cfg.word_size}
     return arrays, meta

@@ -140,7 +140,9 @@ def test_run_events_and_files(tmp_path):
     assert kinds.count("step") == 8 and kinds.count("trace") == 2 and kinds[-1] == "done"
     trace = next(e for e in events if e["kind"] == "trace")
     assert set(trace["arrays"]) == {"inputs", "outputs", "targets", "write_weightings", "read_weightings",
-                                    "adds", "erases", "reads", "memory"}
+                                    "adds", "erases", "reads", "memory", "output_mask"}
+    L = trace["metadata"]["sequence_length"]
+    assert trace["arrays"]["output_mask"].tolist() == [False] * (L + 1) + [True] * L  # the copy's output phase
     assert trace["metadata"]["task"] == "copy" and trace["metadata"]["step"] == 4
     assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "metrics.csv", "checkpoint.npz", "best.npz"}
     assert json.loads((tmp_path / "config.json").read_text())["seed"] == 3

@@ -2,9 +2,9 @@
 
 When a panel has more time steps than pixel columns (or more locations than pixel
 rows) each pixel stands for a block of cells, reduced by ``max`` (a lone spike stays
-visible) or ``mean``. When it has fewer, each cell covers several pixels (nearest
-neighbour, as matplotlib's imshow). Memory depends on the picture and the block size,
-never on the trace's length.
+visible) or ``mean``. When it has fewer, cells are kept as they are and the back ends
+let each cover several pixels (nearest neighbour, as matplotlib's imshow). Memory
+depends on the picture and the block size, never on the trace's length.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .trace import check_values
+from ..trace import check_values
 
 BLOCK_BYTES = 16 * 2**20
 
@@ -30,12 +30,17 @@ def pixel_bins(n: int, pixels: int) -> np.ndarray:
     return np.minimum(((2 * i + 1) * n) // (2 * pixels), n - 1)
 
 
+def nearest(n: int, pixels: int) -> np.ndarray:
+    """Which of n cells each of ``pixels`` pixels shows: the cell under the pixel's centre."""
+    return np.minimum(((2 * np.arange(pixels) + 1) * n) // (2 * pixels), n - 1)
+
+
 def reduce_axis(a: np.ndarray, pixels: int, axis: int, how: str = "max") -> np.ndarray:
-    """Reduce (or repeat) axis ``axis`` of ``a`` to ``pixels`` entries (float64 out)."""
+    """Reduce axis ``axis`` of ``a`` to ``pixels`` entries if it has more (float64 out)."""
     n = a.shape[axis]
-    starts = pixel_bins(n, pixels)
     if n <= pixels:
-        return np.take(a, starts, axis=axis).astype(np.float64, copy=False)
+        return a.astype(np.float64, copy=False)
+    starts = pixel_bins(n, pixels)
     if how == "max":
         return np.maximum.reduceat(a, starts, axis=axis).astype(np.float64, copy=False)
     sums = np.add.reduceat(a, starts, axis=axis, dtype=np.float64)
@@ -45,21 +50,35 @@ def reduce_axis(a: np.ndarray, pixels: int, axis: int, how: str = "max") -> np.n
     return sums / counts.reshape(shape)
 
 
-def reduce_stream(read: Callable[[int, int], np.ndarray], T: int, width: int, height: int,
+def spread(a: np.ndarray, axis: int) -> np.ndarray:
+    """Each entry becomes the maximum of itself and its two neighbours along ``axis``: after a
+    max reduction, a lone spike covers three pixels instead of one that nobody sees."""
+    out = a.copy()
+    n = a.shape[axis]
+    if n > 1:
+        lo, hi = [slice(None)] * a.ndim, [slice(None)] * a.ndim
+        lo[axis], hi[axis] = slice(0, n - 1), slice(1, n)
+        lo, hi = tuple(lo), tuple(hi)
+        np.maximum(out[hi], a[lo], out=out[hi])
+        np.maximum(out[lo], a[hi], out=out[lo])
+    return out
+
+
+def reduce_stream(read: Callable[[int, int], np.ndarray], T: int, width: int,
                   how: str = "max", row_bytes: int = 4, block_bytes: int = BLOCK_BYTES,
                   check: Callable[[np.ndarray, int], str | None] | None = None, align: int = 1):
-    """Reduce a (T, rows) panel read in blocks of steps to a (width, height) pixel grid.
+    """Reduce a (T, rows) panel read in blocks of steps to at most ``width`` columns.
 
     ``read(start, stop)`` returns steps [start, stop) as a (stop - start, rows) array;
     blocks hold about ``block_bytes`` and start at multiples of ``align`` steps (the
     HDF5 chunk height, so that no chunk is read twice). ``check(block, start)`` names
     the first bad value of a block that holds a non-finite one (then ValueError).
-    Returns (pixels (width, height) float64, data minimum, data maximum).
+    Returns (cells (min(T, width), rows) float64, data minimum, data maximum).
     """
-    if T <= width:  # few steps: read them all (at most `width` rows) and repeat
+    if T <= width:  # few steps: read them all (at most `width` rows)
         block = read(0, T)
         lo, hi = _range_checked(block, 0, check)
-        return reduce_axis(reduce_axis(block, width, 0, how), height, 1, how), lo, hi
+        return block.astype(np.float64), lo, hi
     edges = np.append(pixel_bins(T, width), T)  # pixel column i shows steps [edges[i], edges[i+1])
     cols = None  # (width, rows) reduced over time, then over rows at the end
     lo, hi = np.inf, -np.inf
@@ -85,7 +104,7 @@ def reduce_stream(read: Callable[[int, int], np.ndarray], T: int, width: int, he
                 cols[i] += block[s:e].sum(axis=0, dtype=np.float64)
     if how == "mean":
         cols /= np.diff(edges)[:, None]
-    return reduce_axis(cols, height, 1, how), lo, hi
+    return cols, lo, hi
 
 
 def _range_checked(block, start, check):

@@ -1,0 +1,25 @@
+"""Drawing traces: one pipeline from options to pixels.
+
+    options  PlotOptions, panels and layouts, validated once
+    source   one trace (in memory or in a file) read through the windows, block by block
+    plan     every visual decision: panels, geometry, crop, limits, masks, markers -> a Scene
+    raster   PNG: a Scene's cells painted into a cached frame
+    draw     matplotlib: a Scene as a Figure (SVG, PDF, plot_trace), and draw_panel
+    export   Scenes to files
+
+matplotlib is imported only by the code that draws with it: a PNG whose frame is cached
+needs none of it.
+"""
+
+from __future__ import annotations
+
+from .draw import PlotResult, draw_panel, draw_scene, figure_bytes, plot_trace
+from .export import export, scene_bytes
+from .options import FORMATS, LAYOUTS, PANELS, PlotOptions
+from .plan import Scene, build_scene
+from .raster import Renderer
+from .source import MemoryReader, Source
+
+__all__ = ["FORMATS", "LAYOUTS", "PANELS", "MemoryReader", "PlotOptions", "PlotResult", "Renderer", "Scene",
+           "Source", "build_scene", "draw_panel", "draw_scene", "export", "figure_bytes", "plot_trace",
+           "scene_bytes"]

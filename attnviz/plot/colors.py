@@ -1,0 +1,83 @@
+"""The figure's colours: the ``attnviz`` colormap, the colour of unscored cells, colormap lookup.
+
+``attnviz`` runs from dark blue (low) through violet to bright red (high) with CIE lightness rising
+all the way, so the strongest weight is the most visible thing in a panel: the colours of 1.0 and
+0.0 differ by a WCAG contrast of 5.9:1 (turbo's: 1.4:1). ``attnviz.register_colormap()`` (also
+called by every attnviz drawing function) registers it, and ``attnviz_r``, with matplotlib, so that
+any matplotlib code can then ask for it by name.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import numpy as np
+
+from ..errors import AttnvizError
+
+SEQUENTIAL = "attnviz"  # weightings, outputs, erases: 0 is dark blue, 1 bright red
+DIVERGING = "RdBu_r"  # signed panels (adds, reads): blue below 0, white at 0, red above
+ANCHORS = ((0.0, "#0b1650"), (0.30, "#2447c0"), (0.55, "#8a44c0"), (0.78, "#df3a6a"), (1.0, "#ff6a2a"))
+MASK_RGBA = (221, 221, 221, 255)  # unscored output steps: light grey, outside every colormap
+LUT_SIZE = 256
+
+
+def register_colormap() -> None:
+    """Register the ``attnviz`` colormap (and ``attnviz_r``) with matplotlib, once."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LinearSegmentedColormap
+
+    if SEQUENTIAL not in colormaps:
+        cmap = LinearSegmentedColormap.from_list(SEQUENTIAL, ANCHORS, LUT_SIZE)
+        colormaps.register(cmap)
+        colormaps.register(cmap.reversed())
+
+
+def get_cmap(cmap):
+    """A matplotlib Colormap from a name or a Colormap; an unknown name suggests the closest ones."""
+    from matplotlib import colormaps
+    from matplotlib.colors import Colormap
+
+    register_colormap()
+    if isinstance(cmap, Colormap):
+        return cmap
+    try:
+        return colormaps[cmap]
+    except KeyError:
+        close = difflib.get_close_matches(str(cmap), list(colormaps), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; see matplotlib's colormap list"
+        raise AttnvizError(f"unknown colormap {cmap!r}{hint}") from None
+
+
+def lut(cmap) -> np.ndarray:
+    """The colormap as LUT_SIZE RGBA rows (uint8): what both back ends paint a value with."""
+    table = get_cmap(cmap).resampled(LUT_SIZE)(np.linspace(0, 1, LUT_SIZE))
+    return (table * 255 + 0.5).astype(np.uint8)
+
+
+def lut_index(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """Row of the LUT for each value, as matplotlib's Normalize and Colormap pick it: floor of
+    the normalised value times LUT_SIZE, clipped (in floats first: 1e30 stays the top colour)."""
+    span = hi - lo
+    x = (values - lo) / span if span > 0 else np.zeros_like(values, dtype=np.float64)
+    return np.clip(x * LUT_SIZE, 0, LUT_SIZE - 1).astype(np.int64)
+
+
+def relative_luminance(rgb: np.ndarray) -> np.ndarray:
+    """WCAG relative luminance of sRGB colours in [0, 1] (last axis: R, G, B)."""
+    c = np.asarray(rgb, np.float64)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return linear @ np.array([0.2126, 0.7152, 0.0722])
+
+
+def lightness(rgb: np.ndarray) -> np.ndarray:
+    """CIE L* (0 black to 100 white) of sRGB colours in [0, 1]."""
+    y = relative_luminance(rgb)
+    f = np.where(y > 216 / 24389, np.cbrt(y), (24389 / 27 * y + 16) / 116)
+    return 116 * f - 16
+
+
+def contrast(rgb_a, rgb_b) -> float:
+    """WCAG contrast ratio of two sRGB colours (1 to 21)."""
+    a, b = sorted((float(relative_luminance(rgb_a)), float(relative_luminance(rgb_b))))
+    return (b + 0.05) / (a + 0.05)

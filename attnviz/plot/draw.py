@@ -1,0 +1,171 @@
+"""The matplotlib back end: a Scene as a Figure (SVG, PDF, ``plot_trace``), and ``draw_panel``.
+
+Object API only (``Figure``, ``Axes``), never pyplot's global state. Also draws the raster's
+frames: the same figure with the cells left out (``paint=False``).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from .colors import LUT_SIZE, MASK_RGBA, SEQUENTIAL, get_cmap
+from .options import PlotOptions
+from .plan import Scene, build_scene
+from .source import Source
+
+MARKER_STYLE = {"color": "white", "lw": 1.0, "ls": (0, (4, 4))}
+
+
+def draw_panel(ax, data, *, title: str | None = None, cmap=SEQUENTIAL, norm=None, vmin=None, vmax=None,
+               center=None, mask=None, colorbar: bool = False, cbar_ax=None, start=(0, 0), extent=None,
+               xlabel: str = "Time", ylabel: str = "Location", fontsize: float | None = None, **imshow_kw):
+    """Draw a (T, rows) matrix as a Time x rows heatmap into ``ax``, as ``seaborn.heatmap`` would.
+
+    ``data`` is any array-like (numpy, lists, tensors) with time on axis 0; rows run upwards.
+    ``cmap`` is a colormap name or object; ``norm`` a matplotlib Normalize (else ``vmin``/``vmax``,
+    symmetric about ``center`` when given). ``mask`` (same shape, or one flag per step) draws
+    those cells in the mask colour. ``start`` is the (step, row) of data[0, 0]; ``extent`` overrides
+    it. Other keywords go to ``imshow``. Returns (AxesImage, Colorbar or None).
+    """
+    from matplotlib.ticker import MaxNLocator
+
+    from ..trace import as_array
+
+    values = np.asarray(as_array(data), dtype=np.float64)
+    if values.ndim != 2:
+        raise ValueError(f"draw_panel takes a (T, rows) matrix, not shape {values.shape}")
+    T, rows = values.shape
+    if mask is not None:
+        m = np.asarray(as_array(mask), bool)
+        values = np.ma.masked_array(values, np.broadcast_to(m[:, None] if m.ndim == 1 else m, values.shape))
+    if center is not None and norm is None:
+        span = max(abs((vmax if vmax is not None else np.nanmax(values)) - center),
+                   abs((vmin if vmin is not None else np.nanmin(values)) - center)) or 1.0
+        vmin, vmax = center - span, center + span
+    colormap = get_cmap(cmap).with_extremes(bad=np.array(MASK_RGBA) / 255)
+    t0, r0 = start
+    kw = {"origin": "lower", "aspect": "auto", "interpolation": "nearest",
+          "extent": extent or (t0 - 0.5, t0 + T - 0.5, r0 - 0.5, r0 + rows - 0.5), **imshow_kw}
+    if norm is None:
+        kw.update(vmin=vmin, vmax=vmax)
+    image = ax.imshow(values.T, cmap=colormap, norm=norm, **kw)
+    if title is not None:
+        ax.set_title(title, fontsize=fontsize)
+    ax.set_xlabel(xlabel, fontsize=fontsize)
+    ax.set_ylabel(ylabel, fontsize=fontsize)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=6))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True, nbins=5))
+    if fontsize:
+        ax.tick_params(labelsize=fontsize * 0.8)
+    cbar = None
+    if colorbar:
+        cbar = ax.figure.colorbar(image, cax=cbar_ax) if cbar_ax is not None else ax.figure.colorbar(image, ax=ax)
+        if fontsize:
+            cbar.ax.tick_params(labelsize=fontsize * 0.8)
+    return image, cbar
+
+
+@dataclass
+class PlotResult:
+    """A drawn figure, its panels' Axes, and their artists by panel title; ``warnings``: panels
+    left empty."""
+
+    figure: object
+    axes: list
+    images: dict[str, object]
+    colorbars: dict[str, object]
+    warnings: list[str]
+
+
+def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
+    """The Scene as a matplotlib Figure. ``paint=False`` leaves the cells out (the raster's frame)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.ticker import FuncFormatter
+
+    o = scene.opts
+    fig = Figure(figsize=scene.figsize, dpi=o.dpi)
+    FigureCanvasAgg(fig)
+    if o.transparent:
+        fig.patch.set_alpha(0.0)
+    if scene.suptitle:
+        fig.suptitle(scene.suptitle, fontsize=o.fontsize * 1.1, y=1 - 0.12 * o.fontsize / 10 / scene.figsize[1],
+                     va="top")
+    images, cbars, axes = {}, {}, []
+    s = o.fontsize / 10
+    for p, rect in zip(scene.panels, scene.rects(), strict=True):
+        ax = fig.add_axes(rect)
+        axes.append(ax)
+        (t0, t1), (y0, y1) = p.time, p.rows
+        ax.set_xlim(t0 - 0.5, t1 - 0.5)
+        ax.set_ylim(y0 - 0.5, y1 - 0.5)
+        if p.values is None:
+            ax.set_title(p.title, fontsize=o.fontsize)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center",
+                    fontsize=o.fontsize, color="0.45")
+            continue
+        cbar_ax = None
+        if o.colorbar:
+            x, y, w, h = rect
+            cbar_ax = fig.add_axes((x + w + 0.08 * s / scene.figsize[0], y, 0.12 * s / scene.figsize[0], h))
+        image, cbar = draw_panel(
+            ax, p.values, title=p.title, cmap=get_cmap(p.plan.cmap).resampled(LUT_SIZE), vmin=p.vmin, vmax=p.vmax,
+            mask=p.unscored, colorbar=o.colorbar, cbar_ax=cbar_ax,
+            extent=(t0 - 0.5, t1 - 0.5, y0 - 0.5, y1 - 0.5), ylabel=p.ylabel, fontsize=o.fontsize)
+        if p.modulo is not None and y1 > p.modulo:  # a crop that wraps: show true location numbers
+            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, n=p.modulo: f"{int(round(v)) % n}"))
+        if paint:
+            for step in scene.markers:
+                ax.axvline(step - 0.5, **MARKER_STYLE)
+        else:
+            image.set_visible(False)  # the raster paints cells and markers itself
+        images[p.title] = image
+        if cbar is not None:
+            cbars[p.title] = cbar
+    return PlotResult(fig, axes, images, cbars, scene.warnings)
+
+
+def plot_trace(trace, options: PlotOptions | None = None, **kw) -> PlotResult:
+    """Draw a Trace as the paper's grid of heatmaps. Keyword arguments set PlotOptions fields.
+
+    Returns a PlotResult: the Figure, and the AxesImage (and Colorbar) of every panel.
+    """
+    opts = replace(options or PlotOptions(), **kw).validated()
+    for name in opts.cmap_names:
+        get_cmap(name)  # an unknown colormap fails before any reading
+    return draw_scene(build_scene(Source.of_trace(trace, opts), opts))
+
+
+SAVE_KW = {
+    "png": {"metadata": {"Software": "attnviz"}},
+    "svg": {"metadata": {"Date": None, "Creator": "attnviz"}},
+    "pdf": {"metadata": {"CreationDate": None, "ModDate": None, "Creator": "attnviz", "Producer": "attnviz"}},
+}
+
+
+def figure_bytes(fig, fmt: str, transparent: bool = False) -> bytes:
+    """Save a Figure to bytes, reproducibly: no dates, fixed SVG ids."""
+    import matplotlib
+
+    buf = io.BytesIO()
+    with matplotlib.rc_context({"svg.hashsalt": "attnviz", "svg.fonttype": "path"}):
+        fig.savefig(buf, format=fmt, transparent=transparent, **SAVE_KW[fmt])
+    return buf.getvalue()
+
+
+def default_style():
+    """matplotlib's default style: the same figure whatever the local matplotlibrc says."""
+    import matplotlib.style
+
+    return matplotlib.style.context("default")
+
+
+def vector_bytes(scene: Scene, fmt: str) -> bytes:
+    """SVG or PDF of a Scene, in matplotlib's default style as the PNG frames are."""
+    with default_style():
+        return figure_bytes(draw_scene(scene).figure, fmt, scene.opts.transparent)

@@ -1,0 +1,99 @@
+"""What a figure can show (panels, layouts) and the options that shape it, validated once."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..errors import AttnvizError
+
+
+@dataclass(frozen=True)
+class PanelKind:
+    """How a dataset is drawn: its title, what its rows are, and its colour scale.
+
+    scale: "probability" (fixed 0:1), "signed" (diverging, centred on 0) or "data" (0:1 when the
+    values lie in [0, 1], else their own range).
+    """
+
+    title: str
+    rows: str
+    scale: str
+
+
+PANELS = {
+    "inputs": PanelKind("Inputs", "Channel", "data"),
+    "outputs": PanelKind("Outputs", "Bit", "probability"),
+    "targets": PanelKind("Targets", "Bit", "probability"),
+    "write_weightings": PanelKind("Write Weightings", "Location", "probability"),
+    "read_weightings": PanelKind("Read Weightings", "Location", "probability"),
+    "adds": PanelKind("Adds", "Element", "signed"),
+    "erases": PanelKind("Erases", "Element", "probability"),
+    "reads": PanelKind("Reads", "Element", "signed"),
+}
+LAYOUTS = {
+    "grid": (("inputs", "outputs", "write_weightings", "read_weightings"), (2, 2)),
+    "paper": (("inputs", "outputs", "adds", "reads", "write_weightings", "read_weightings"), (3, 2)),
+}
+WEIGHTING_PANELS = ("write_weightings", "read_weightings")
+PER_HEAD = ("write_weightings", "read_weightings", "adds", "erases", "reads")
+MASKED_PANELS = ("outputs", "targets")  # drawn masked where the trace's output_mask says "not scored"
+FORMATS = ("png", "svg", "pdf")
+REDUCTIONS = ("max", "mean")
+MAX_PIXELS = 50_000_000  # a figure larger than this (about 7,000 x 7,000) is refused before drawing
+
+
+@dataclass
+class PlotOptions:
+    """Everything that shapes a figure. The defaults draw the paper's figure of the memory in use."""
+
+    layout: str = "grid"  # "grid" (2x2) or "paper" (3x2, with Adds and Reads)
+    panels: tuple[str, ...] | None = None  # overrides the layout's panels; a missing one is an error
+    grid: tuple[int, int] | None = None  # rows, columns; default: the layout's, grown to fit
+    cmap: str | None = None  # every panel; None: "attnviz", and a diverging map for signed panels
+    panel_cmaps: dict[str, str] = field(default_factory=dict)  # panel name -> colormap
+    limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)  # panel -> (lo, hi)
+    colorbar: bool = False
+    head: int | None = None  # draw only this head; None: one panel per head
+    title: bool | str = True  # True: from metadata (task, step, length) when it has any; a str: as given
+    markers: tuple[int, ...] = ()  # time steps to mark with a dashed line (before that step)
+    phase_marker: bool = True  # a dashed line where the output phase starts (output_mask or copy metadata)
+    figsize: tuple[float, float] | None = None  # inches; default grows with the grid
+    dpi: float = 100
+    fontsize: float = 10
+    transparent: bool = False
+    time: tuple[int | None, int | None] | None = None  # window of steps [start, stop)
+    locations: str | tuple[int | None, int | None] = "auto"  # "auto": the memory in use; "all"; or a window
+    reduce: str = "max"  # how a pixel summarises a block of cells: "max" (keeps spikes) or "mean"
+
+    @property
+    def cmap_names(self) -> tuple[str, ...]:
+        return tuple(c for c in (self.cmap, *self.panel_cmaps.values()) if c is not None)
+
+    def validated(self) -> PlotOptions:
+        """Check the options, with one message per mistake (colormaps: see colors.get_cmap)."""
+        if self.layout not in LAYOUTS:
+            raise AttnvizError(f"unknown layout {self.layout!r}; choose {', '.join(LAYOUTS)}")
+        for p in list(self.panels or ()) + list(self.panel_cmaps) + list(self.limits):
+            if p not in PANELS:
+                raise AttnvizError(f"unknown panel {p!r}; panels are {', '.join(PANELS)}")
+        if self.panels is not None and not self.panels:
+            raise AttnvizError("--panels names no panel")
+        if self.reduce not in REDUCTIONS:
+            raise AttnvizError(f"unknown reduction {self.reduce!r}; choose {', '.join(REDUCTIONS)}")
+        if not (self.dpi > 0 and self.fontsize > 0):
+            raise AttnvizError("dpi and font size must be positive")
+        if self.grid is not None and not (self.grid[0] >= 1 and self.grid[1] >= 1):
+            raise AttnvizError(f"grid {self.grid[0]}x{self.grid[1]} needs at least one row and one column")
+        if self.figsize is not None:
+            w, h = self.figsize
+            if not (w > 0 and h > 0):
+                raise AttnvizError(f"figure size {w}x{h} must be positive")
+            if w * h * self.dpi**2 > MAX_PIXELS:
+                raise AttnvizError(f"figure of {w}x{h} inches at {self.dpi:g} dpi is over the limit of "
+                                   f"{MAX_PIXELS:,} pixels; lower --figsize or --dpi")
+        if isinstance(self.locations, str) and self.locations not in ("auto", "all"):
+            raise AttnvizError(f"locations {self.locations!r}: use auto, all or START:STOP")
+        for name, (lo, hi) in self.limits.items():
+            if lo is not None and hi is not None and not lo < hi:
+                raise AttnvizError(f"limits for {name}: {lo:g}:{hi:g} is empty; LOW must be below HIGH")
+        return self

@@ -1,0 +1,280 @@
+"""Every visual decision, made once: which panels, where they go, what each pixel shows.
+
+``build_scene(source, opts)`` turns a trace and validated options into a ``Scene``: the figure's
+geometry, title and markers, and per panel a grid of cells already read, windowed, reduced to
+the picture's resolution, cropped to the memory in use and masked, with its colour scale and
+labels. The back ends (``raster`` for PNG, ``draw`` for matplotlib: SVG, PDF, ``plot_trace``)
+only paint a Scene; neither decides anything of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .colors import DIVERGING, SEQUENTIAL
+from .options import LAYOUTS, MASKED_PANELS, PANELS, PER_HEAD, WEIGHTING_PANELS, PlotOptions
+from .reduce import reduce_axis, spread
+
+USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
+TITLE_KEYS = (("step", "step"), ("sequence_length", "length"))
+
+
+@dataclass(frozen=True)
+class PanelPlan:
+    """One panel before any data is read: the dataset (and head) it shows, title and colour map."""
+
+    key: str
+    head: int | None
+    title: str
+    cmap: str
+    present: bool = True  # False: the layout names a dataset this trace did not record
+
+
+@dataclass
+class PanelGrid:
+    """One panel as the back ends paint it.
+
+    ``values`` holds cells with time on axis 0 and rows upwards on axis 1: at most one cell
+    per pixel, so a back end only repeats cells (nearest neighbour), never reduces them.
+    Rows are in "unwrapped" location coordinates ``rows[0]..rows[1]``; a crop that wraps from
+    N-1 to 0 runs past N, and ``modulo`` (N) turns a coordinate back into a location number.
+    """
+
+    plan: PanelPlan
+    ylabel: str
+    values: np.ndarray | None  # (columns, rows) float64; None when not recorded
+    vmin: float = 0.0
+    vmax: float = 1.0
+    unscored: np.ndarray | None = None  # (columns,) bool: drawn in the mask colour
+    time: tuple[int, int] = (0, 1)  # steps [t0, t1)
+    rows: tuple[int, int] = (0, 1)  # row coordinates [y0, y1)
+    modulo: int | None = None
+
+    @property
+    def title(self) -> str:
+        return self.plan.title if self.plan.present else f"{self.plan.title} (not recorded)"
+
+
+@dataclass
+class Scene:
+    """A whole figure, decided: what ``raster`` and ``draw`` paint."""
+
+    opts: PlotOptions
+    grid: tuple[int, int]
+    figsize: tuple[float, float]
+    suptitle: str | None
+    panels: list[PanelGrid]
+    markers: tuple[int, ...]  # time steps with a dashed line before them
+    warnings: list[str] = field(default_factory=list)
+
+    def rects(self) -> list[tuple[float, float, float, float]]:
+        return axes_rects(self.grid, self.figsize, self.opts, self.suptitle is not None)[: len(self.panels)]
+
+    def frame_key(self) -> tuple:
+        """Everything that shapes the figure apart from its cells (for the raster's frame cache)."""
+        o = self.opts
+        return (self.grid, self.figsize, o.dpi, o.fontsize, o.transparent, o.colorbar, self.suptitle,
+                tuple((p.title, p.ylabel, p.plan.cmap, p.plan.present, p.time, p.rows, p.modulo,
+                       (p.vmin, p.vmax) if o.colorbar else None) for p in self.panels))
+
+
+# ------------------------------------------------------------------ geometry
+
+
+def default_figsize(grid, opts: PlotOptions, titled: bool) -> tuple[float, float]:
+    rows, cols = grid
+    s = opts.fontsize / 10
+    return (4.0 * cols * s + (0.55 * cols * s if opts.colorbar else 0), 2.6 * rows * s + (0.4 * s if titled else 0))
+
+
+def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[float, float, float, float]]:
+    """Each panel's (left, bottom, width, height) in figure fractions, row by row from the top.
+
+    Margins are fixed in inches and scale with the font (no layout engine: fast, and the same
+    for every trace), so both back ends, and the raster's pixel sizes, agree without drawing.
+    """
+    rows, cols = grid
+    w, h = figsize
+    s = opts.fontsize / 10
+    bar = 0.55 * s if opts.colorbar else 0.0  # room for a colour bar and its tick labels
+    left, right, bottom, top = 0.75 * s, 0.2 * s + bar, 0.55 * s, (0.35 + (0.35 if titled else 0)) * s
+    hgap, vgap = 0.85 * s + bar, 0.95 * s
+    cw = (w - left - right - hgap * (cols - 1)) / cols
+    ch = (h - top - bottom - vgap * (rows - 1)) / rows
+    if cw <= 0 or ch <= 0:
+        from ..errors import AttnvizError
+
+        raise AttnvizError(f"figure of {w:g}x{h:g} inches leaves no room for {rows}x{cols} panels; "
+                           "enlarge --figsize or lower --fontsize")
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            x0 = left + c * (cw + hgap)
+            y0 = bottom + (rows - 1 - r) * (ch + vgap)
+            out.append((x0 / w, y0 / h, cw / w, ch / h))
+    return out
+
+
+def pixel_size(rect, figsize, dpi) -> tuple[int, int]:
+    """Pixels inside a panel's spines (about: the raster finds the exact box in the drawn frame)."""
+    return max(1, int(rect[2] * figsize[0] * dpi) - 2), max(1, int(rect[3] * figsize[1] * dpi) - 2)
+
+
+# ---------------------------------------------------------------------- plan
+
+
+def plan_panels(shapes: dict[str, tuple], opts: PlotOptions, error) -> tuple[list[PanelPlan], tuple[int, int],
+                                                                              list[str]]:
+    """Panels and grid for a trace with datasets of these shapes; and a warning for each panel
+    of the layout the trace did not record (a panel named in ``opts.panels`` must exist)."""
+    names, grid = LAYOUTS[opts.layout]
+    if opts.panels:
+        names = tuple(opts.panels)
+        grid = opts.grid or (int(np.ceil(len(names) / 2)), min(2, len(names)))
+    elif opts.grid:
+        grid = opts.grid
+    panels, warnings = [], []
+    for key in names:
+        kind = PANELS[key]
+        cmap = opts.panel_cmaps.get(key) or opts.cmap or (DIVERGING if kind.scale == "signed" else SEQUENTIAL)
+        if key not in shapes:
+            if opts.panels:
+                raise error(f"panel {key!r} needs dataset {key!r}, which this trace does not have "
+                            f"(it has {', '.join(shapes)})")
+            warnings.append(str(error("not recorded; its panel is left empty", key)))
+            panels.append(PanelPlan(key, None, kind.title, cmap, present=False))
+            continue
+        shape = shapes[key]
+        heads = shape[1] if key in PER_HEAD and len(shape) == 3 else 0
+        if heads and opts.head is not None:
+            if not 0 <= opts.head < heads:
+                raise error(f"head {opts.head} does not exist; {key} has {heads} head(s)")
+            panels.append(PanelPlan(key, opts.head, f"{kind.title} (head {opts.head})", cmap))
+        elif heads > 1:
+            panels += [PanelPlan(key, h, f"{kind.title} (head {h})", cmap) for h in range(heads)]
+        else:
+            panels.append(PanelPlan(key, 0 if heads else None, kind.title, cmap))
+    rows, cols = grid
+    if rows * cols < len(panels):
+        rows = int(np.ceil(len(panels) / cols))
+    return panels, (rows, cols), warnings
+
+
+def title_text(metadata: dict, name: str, opts: PlotOptions) -> str | None:
+    if isinstance(opts.title, str):
+        return opts.title or None
+    if not opts.title:
+        return None
+    bits = [str(metadata["task"])] if "task" in metadata else []
+    bits += [f"{label} {metadata[k]}" for k, label in TITLE_KEYS if k in metadata]
+    if name != "/":
+        bits.insert(0, name)
+    return " · ".join(bits) or None
+
+
+def phase_start(metadata: dict, mask: np.ndarray | None) -> int | None:
+    """The first step of the output phase: the first scored step, else after a copy's delimiter."""
+    if mask is not None:
+        return int(np.argmax(mask)) if mask.any() else None
+    if metadata.get("task") == "copy" and isinstance(metadata.get("sequence_length"), int):
+        return metadata["sequence_length"] + 1
+    return None
+
+
+def limits(kind_scale: str, override, lo: float, hi: float) -> tuple[float, float]:
+    """Colour limits: fixed 0:1 for probabilities, symmetric about 0 for signed values, the data's
+    own range otherwise (0:1 when it lies inside); either end of ``override`` wins."""
+    if kind_scale == "probability":
+        a, b = 0.0, 1.0
+    elif kind_scale == "signed":
+        m = max(abs(lo), abs(hi)) or 1.0
+        a, b = -m, m
+    else:
+        a, b = (0.0, 1.0) if lo >= 0 and hi <= 1 else (lo, hi)
+    o_lo, o_hi = override or (None, None)
+    a, b = (a if o_lo is None else float(o_lo)), (b if o_hi is None else float(o_hi))
+    return (a, b) if b > a else (a, a + 1.0)
+
+
+def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
+    """The rows [y0, y1) to draw for per-location peak weights ``peaks`` (N,): the shortest circular
+    run holding every location in use, plus a quarter of its length on each side (so what is in use
+    fills at least two thirds). y1 may exceed N when the run wraps; None: draw every location."""
+    N = peaks.size
+    used = np.flatnonzero(peaks > USED)
+    if used.size == 0:
+        return None
+    gaps = np.diff(np.append(used, used[0] + N))  # gap after each used location, circularly
+    i = int(np.argmax(gaps))
+    start = int(used[(i + 1) % used.size])
+    length = N - int(gaps[i]) + 1
+    margin = length // 4
+    if length + 2 * margin >= 0.75 * N:
+        return None
+    y0, y1 = start - margin, start + length + margin
+    if start + length <= N:  # no wrap: keep the margins inside 0..N
+        y0, y1 = max(0, y0), min(N, y1)
+    elif y0 < 0:
+        y0, y1 = y0 + N, y1 + N
+    return y0, y1
+
+
+# --------------------------------------------------------------------- scene
+
+
+def build_scene(source, opts: PlotOptions) -> Scene:
+    """Read, window, reduce, crop and mask every panel of a trace: the figure, decided."""
+    panels, grid, warnings = plan_panels(source.shapes, opts, source.error)
+    suptitle = title_text(source.metadata, source.name, opts)
+    figsize = opts.figsize or default_figsize(grid, opts, suptitle is not None)
+    rects = axes_rects(grid, figsize, opts, suptitle is not None)
+    t0, t1 = source.time
+    mask = source.output_mask()
+    start = phase_start(source.metadata, source.output_mask(window=False))  # wherever the window is
+    markers = tuple(opts.markers) + ((start,) if opts.phase_marker and start is not None else ())
+    markers = tuple(sorted(m for m in set(markers) if t0 < m < t1))
+
+    cells = {}
+    for p, rect in zip(panels, rects, strict=False):
+        if p.present:
+            cells[p] = source.cells(p.key, p.head, pixel_size(rect, figsize, opts.dpi)[0], opts.reduce)
+    band = None
+    N = source.locations
+    if opts.locations == "auto":
+        peaks = [c[0].max(axis=0) for p, c in cells.items() if p.key in WEIGHTING_PANELS]
+        band = used_band(np.max(peaks, axis=0)) if peaks else None
+
+    grids = []
+    for p, rect in zip(panels, rects, strict=False):
+        kind = PANELS[p.key]
+        if not p.present:
+            grids.append(PanelGrid(p, kind.rows, None, time=(t0, t1)))
+            continue
+        values, lo, hi = cells[p]
+        rows, modulo, ylabel = (0, values.shape[1]), None, kind.rows
+        if p.key in WEIGHTING_PANELS:
+            modulo = N
+            if band is not None:
+                rows = band
+                values = values[:, np.arange(*band) % N]
+                ylabel = f"Location ({band[1] - band[0]} of {N})"
+            elif source.columns:
+                rows = source.columns
+                ylabel = f"Location ({rows[1] - rows[0]} of {N})"
+        width, height = pixel_size(rect, figsize, opts.dpi)
+        reduced = (t1 - t0 > width, values.shape[1] > height)
+        values = reduce_axis(values, height, 1, opts.reduce)
+        if opts.reduce == "max":
+            for axis in (0, 1):
+                if reduced[axis]:
+                    values = spread(values, axis)
+        unscored = None
+        if mask is not None and p.key in MASKED_PANELS:
+            scored = reduce_axis(mask[:, None].astype(np.float64), width, 0, "max")[:, 0] > 0
+            unscored = ~scored
+        vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
+        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo))
+    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings)
+

@@ -1,0 +1,110 @@
+"""Where a figure's numbers come from: one trace, in memory or in a file, seen through the windows.
+
+``Source`` reads a trace through any reader with ``info``/``read``/``chunk_rows``/``error``
+(an open ``TraceFile``, or ``MemoryReader`` for an in-memory ``Trace``), so every format and
+every back end reads, windows and reduces the same way, block by block.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..io import TraceInfo
+from ..trace import check_structure
+from .options import WEIGHTING_PANELS, PlotOptions
+from .reduce import finite_check, reduce_stream
+
+
+class MemoryReader:
+    """An in-memory Trace, read like a trace file."""
+
+    def __init__(self, trace):
+        self.trace, self.path = trace, getattr(trace, "path", None)
+
+    def info(self, name: str) -> TraceInfo:
+        return TraceInfo(name, {k: (v.shape, v.dtype) for k, v in self.trace.arrays.items()}, self.trace.metadata)
+
+    def read(self, name, dataset, rows=slice(None), cols=None) -> np.ndarray:
+        a = self.trace.arrays[dataset][rows]
+        return a if cols is None or a.ndim < 2 else a[..., cols]
+
+    def chunk_rows(self, name, dataset) -> int:
+        return 1
+
+    def error(self, problem, trace=None, dataset=None):
+        from ..errors import TraceError
+
+        return TraceError(problem, self.path, trace, dataset)
+
+
+def _fmt_window(w) -> str:
+    lo, hi = ("" if v is None else v for v in w)
+    return f"{lo}:{hi}"
+
+
+class Source:
+    """One trace's panels within the time window (and an explicit location window, if any)."""
+
+    def __init__(self, reader, name: str, opts: PlotOptions):
+        self.reader, self.name = reader, name
+        info = reader.info(name)
+        problems = check_structure(info.datasets)
+        if problems:
+            raise reader.error(problems[0][1], name, problems[0][0])
+        self.metadata = info.metadata
+        self.dtypes = {k: np.dtype(d) for k, (_, d) in info.datasets.items()}
+        full = {k: tuple(s) for k, (s, _) in info.datasets.items()}
+        T, N = full["inputs"][0], full["write_weightings"][-1]
+        t0, t1, _ = slice(*(opts.time or (None, None))).indices(T)
+        if t1 <= t0:
+            raise self.error(f"time window {_fmt_window(opts.time)} is empty for a trace of {T} steps")
+        self.time, self.locations = (t0, t1), N
+        self.columns = None  # an explicit location window: only those columns are read
+        if isinstance(opts.locations, tuple):
+            l0, l1, _ = slice(*opts.locations).indices(N)
+            if l1 <= l0:
+                raise self.error(f"location window {_fmt_window(opts.locations)} is empty for {N} locations")
+            self.columns = (l0, l1)
+        self.shapes = {}
+        for k, s in full.items():
+            s = (t1 - t0,) + s[1:]
+            if k in WEIGHTING_PANELS and self.columns:
+                s = s[:-1] + (self.columns[1] - self.columns[0],)
+            self.shapes[k] = s
+
+    @classmethod
+    def of_trace(cls, trace, opts: PlotOptions) -> Source:
+        return cls(MemoryReader(trace), trace.name, opts)
+
+    def error(self, problem: str, dataset: str | None = None):
+        return self.reader.error(problem, self.name, dataset)
+
+    def cells(self, key: str, head: int | None, width: int, how: str):
+        """A panel's cells over time, reduced to at most ``width`` columns, every row of the window.
+
+        Returns (cells (columns, rows) float64, data minimum, data maximum).
+        """
+        t0 = self.time[0]
+        cols = slice(*self.columns) if key in WEIGHTING_PANELS and self.columns else None
+        shape = self.shapes[key]
+        row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtypes[key].itemsize
+
+        def read(a, b):
+            block = self.reader.read(self.name, key, slice(t0 + a, t0 + b), cols)
+            return block[:, head, :] if head is not None and block.ndim == 3 else block
+
+        check = finite_check(key)
+        try:
+            return reduce_stream(read, shape[0], width, how, row_bytes,
+                                 check=lambda block, start: check(block, start + t0),
+                                 align=self.reader.chunk_rows(self.name, key))
+        except ValueError as e:
+            raise self.error(str(e), key) from None
+
+    def output_mask(self, window: bool = True) -> np.ndarray | None:
+        """The scored-output mask (bool, (T,)) over the time window, or over every step; None if
+        not recorded."""
+        if "output_mask" not in self.shapes:
+            return None
+        rows = slice(*self.time) if window else slice(None)
+        return np.asarray(self.reader.read(self.name, "output_mask", rows)).astype(bool)

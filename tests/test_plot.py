@@ -1,0 +1,372 @@
+"""Pictures that can be wrong: the drawing pipeline's decisions, checked in pixels and artists."""
+
+import io
+import xml.etree.ElementTree as ET
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import attnviz
+from attnviz import AttnvizError, Trace
+from attnviz.plot import PlotOptions, Renderer, Source, build_scene, draw_panel, draw_scene, export, plot_trace
+from attnviz.plot.colors import MASK_RGBA, contrast, lightness, lut
+from attnviz.plot.plan import used_band
+
+from conftest import copy_like_arrays
+
+TOP = lut("attnviz")[255, :3].astype(int)  # the colour of 1.0
+BOTTOM = lut("attnviz")[0, :3].astype(int)  # the colour of 0.0
+
+
+def scene_of(trace, **kw):
+    opts = PlotOptions(**kw).validated()
+    return build_scene(Source.of_trace(trace, opts), opts)
+
+
+def render(trace, **kw):
+    """(scene, RGB pixels (H, W, 3) int, panel boxes) of the PNG back end."""
+    scene = scene_of(trace, **kw)
+    r = Renderer(scene.opts)
+    img = np.asarray(Image.open(io.BytesIO(r.png(scene))).convert("RGB")).astype(int)
+    return scene, img, r.frame(scene).boxes
+
+
+def is_colour(pixels, rgb, tol=3):
+    return np.abs(pixels - np.asarray(rgb)).max(axis=-1) <= tol
+
+
+def copy_trace(L=10, N=64, start=0, diffuse_writes=0, slip=None, seed=0, mask=True, **meta):
+    """A perfect copy (outputs = targets) whose heads walk up from ``start``, wrapping at N."""
+    rng = np.random.default_rng(seed)
+    T, width = 2 * L + 1, 8
+    seq = rng.integers(0, 2, (L, width)).astype(np.float32)
+    x = np.zeros((T, width + 1), np.float32)
+    x[:L, :width], x[L, width] = seq, 1
+    y = np.zeros((T, width), np.float32)
+    y[L + 1 :] = seq
+    ww, rw = np.zeros((T, N), np.float32), np.zeros((T, N), np.float32)
+    read_at = list(range(L)) if slip is None else list(range(slip)) + [slip - 1] + list(range(slip, L - 1))
+    for t in range(T):
+        ww[t, (start + min(t, L)) % N] = 1
+        rw[t, (start + (read_at[t - L - 1] if t > L else 0)) % N] = 1
+    for t in range(diffuse_writes):
+        ww[t] = 0
+        ww[t, [(start + t + d) % N for d in (-1, 0, 1)]] = [0.3, 0.4, 0.3]
+    out = y.copy()
+    if slip is not None:  # reading one behind from the slip on: outputs are the previous item
+        for t in range(L + 1 + slip, T):
+            out[t] = seq[read_at[t - L - 1]]
+    arrays = {"inputs": x, "outputs": out, "targets": y, "write_weightings": ww, "read_weightings": rw}
+    if mask:
+        arrays["output_mask"] = np.arange(T) > L
+    return Trace(arrays, {"task": "copy", "sequence_length": L, **meta})
+
+
+# ---------------------------------------------------------------- the colormap
+
+
+def test_default_colormap_rises_in_lightness_from_blue_to_bright_red():
+    from attnviz.plot.colors import get_cmap
+
+    table = get_cmap("attnviz").resampled(1024)(np.linspace(0, 1, 1024))[:, :3]
+    assert np.all(np.diff(lightness(table)) > 0)  # the strongest weight is the lightest colour
+    assert np.all(np.diff(lightness(lut("attnviz")[:, :3] / 255)) > -0.5)  # 8-bit rounding aside
+    assert contrast(table[0], table[-1]) >= 4.0
+    lo, hi = table[0], table[-1]
+    assert lo[2] > lo[0] and hi[0] > 0.9 and hi[0] > 2 * hi[2]  # blue low, red high
+    from matplotlib import colormaps
+
+    attnviz.register_colormap()
+    assert colormaps["attnviz"].name == "attnviz" and "attnviz_r" in colormaps
+
+
+def test_every_matplotlib_colormap_name_still_works_and_typos_get_suggestions():
+    res = plot_trace(copy_trace(), cmap="viridis", panel_cmaps={"inputs": "gray"})
+    assert res.images["Outputs"].get_cmap().name == "viridis"
+    assert res.images["Inputs"].get_cmap().name == "gray"
+    with pytest.raises(AttnvizError, match="did you mean viridis"):
+        Renderer(PlotOptions(cmap="viridi"))
+    with pytest.raises(AttnvizError, match="did you mean turbo"):
+        plot_trace(copy_trace(), panel_cmaps={"reads": "turbp"})
+
+
+# ------------------------------------------------------------ panels and scales
+
+
+def test_rows_are_labelled_by_kind_and_scales_follow_the_kind():
+    t = Trace(copy_like_arrays(L=5, N=16, full=True))
+    res = plot_trace(t, layout="paper", panels=None, locations="all")
+    labels = {ax.get_title(): ax.get_ylabel() for ax in res.axes}
+    assert labels == {"Inputs": "Channel", "Outputs": "Bit", "Adds": "Element", "Reads": "Element",
+                      "Write Weightings": "Location", "Read Weightings": "Location"}
+    clim = {k: im.get_clim() for k, im in res.images.items()}
+    assert clim["Outputs"] == clim["Write Weightings"] == (0.0, 1.0)
+    lo, hi = clim["Adds"]
+    assert lo == -hi and hi >= np.abs(t["adds"]).max()  # signed: centred on 0
+    assert res.images["Adds"].get_cmap().name == "RdBu_r" and res.images["Outputs"].get_cmap().name == "attnviz"
+
+
+def test_unsure_outputs_are_not_painted_as_sure():
+    arrays = copy_like_arrays(L=5, N=16)
+    arrays["outputs"] = np.random.default_rng(0).uniform(0.31, 0.65, arrays["outputs"].shape).astype(np.float32)
+    scene, img, boxes = render(Trace(arrays), panels=("outputs",))
+    top, bottom, left, right = boxes[0]
+    panel = img[top:bottom, left:right]
+    assert scene.panels[0].vmin == 0.0 and scene.panels[0].vmax == 1.0
+    assert not is_colour(panel, TOP, 40).any() and not is_colour(panel, BOTTOM, 40).any()
+
+
+def test_limits_override_the_kind():
+    res = plot_trace(copy_trace(), limits={"outputs": (-1.0, 2.0), "write_weightings": (None, 0.5)})
+    assert res.images["Outputs"].get_clim() == (-1.0, 2.0)
+    assert res.images["Write Weightings"].get_clim() == (0.0, 0.5)
+
+
+# --------------------------------------------------------------------- the crop
+
+
+def test_crop_to_the_memory_in_use_with_true_location_numbers():
+    scene, img, boxes = render(copy_trace(L=10, N=128))
+    ww = scene.panels[2]
+    assert ww.rows == (0, 13) and ww.ylabel == "Location (13 of 128)"  # 0-10 in use, plus a margin of 2
+    assert scene.panels[3].rows == ww.rows  # the same range in the read panel
+    top, bottom, left, right = boxes[2]
+    hot = is_colour(img[top:bottom, left:right], TOP)
+    rows = np.nonzero(hot.any(axis=1))[0]
+    assert rows.min() < 0.2 * (bottom - top) and rows.max() > 0.05 * (bottom - top)  # the walk fills the panel
+    full = scene_of(copy_trace(L=10, N=128), locations="all").panels[2]
+    assert full.rows == (0, 128) and full.ylabel == "Location"
+    window = scene_of(copy_trace(L=10, N=128), locations=(4, 40)).panels[2]
+    assert window.rows == (4, 40) and window.values.shape[1] == 36
+
+
+def test_a_walk_that_wraps_is_rolled_with_true_tick_labels():
+    t = copy_trace(L=10, N=64, start=58)  # writes 58..63, then 0..4
+    scene = scene_of(t)
+    ww = scene.panels[2]
+    assert ww.rows == (56, 71) and ww.modulo == 64
+    res = draw_scene(scene)
+    ax = res.axes[2]
+    ax.figure.canvas.draw()
+    labels = {int(round(v)): tk.get_text() for v, tk in zip(ax.get_yticks(), ax.get_yticklabels(), strict=True)}
+    assert max(labels) >= 64 and min(labels) < 64
+    assert all(text == str(v % 64) for v, text in labels.items())
+    # in the pixels: the focus climbs without a break from the bottom to the top of the panel
+    scene, img, boxes = render(t)
+    top, bottom, left, right = boxes[2]
+    hot = is_colour(img[top:bottom, left:right], TOP)
+    cols = [c for c in range(right - left) if hot[:, c].any()]
+    mean_row = [np.nonzero(hot[:, c])[0].mean() for c in cols[: len(cols) // 2]]
+    assert np.all(np.diff(mean_row) <= 0) and mean_row[0] - mean_row[-1] > 0.4 * (bottom - top)
+
+
+@pytest.mark.parametrize("used, N, band", [
+    ([0, 1, 2, 3], 128, (0, 5)),
+    ([40], 128, (40, 41)),
+    ([126, 127, 0, 1, 2, 3, 4, 5], 128, (124, 136)),
+    (list(range(100)), 128, None),  # most of the memory: draw it all
+    ([], 128, None),  # nothing focused (an untrained, uniform model): draw it all
+])
+def test_used_band(used, N, band):
+    peaks = np.full(N, 1 / N)
+    peaks[used] = 0.9
+    assert used_band(peaks) == band
+
+
+# ------------------------------------------------- masks, markers, titles, spikes
+
+
+def test_unscored_outputs_are_masked_in_both_back_ends():
+    t = copy_trace(L=10, N=32)
+    scene, img, boxes = render(t)
+    top, bottom, left, right = boxes[1]
+    panel = img[top + 2 : bottom - 2, left:right]
+    grey = is_colour(panel, MASK_RGBA[:3]).all(axis=0)  # whole columns in the mask colour
+    x_phase = round(11 / 21 * (right - left))
+    assert grey[: x_phase - 2].all() and not grey[x_phase + 2 :].any()
+    image = draw_scene(scene).images["Outputs"]
+    data = image.get_array()
+    assert np.ma.is_masked(data) and data.mask[:, :11].all() and not data.mask[:, 11:].any()
+
+
+def test_title_and_phase_marker_by_default_and_off_on_request():
+    t = copy_trace(L=10, N=32, step=500)
+    scene = scene_of(t)
+    assert scene.suptitle == "copy · step 500 · length 10" and scene.markers == (11,)
+    assert scene_of(t, title=False, phase_marker=False).markers == ()
+    assert scene_of(t, title=False).suptitle is None
+    no_mask = copy_trace(L=10, N=32, mask=False)
+    assert scene_of(no_mask).markers == (11,)  # from the copy metadata
+    scene, img, boxes = render(t)
+    top, bottom, left, right = boxes[2]
+    x = left + round(11 / 21 * (right - left))
+    column = img[top:bottom, x]
+    assert 0.3 < is_colour(column, (255, 255, 255)).mean() < 0.7  # a dashed white line
+    assert not is_colour(img[top:bottom, x - 3], (255, 255, 255)).any()
+
+
+def test_a_layout_draws_what_was_recorded_and_says_what_was_not(runner, tmp_path):
+    arrays = copy_like_arrays(L=5, N=16, full=True)
+    del arrays["adds"]
+    t = Trace(arrays)
+    res = plot_trace(t, layout="paper")
+    assert [ax.get_title() for ax in res.axes] == ["Inputs", "Outputs", "Adds (not recorded)", "Reads",
+                                                   "Write Weightings", "Read Weightings"]
+    assert len(res.warnings) == 1 and "'adds': not recorded" in res.warnings[0]
+    with pytest.raises(AttnvizError, match="panel 'adds' needs dataset 'adds'"):
+        plot_trace(t, panels=("inputs", "adds"))
+    attnviz.save(t, tmp_path / "t.h5")
+    from conftest import run
+
+    r = run(runner, "plot", tmp_path / "t.h5", "--layout", "paper", "-f", "png", "-f", "svg")
+    assert r.exit_code == 0 and (tmp_path / "t.png").exists() and (tmp_path / "t.svg").exists()
+    assert r.stderr.count("warning:") == 1 and "dataset 'adds': not recorded" in r.stderr
+
+
+def test_a_lone_spike_in_a_long_wide_trace_is_a_3x3_block():
+    T, N = 20_000, 600  # reduced on both axes, like 200,000 x 2,048 (benchmarks/large_traces.py)
+    ww = np.zeros((T, N), np.float32)
+    ww[:, 0] = 1.0  # keeps the crop at every location (a band from 0 to the spike)
+    ww[12_345, 0], ww[12_345, 450] = 0.0, 1.0
+    arrays = {"inputs": np.zeros((T, 2), np.float32), "outputs": np.zeros((T, 2), np.float32),
+              "write_weightings": ww, "read_weightings": np.zeros((T, N), np.float32)}
+    scene, img, boxes = render(Trace(arrays), locations="all")
+    top, bottom, left, right = boxes[2]
+    hot = is_colour(img[top:bottom, left:right], TOP)
+    hot[-4:] = False  # the bottom row of location 0
+    rows, cols = np.nonzero(hot)
+    block = hot[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1]
+    assert block.shape[0] >= 3 and block.shape[1] >= 3 and block.all()
+    assert abs(cols.mean() - 12_345 / T * (right - left)) <= 2
+    assert abs((bottom - top - rows.mean()) - 450.5 / N * (bottom - top)) <= 2
+
+
+# ------------------------------------------------------- one pipeline, two back ends
+
+
+def test_png_and_matplotlib_paint_the_same_cell_colours():
+    t = copy_trace(L=8, N=64, start=60)
+    arrays = dict(t.arrays)
+    rng = np.random.default_rng(1)
+    arrays["outputs"] = rng.random(arrays["outputs"].shape).astype(np.float32)
+    arrays["adds"] = rng.normal(size=(17, 6)).astype(np.float32)
+    arrays["reads"] = rng.normal(size=(17, 6)).astype(np.float32)
+    arrays["write_weightings"] = (0.97 * arrays["write_weightings"] + 0.03 * rng.random((17, 64))).astype(np.float32)
+    t = Trace(arrays, t.metadata)
+    scene, img, boxes = render(t, layout="paper", colorbar=True)
+    from attnviz.plot.draw import default_style
+
+    with default_style():
+        fig = draw_scene(scene).figure
+        fig.canvas.draw()
+    mpl = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    assert mpl.shape == img.shape
+    checked = 0
+    for p, (top, bottom, left, right) in zip(scene.panels, boxes, strict=True):
+        C, R = p.values.shape
+        for i in range(C):
+            for j in range(R):
+                x = int(left + (i + 0.5) * (right - left) / C)
+                y = int(bottom - (j + 0.5) * (bottom - top) / R)
+                if any(abs(x - (left + (m - p.time[0]) * (right - left) / C)) < 2 for m in scene.markers):
+                    continue
+                assert np.abs(img[y, x] - mpl[y, x]).max() <= 2, (p.title, i, j, img[y, x], mpl[y, x])
+                checked += 1
+    assert checked > 500
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+def test_same_input_and_options_same_bytes(tmp_path, fmt):
+    t = copy_trace(L=6, N=32, step=3)
+    a = export(t, tmp_path / f"a.{fmt}", layout="paper", colorbar=True)[0].read_bytes()
+    b = export(t, tmp_path / f"b.{fmt}", layout="paper", colorbar=True)[0].read_bytes()
+    assert a == b
+    if fmt == "svg":
+        assert ET.fromstring(a).tag.endswith("svg")
+    elif fmt == "pdf":
+        assert a.startswith(b"%PDF-") and a.rstrip().endswith(b"%%EOF")
+
+
+def test_every_format_reads_only_the_time_window():
+    from attnviz.plot import MemoryReader
+
+    t = copy_trace(L=40, N=32)
+    reads = []
+
+    class Counting(MemoryReader):
+        def read(self, name, dataset, rows=slice(None), cols=None):
+            a = super().read(name, dataset, rows, cols)
+            if dataset != "output_mask":
+                reads.append(a.shape[0])
+            return a
+
+    opts = PlotOptions(time=(30, 50)).validated()
+    scene = build_scene(Source(Counting(t), "/", opts), opts)
+    assert reads and max(reads) <= 20 and scene.panels[0].values.shape[0] == 20
+    from attnviz.plot.draw import vector_bytes
+
+    assert vector_bytes(scene, "svg").startswith(b"<?xml")
+
+
+# ----------------------------------------------------------------- draw_panel
+
+
+def test_draw_panel_takes_what_seaborn_heatmap_takes():
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    fig = Figure()
+    ax = fig.add_subplot()
+    data = [[0.1, 0.2, 0.3], [0.4, 0.5, 0.6]]  # a list of lists: 2 steps x 3 rows
+    image, cbar = draw_panel(ax, data, cmap=attnviz.plot.colors.get_cmap("magma"), norm=LogNorm(0.1, 1),
+                             colorbar=True, alpha=0.5, mask=[True, False])
+    assert isinstance(image.norm, LogNorm) and image.get_alpha() == 0.5 and cbar is not None
+    assert image.get_array().shape == (3, 2) and image.get_array().mask[:, 0].all()
+    image, _ = draw_panel(fig.add_subplot(2, 1, 2), np.arange(6.0).reshape(3, 2) - 2, center=0, cmap="RdBu_r")
+    assert image.get_clim() == (-3.0, 3.0)
+    assert attnviz.PlotOptions is PlotOptions
+
+
+# ------------------------------------------------------------------- layouts
+
+
+def test_multi_head_panels_and_head_choice():
+    t = Trace(copy_like_arrays(heads=3))
+    scene = scene_of(t)
+    assert [p.title for p in scene.panels][2:] == [f"Write Weightings (head {h})" for h in range(3)] + [
+        f"Read Weightings (head {h})" for h in range(3)]
+    assert scene.grid == (4, 2)
+    assert len(scene_of(t, head=1).panels) == 4
+    with pytest.raises(AttnvizError, match="head 5 does not exist"):
+        scene_of(t, head=5)
+
+
+@pytest.mark.parametrize("figsize, dpi", [((8, 5.6), 100), ((4.33, 2.717), 100), ((6.1, 4.05), 250)])
+def test_cells_fill_the_axes_exactly_inside_the_spines(figsize, dpi):
+    """At any size (fractional pixels included) the painted box meets the spines on every side."""
+    scene = scene_of(Trace(copy_like_arrays()), figsize=figsize, dpi=dpi, fontsize=6)
+    frame = Renderer(scene.opts).frame(scene)
+    px = frame.pixels[:, :, 0].astype(int)
+    for top, bottom, left, right in frame.boxes:
+        c, r = (left + right) // 2, (top + bottom) // 2
+        assert max(px[top - 1, c], px[bottom, c], px[r, left - 1], px[r, right]) < 100
+        assert min(px[top, c], px[bottom - 1, c], px[r, left], px[r, right - 1]) > 150
+
+
+def test_export_writes_atomically_and_by_suffix(tmp_path):
+    t = Trace(copy_like_arrays())
+    assert export(t, tmp_path / "fig.svg") == [tmp_path / "fig.svg"]
+    written = export(t, tmp_path / "many", formats=["png", "pdf"])
+    assert [p.name for p in written] == ["many.png", "many.pdf"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fig.svg", "many.pdf", "many.png"]
+
+
+@pytest.mark.parametrize("transparent", [False, True])
+def test_png_encoder_is_lossless(transparent):
+    from attnviz.plot.raster import encode_png
+
+    rgba = np.random.default_rng(0).integers(0, 256, (7, 5, 4), dtype=np.uint8)
+    img = Image.open(io.BytesIO(encode_png(rgba, transparent)))
+    assert img.mode == ("RGBA" if transparent else "RGB") and img.info["Software"] == "attnviz"
+    np.testing.assert_array_equal(np.asarray(img), rgba if transparent else rgba[:, :, :3])
