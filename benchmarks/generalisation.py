@@ -27,7 +27,7 @@ def main():
     args = ap.parse_args()
     model, task, _ = load_model(args.checkpoint)
     print("| length | wrong bits per sequence (of 8 x length) | failed outright | bits per sequence "
-          "| learned walk (copy diagnostics) | first vector all zero: wrong bits, failed |")
+          "| learned copy (copy diagnostics, one recorded sequence) | first vector all zero: wrong bits, failed |")
     print("|---:|---:|---:|---:|---|---:|")
     for L in args.lengths:
         batch = task.make(np.random.default_rng(1000 + L), args.n, L)
@@ -37,8 +37,9 @@ def main():
         batch.y[L + 1] = 0
         zero_wrong = wrong_per_sequence(model, batch)
         arrays, _ = record(model, task, L, seed=L)
-        d = copy_diagnostics(arrays["write_weightings"], arrays["read_weightings"], L)
-        walk = (f"{'yes' if d['learned'] else 'no'}: write peak {d['write']['mean_peak']:.2f}, "
+        d = copy_diagnostics(arrays["write_weightings"], arrays["read_weightings"], L, arrays["outputs"],
+                             arrays["targets"], arrays["output_mask"])
+        walk = (f"{'yes' if d['learned'] else 'no'} ({d['wrong_bits']} of {d['scored_bits']} bits wrong): write peak {d['write']['mean_peak']:.2f}, "
                 f"steady {d['write']['steady_fraction']:.0%}; read peak {d['read']['mean_peak']:.2f}, "
                 f"steady {d['read']['steady_fraction']:.0%}")
         print(f"| {L} | {r['wrong_bits']:.3f} | {failed:.0%} | {r['bits']:.3f} | {walk} "

@@ -165,7 +165,8 @@ def test_a_walk_that_wraps_is_rolled_with_true_tick_labels():
     ([0, 1, 2, 3], 128, (0, 5)),
     ([40], 128, (40, 41)),
     ([126, 127, 0, 1, 2, 3, 4, 5], 128, (124, 136)),
-    (list(range(100)), 128, None),  # most of the memory: draw it all
+    (list(range(100)), 128, (0, 125)),
+    (list(range(20, 120)), 128, None),  # the crop and its margins would be the whole memory: draw it all
     ([], 128, None),  # nothing focused (an untrained, uniform model): draw it all
 ])
 def test_used_band(used, N, band):

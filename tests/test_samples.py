@@ -14,9 +14,11 @@ def test_samples_are_valid_real_recordings_of_the_learned_walk():
         t = attnviz.load(SAMPLES / name)
         assert not t.metadata["synthetic"]
         assert t.metadata["command"] == "attnviz train --task copy --seed 0"
-        d = attnviz.copy_diagnostics(t.arrays["write_weightings"], t.arrays["read_weightings"],
-                                     t.metadata["sequence_length"])
-        assert d["learned"], (name, d)
+        a, L = t.arrays, t.metadata["sequence_length"]
+        assert a["output_mask"].tolist() == [False] * (L + 1) + [True] * L
+        d = attnviz.copy_diagnostics(a["write_weightings"], a["read_weightings"], L, a["outputs"], a["targets"],
+                                     a["output_mask"])
+        assert d["learned"] and d["wrong_bits"] <= 0.01 * d["scored_bits"], (name, d)
         assert d["write"]["direction"] == d["read"]["direction"] == 1  # upwards, as in the paper
 
 
@@ -25,6 +27,14 @@ def test_shipped_checkpoint_records_the_walk_and_copies(tmp_path):
     attnviz.record(SAMPLES / "copy_checkpoint.npz", 30, out)
     t = attnviz.load(out)
     L = 30
-    assert attnviz.copy_diagnostics(t.arrays["write_weightings"], t.arrays["read_weightings"], L)["learned"]
-    wrong = (np.abs(t.arrays["outputs"][L + 1 :] - t.arrays["targets"][L + 1 :]) > 0.5).sum()
-    assert wrong <= 2  # of 240 bits
+    a = t.arrays
+    d = attnviz.copy_diagnostics(a["write_weightings"], a["read_weightings"], L, a["outputs"], a["targets"])
+    assert d["learned"] and d["scored_bits"] == 240
+    wrong = (np.abs(a["outputs"][L + 1 :] - a["targets"][L + 1 :]) > 0.5).sum()
+    assert wrong == d["wrong_bits"] <= 2  # of 240 bits
+
+
+def test_training_snapshots_carry_the_output_mask():
+    for t in attnviz.iter_traces(SAMPLES / "copy_training.h5"):
+        L = t.metadata["sequence_length"]
+        assert t.arrays["output_mask"].sum() == L and not t.arrays["output_mask"][: L + 1].any()

@@ -211,14 +211,12 @@ def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
     start = int(used[(i + 1) % used.size])
     length = N - int(gaps[i]) + 1
     margin = length // 4
-    if length + 2 * margin >= 0.75 * N:
-        return None
     y0, y1 = start - margin, start + length + margin
     if start + length <= N:  # no wrap: keep the margins inside 0..N
         y0, y1 = max(0, y0), min(N, y1)
     elif y0 < 0:
         y0, y1 = y0 + N, y1 + N
-    return y0, y1
+    return (y0, y1) if y1 - y0 < N else None
 
 
 # --------------------------------------------------------------------- scene
