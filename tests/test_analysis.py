@@ -1,12 +1,11 @@
 """The copy verdict: it must agree with the outputs, whatever implementation wrote the trace."""
 
 import numpy as np
+from test_plot import copy_trace
 
 import attnviz
 from attnviz.analysis import copy_diagnostics
 from attnviz.inspect import summarize
-
-from test_plot import copy_trace
 
 
 def verdict(t):
