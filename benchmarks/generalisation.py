@@ -39,7 +39,8 @@ def main():
         arrays, _ = record(model, task, L, seed=L)
         d = copy_diagnostics(arrays["write_weightings"], arrays["read_weightings"], L, arrays["outputs"],
                              arrays["targets"], arrays["output_mask"])
-        walk = (f"{'yes' if d['learned'] else 'no'} ({d['wrong_bits']} of {d['scored_bits']} bits wrong): write peak {d['write']['mean_peak']:.2f}, "
+        walk = (f"{'yes' if d['learned'] else 'no'} ({d['wrong_bits']} of {d['scored_bits']} bits wrong): "
+                f"write peak {d['write']['mean_peak']:.2f}, "
                 f"steady {d['write']['steady_fraction']:.0%}; read peak {d['read']['mean_peak']:.2f}, "
                 f"steady {d['read']['steady_fraction']:.0%}")
         print(f"| {L} | {r['wrong_bits']:.3f} | {failed:.0%} | {r['bits']:.3f} | {walk} "
