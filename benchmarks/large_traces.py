@@ -1,13 +1,13 @@
-"""Large traces: `attnviz plot` and `attnviz validate` on T = 200,000 steps x N = 2,048 locations.
+"""Large traces: `attnviz plot` (PNG, SVG, PDF) and `attnviz validate` on T = 200,000 steps x N = 2,048.
 
     python benchmarks/large_traces.py [--dir /tmp/attnviz-bench] [--steps 200000] [--locations 2048]
 
 Generates (once) a chunked float32 HDF5 trace whose two weightings are 1.6 GB each, with one
 spike of weight 1.0 at one step and location in each. Then, each in its own process, measures
 wall time and peak RSS of: reading both weightings once with h5py (the I/O floor), `attnviz
-plot`, `attnviz validate`, and a plain script (h5py read whole + imshow + savefig). Reports
-whether each spike is a hot pixel at the right place in attnviz's PNG. Prints a Markdown table
-and writes results.json next to the data.
+plot` to PNG, SVG and PDF, `attnviz validate`, and a plain script (h5py read whole + imshow +
+savefig). Reports whether each spike is a block of at least 3 x 3 pixels of the top colour at the
+right place in attnviz's PNG. Prints a Markdown table and writes results.json next to the data.
 """
 
 from __future__ import annotations
@@ -91,31 +91,37 @@ plt.close(fig)
 
 
 def spike_check(png: Path, path: Path) -> dict:
-    """Where the hottest pixel of each weighting panel is, against where the spike is."""
+    """Where the pixels of the top colour are in each weighting panel, against where the spike is."""
     import io
 
     from PIL import Image
 
     from attnviz.io import open_traces
-    from attnviz.render import FileSource, PlotOptions, Renderer, plan_panels
+    from attnviz.plot import PlotOptions, Renderer, Source, build_scene
+    from attnviz.plot.colors import lut
 
-    r = Renderer(PlotOptions())
+    opts = PlotOptions().validated()
     img = np.asarray(Image.open(io.BytesIO(png.read_bytes())).convert("RGB")).astype(int)
-    out = {}
     with open_traces(path) as f:
-        src = FileSource(f, "/", r.opts)
-        T, N = src.shapes["write_weightings"]
-        panels, grid = plan_panels(src.shapes, r.opts)
-        boxes = r.frame(src, panels, grid, [(0, 1)] * len(panels)).boxes
+        scene = build_scene(Source(f, "/", opts), opts)
+    boxes = Renderer(opts).frame(scene).boxes
+    out = {}
     for idx, key in ((2, "write_weightings"), (3, "read_weightings")):
         top, bottom, left, right = boxes[idx]
         panel = img[top:bottom, left:right]
-        rows, cols = np.nonzero((panel[:, :, 0] > 100) & (panel[:, :, 2] < 60))
+        hot = np.abs(panel - lut("attnviz")[255, :3]).max(axis=-1) <= 3
+        rows, cols = np.nonzero(hot)
+        p = scene.panels[idx]
+        (t0, t1), (y0, y1), N = p.time, p.rows, p.modulo
         t, n = SPIKES[key]
-        want = (round(t / T * (right - left), 1), round((n + 0.5) / N * (bottom - top), 1))
+        y = n if n >= y0 else n + N  # the crop may be rolled past N
+        want = (round((t - t0) / (t1 - t0) * (right - left), 1), round((y - y0 + 0.5) / (y1 - y0) * (bottom - top), 1))
         got = (float(cols.mean()), float((bottom - top) - rows.mean())) if rows.size else None
-        out[key] = {"hot_pixels": int(rows.size), "expected_x_y": want, "found_x_y": got,
-                    "visible_at_right_place": bool(got and abs(got[0] - want[0]) <= 2 and abs(got[1] - want[1]) <= 2)}
+        block = hot[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1] if rows.size else np.zeros((0, 0))
+        out[key] = {"hot_pixels": int(rows.size), "block": list(block.shape), "solid": bool(block.all()),
+                    "expected_x_y": want, "found_x_y": got, "rows_drawn": [y0, y1],
+                    "visible_at_right_place": bool(got and abs(got[0] - want[0]) <= 2 and abs(got[1] - want[1]) <= 2
+                                                   and min(block.shape) >= 3 and block.all())}
     return out
 
 
@@ -137,7 +143,9 @@ def main():
     measure([exe, "-c", FLOOR, str(path)])  # warm the page cache, as for every run after
     results = {
         "h5py read both weightings (floor)": measure([exe, "-c", FLOOR, str(path)]),
-        "attnviz plot": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.png")]),
+        "attnviz plot (PNG)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.png")]),
+        "attnviz plot (SVG)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.svg")]),
+        "attnviz plot (PDF)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.pdf")]),
         "attnviz validate": measure(attnviz + ["validate", str(path)]),
     }
     if not args.skip_plain:
@@ -150,7 +158,9 @@ def main():
     spikes = spike_check(d / "attnviz.png", path)
     for key, s in spikes.items():
         print(f"{key}: spike {'visible at the right place' if s['visible_at_right_place'] else 'NOT found'} "
-              f"({s['hot_pixels']} hot pixels at x, y = {s['found_x_y']}, expected {s['expected_x_y']})")
+              f"(a {s['block'][0]} x {s['block'][1]} block{'' if s['solid'] else ' with gaps'} of the top colour, "
+              f"{s['hot_pixels']} pixels, centred at x, y = {s['found_x_y']}, expected {s['expected_x_y']}; "
+              f"rows drawn {s['rows_drawn']})")
     (d / "results.json").write_text(json.dumps({"steps": args.steps, "locations": args.locations,
                                                 "results": results, "spikes": spikes}, indent=1))
 

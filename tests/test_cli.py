@@ -148,6 +148,23 @@ def test_plot_options_reach_the_figure(runner, tmp_path):
     assert 'width="648pt" height="216pt"' in svg
 
 
+def test_plot_default_title_crop_and_marker_can_each_be_turned_off(runner, tmp_path):
+    from attnviz.plot import PlotOptions, Source, build_scene
+
+    t = Trace(copy_like_arrays(L=5, N=64), {"task": "copy", "sequence_length": 5, "step": 7})
+    save(t, tmp_path / "t.h5")
+    r = run(runner, "plot", tmp_path / "t.h5", "-o", tmp_path / "on.svg")
+    svg = (tmp_path / "on.svg").read_text()
+    assert r.exit_code == 0 and "copy · step 7 · length 5" in svg and "Location (7 of 64)" in svg
+    r = run(runner, "plot", tmp_path / "t.h5", "-o", tmp_path / "off.svg", "--no-title", "--locations", "all",
+            "--no-phase-marker")
+    svg = (tmp_path / "off.svg").read_text()
+    assert r.exit_code == 0 and "step 7" not in svg and "of 64" not in svg
+    opts = PlotOptions(title=False, locations="all", phase_marker=False)
+    scene = build_scene(Source.of_trace(t, opts), opts)
+    assert scene.suptitle is None and scene.markers == () and scene.panels[2].rows == (0, 64)
+
+
 @pytest.mark.parametrize("args, words", [
     (["--cmap", "virdis"], "did you mean viridis"),
     (["--layout", "nope"], "unknown layout"),
@@ -156,6 +173,10 @@ def test_plot_options_reach_the_figure(runner, tmp_path):
     (["--format", "gif"], "unknown output format 'gif'"),
     (["--shard", "5/4"], "K must be between 1 and N"),
     (["--trace", "nope"], "has no trace 'nope'"),
+    (["--locations", "some"], "is not START:STOP (e.g. 0:500, 100:, :50, or auto, all)"),
+    (["--locations", "9:3"], "location window 9:3 is empty"),
+    (["--figsize", "200x200"], "over the limit of 50,000,000 pixels"),
+    (["--limits", "outputs=1:0"], "LOW must be below HIGH"),
 ])
 def test_plot_bad_options_are_one_line(runner, tmp_path, args, words):
     save(Trace(copy_like_arrays()), tmp_path / "t.h5")

@@ -129,7 +129,7 @@ def test_limits_override_the_kind():
 def test_crop_to_the_memory_in_use_with_true_location_numbers():
     scene, img, boxes = render(copy_trace(L=10, N=128))
     ww = scene.panels[2]
-    assert ww.rows == (0, 13) and ww.ylabel == "Location (13 of 128)"  # 0-10 in use, plus a margin of 2
+    assert ww.rows == (0, 12) and ww.ylabel == "Location (12 of 128)"  # 0-10 in use, then a multiple of 4
     assert scene.panels[3].rows == ww.rows  # the same range in the read panel
     top, bottom, left, right = boxes[2]
     hot = is_colour(img[top:bottom, left:right], TOP)
@@ -145,7 +145,7 @@ def test_a_walk_that_wraps_is_rolled_with_true_tick_labels():
     t = copy_trace(L=10, N=64, start=58)  # writes 58..63, then 0..4
     scene = scene_of(t)
     ww = scene.panels[2]
-    assert ww.rows == (56, 71) and ww.modulo == 64
+    assert ww.rows == (56, 72) and ww.modulo == 64
     res = draw_scene(scene)
     ax = res.axes[2]
     ax.figure.canvas.draw()
@@ -165,8 +165,10 @@ def test_a_walk_that_wraps_is_rolled_with_true_tick_labels():
     ([0, 1, 2, 3], 128, (0, 5)),
     ([40], 128, (40, 41)),
     ([126, 127, 0, 1, 2, 3, 4, 5], 128, (124, 136)),
-    (list(range(100)), 128, (0, 125)),
-    (list(range(20, 120)), 128, None),  # the crop and its margins would be the whole memory: draw it all
+    ([5, 6, 7, 8, 9, 10, 11, 12, 13, 14], 128, (4, 16)),  # a margin, then multiples of 4
+    (list(range(100)), 128, (0, 112)),
+    (list(range(20, 120)), 128, (8, 128)),
+    (list(range(4, 126)), 128, None),  # the crop and its margins would be the whole memory: draw it all
     ([], 128, None),  # nothing focused (an untrained, uniform model): draw it all
 ])
 def test_used_band(used, N, band):

@@ -18,6 +18,7 @@ from .options import LAYOUTS, MASKED_PANELS, PANELS, PER_HEAD, WEIGHTING_PANELS,
 from .reduce import reduce_axis, spread
 
 USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
+BAND_STEP = 4  # crops of 8 or more locations start and end on multiples of this
 TITLE_KEYS = (("step", "step"), ("sequence_length", "length"))
 
 
@@ -200,8 +201,9 @@ def limits(kind_scale: str, override, lo: float, hi: float) -> tuple[float, floa
 
 def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
     """The rows [y0, y1) to draw for per-location peak weights ``peaks`` (N,): the shortest circular
-    run holding every location in use, plus a quarter of its length on each side (so what is in use
-    fills at least two thirds). y1 may exceed N when the run wraps; None: draw every location."""
+    run holding every location in use, plus a margin, so that what is in use fills at least half of
+    the rows. Runs of 8 or more are widened to multiples of 4, so that traces of one kind share
+    ticks (and frames). y1 may exceed N when the run wraps; None: draw every location."""
     N = peaks.size
     used = np.flatnonzero(peaks > USED)
     if used.size == 0:
@@ -210,8 +212,11 @@ def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
     i = int(np.argmax(gaps))
     start = int(used[(i + 1) % used.size])
     length = N - int(gaps[i]) + 1
-    margin = length // 4
-    y0, y1 = start - margin, start + length + margin
+    if length >= 8:
+        y0, y1 = start - length // 8, start + length + length // 8
+        y0, y1 = y0 - y0 % BAND_STEP, y1 + (-y1) % BAND_STEP
+    else:
+        y0, y1 = start - length // 4, start + length + length // 4
     if start + length <= N:  # no wrap: keep the margins inside 0..N
         y0, y1 = max(0, y0), min(N, y1)
     elif y0 < 0:
