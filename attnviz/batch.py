@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import AttnvizError
+from .errors import AttnvizError, OptionError
 from .framecache import default_dir as default_cache_dir
 from .io import open_traces, trace_files
-from .plot.export import check_formats, scene_bytes, write_outputs
+from .plot.export import check_formats, check_output_name, scene_bytes, write_outputs
 from .plot.options import FORMATS, PlotOptions
 from .plot.plan import build_scene
 from .plot.raster import Renderer
@@ -148,11 +148,13 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     global _renderer
     opts = (options or PlotOptions()).validated()
     check_formats(formats)  # before any work
+    if output is not None:
+        check_output_name(output)
     cache_dir = default_cache_dir() if frame_cache else None
     _renderer = Renderer(opts, cache_dir=cache_dir)  # checks the colormaps; forked workers inherit it
     K, N = shard
     if not (N >= 1 and 1 <= K <= N):
-        raise AttnvizError(f"--shard {K}/{N}: K must be between 1 and N")
+        raise OptionError(f"--shard {K}/{N}: K must be between 1 and N")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     todo = plan(inputs, output, out_dir, trace, shard, max_bytes)

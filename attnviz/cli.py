@@ -7,7 +7,9 @@ Heavy modules (numpy, h5py, matplotlib) are imported inside the commands, so tha
 from __future__ import annotations
 
 import contextlib
+import enum
 import functools
+import importlib
 import math
 import os
 import re
@@ -16,12 +18,42 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+import typer.core
 from rich.console import Console
 from rich.text import Text
 
 from . import __version__
 
+EXIT_USAGE = 2  # a mistake in the command line: one line, and the command's --help to read
+EXIT_BUG = 3  # an error attnviz did not expect: one line asking for a report
+_UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+_click_globals = importlib.import_module(_UsageError.__module__.rpartition(".")[0] + ".globals")  # click's
+
+
+class _Group(typer.core.TyperGroup):
+    """Usage errors as one line, ``attnviz: error: ...`` and exit 2, instead of a framed panel."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        try:
+            rv = super().main(*args, standalone_mode=False, **kwargs)
+        except _UsageError as e:
+            if type(e).__name__ == "NoArgsIsHelpError":  # `attnviz` alone: the help, as asked
+                out.print(Text(e.ctx.get_help()))
+                rv = 0
+            else:
+                see = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
+                error_line(" ".join(e.format_message().removeprefix("Invalid value: ").split()) + see)
+                rv = EXIT_USAGE
+        except typer.Abort:
+            error_line("interrupted")
+            rv = 130
+        if not standalone_mode:
+            return rv
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=_Group,
     name="attnviz",
     help="Draw and check attention traces of memory networks (Neural Turing Machines and kin).",
     rich_markup_mode="rich",
@@ -40,16 +72,23 @@ def error_line(message: str) -> None:
 
 def cli_errors(fn):
     """Turn attnviz's own errors into one line on stderr and exit code 1; anything
-    unexpected into one line and exit code 2 (never a traceback)."""
+    unexpected into one line and exit code 3 (never a traceback)."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from .errors import AttnvizError
+        from .errors import AttnvizError, OptionError
 
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, SystemExit):
             raise
+        except _UsageError as e:  # an option the command checked itself: still a usage error
+            if e.ctx is None:
+                e.ctx = _click_globals.get_current_context(silent=True)
+            raise
+        except OptionError as e:
+            error_line(f"{e} (see 'attnviz {fn.__name__} --help')")
+            raise typer.Exit(EXIT_USAGE) from None
         except AttnvizError as e:
             error_line(str(e))
             raise typer.Exit(1) from None
@@ -61,9 +100,24 @@ def cli_errors(fn):
             raise typer.Exit(1) from None
         except Exception as e:  # a bug: still one line, and a way to report it
             error_line(f"unexpected {type(e).__name__}: {e} (please report this)")
-            raise typer.Exit(2) from None
+            raise typer.Exit(EXIT_BUG) from None
 
     return wrapper
+
+
+def _choices(name: str, values) -> type[enum.Enum]:
+    """An Enum of fixed names, so that --help and shell completion list them and a wrong one exits 2."""
+    return enum.Enum(name, {v.replace("-", "_"): v for v in values}, type=str)
+
+
+# Listed here, not imported, so that `attnviz --help` loads no numpy; tests keep them equal to the
+# library's own registries.
+Layout = _choices("Layout", ("grid", "paper"))
+Reduction = _choices("Reduction", ("max", "mean"))
+TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall"))
+Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
+Controller = _choices("Controller", ("lstm", "feedforward"))
+Format = _choices("Format", ("png", "svg", "pdf"))
 
 
 def version_callback(value: bool):
@@ -91,7 +145,7 @@ def parse_max_bytes(value: str | None) -> int | None:
     try:
         return parse_size(value)
     except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a size (e.g. 500M, 4G)") from None
+        raise typer.BadParameter(f"--max-bytes {value!r} is not a size (e.g. 500M, 4G)") from None
 
 
 Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz).", show_default=False)]
@@ -191,6 +245,8 @@ def validate(
     """
     from .io import validate_file
 
+    if not (math.isfinite(tol) and tol >= 0):
+        raise typer.BadParameter(f"--tol {tol} must be a finite number, 0 or more")
     limit = parse_max_bytes(max_bytes)
     bad = 0
     for path in files:
@@ -287,10 +343,10 @@ def plot(
                                                 "Default: beside the trace, as NAME.png.", show_default=False)] = None,
     out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write every figure into this folder.",
                                                  show_default=False)] = None,
-    formats: Annotated[list[str] | None, typer.Option("--format", "-f", help="png, svg or pdf; repeat for several.",
-                                                      show_default=False)] = None,
-    layout: Annotated[str, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: adds "
-                                             "Adds and Reads as a middle row (3x2).")] = "grid",
+    formats: Annotated[list[Format] | None, typer.Option("--format", "-f", help="Format; repeat for several.",
+                                                         show_default=False)] = None,
+    layout: Annotated[Layout, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: "
+                                                "adds Adds and Reads as a middle row (3x2).")] = Layout.grid,
     panels: Annotated[str | None, typer.Option(help="Comma-separated panels instead of a layout: inputs, outputs, "
                                                     "targets, write_weightings, read_weightings, adds, erases, "
                                                     "reads.", show_default=False)] = None,
@@ -328,8 +384,8 @@ def plot(
                                              show_default=False)] = None,
     locations: Annotated[str, typer.Option("--locations", help="Weighting rows to draw: auto (the locations "
                                            "the heads use, with a margin), all, or START:STOP.")] = "auto",
-    reduce: Annotated[str, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike stays "
-                                             "visible) or mean.")] = "max",
+    reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
+                                                   "stays visible) or mean.")] = Reduction.max,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.", min=1)] = 1,
     shard: Annotated[str, typer.Option(help="K/N: draw only the K-th of N disjoint slices of the traces "
                                             "(for CI matrices).")] = "1/1",
@@ -348,14 +404,15 @@ def plot(
     if not m:
         raise typer.BadParameter(f"--shard {shard!r} is not K/N (e.g. 1/4)")
     opts = PlotOptions(
-        layout=layout, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
+        layout=layout.value, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
         grid=_xy(grid, "--grid", int), cmap=cmap, panel_cmaps=_pairs(panel_cmap or [], "--panel-cmap"),
         limits=_limits(limits or []), colorbar=colorbar, head=head, title=title_text or title,
         markers=tuple(marker or ()), phase_marker=phase_marker, figsize=_xy(figsize, "--figsize"), dpi=dpi,
         fontsize=fontsize, transparent=transparent, time=_window(time, "--time"),
-        locations=locations if locations in ("auto", "all") else _window(locations, "--locations"), reduce=reduce)
+        locations=locations if locations in ("auto", "all") else _window(locations, "--locations"),
+        reduce=reduce.value)
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
-        result = plot_files(files, output, out_dir, opts, formats or None, trace, jobs,
+        result = plot_files(files, output, out_dir, opts, [f.value for f in formats or ()] or None, trace, jobs,
                             (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))
@@ -407,7 +464,7 @@ def _batch_progress(show: bool):
 @app.command()
 @cli_errors
 def train(
-    task: Annotated[str, typer.Option(help="copy, repeat-copy or associative-recall.")] = "copy",
+    task: Annotated[TaskName, typer.Option(help="The task to learn.")] = TaskName.copy,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder for config, metrics, checkpoints and "
                                                  "traces [default: runs/TASK-seedSEED].", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights and data: the same seed, the same run.")] = 0,
@@ -417,9 +474,10 @@ def train(
     max_seconds: Annotated[float, typer.Option(help="Stop after this much training time (0: no limit).")] = 0,
     trace_every: Annotated[int, typer.Option(help="Record a trace of the probe sequence every N steps.")] = 500,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
-    optimizer: Annotated[str, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")] = "adam",
+    optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
+                         ] = Optimizer.adam,
     lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
-    controller: Annotated[str, typer.Option(help="lstm or feedforward.")] = "lstm",
+    controller: Annotated[Controller, typer.Option(help="The controller network.")] = Controller.lstm,
     controller_size: Annotated[int, typer.Option(help="Controller units.")] = 100,
     memory_size: Annotated[int, typer.Option(help="N, memory locations.")] = 128,
     word_size: Annotated[int, typer.Option(help="M, memory word width.")] = 20,
@@ -440,6 +498,7 @@ def train(
     single_threaded_blas()
     from .training import train as train_run
 
+    task, optimizer, controller = task.value, optimizer.value, controller.value
     model = {"controller": controller, "controller_size": controller_size, "memory_size": memory_size,
              "word_size": word_size, "read_heads": read_heads, "write_heads": write_heads}
     state = {"wrong": float("nan"), "loss": float("nan")}

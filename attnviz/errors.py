@@ -9,6 +9,10 @@ class AttnvizError(Exception):
     """Base class: every error attnviz raises on purpose. ``str(err)`` is one line."""
 
 
+class OptionError(AttnvizError):
+    """An option's value cannot work, whatever the input: the command line's exit code 2."""
+
+
 class TraceError(AttnvizError):
     """A trace file, a trace in it or a dataset of that trace is unusable.
 

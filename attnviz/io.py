@@ -57,7 +57,7 @@ def parse_size(text: str) -> int:
     mult = units.get(t[-1:], 1)
     num = t[:-1] if t[-1:] in units else t
     value = float(num)
-    if value < 0:
+    if not (0 <= value < 2**63 / mult):  # also refuses nan and inf
         raise ValueError(text)
     return int(value * mult)
 

@@ -167,15 +167,12 @@ def test_plot_default_title_crop_and_marker_can_each_be_turned_off(runner, tmp_p
 
 @pytest.mark.parametrize("args, words", [
     (["--cmap", "virdis"], "did you mean viridis"),
-    (["--layout", "nope"], "unknown layout"),
     (["--panels", "inputs,memory"], "unknown panel 'memory'"),
     (["--panels", "adds"], "needs dataset 'adds'"),
-    (["--format", "gif"], "unknown output format 'gif'"),
     (["--shard", "5/4"], "K must be between 1 and N"),
     (["--trace", "nope"], "has no trace 'nope'"),
     (["--locations", "some"], "is not START:STOP (e.g. 0:500, 100:, :50, or auto, all)"),
     (["--locations", "9:3"], "location window 9:3 is empty"),
-    (["--figsize", "200x200"], "over the limit of 50,000,000 pixels"),
     (["--limits", "outputs=1:0"], "LOW must be below HIGH"),
 ])
 def test_plot_bad_options_are_one_line(runner, tmp_path, args, words):

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from attnviz import Trace, save
+from attnviz.cli import app
 
 from conftest import copy_like_arrays, run
 
@@ -116,3 +117,62 @@ def test_markup_in_file_names_prints_as_itself(runner, tmp_path):
     path = tmp_path / "[red]x[/red].h5"
     result = run(runner, "inspect", path)
     assert "[red]x[/red].h5" in result.stderr
+
+
+@pytest.mark.parametrize("args, words", [
+    (["plot", "T", "--max-bytes", "abc"], "--max-bytes 'abc' is not a size"),
+    (["plot", "T", "--max-bytes", "inf"], "--max-bytes 'inf' is not a size"),
+    (["plot", "T", "--time", "abc"], "--time window 'abc' is not START:STOP"),
+    (["plot", "T", "--shard", "x"], "--shard 'x' is not K/N"),
+    (["plot", "T", "--shard", "5/4"], "K must be between 1 and N"),
+    (["plot", "T", "--limits", "outputs=a:b"], "limits 'a:b' are not LOW:HIGH"),
+    (["plot", "T", "--figsize", "3"], "--figsize '3' is not AxB"),
+    (["plot", "T", "--grid", "2x"], "--grid '2x' is not AxB"),
+    (["plot", "T", "--grid", "0x0"], "grid 0x0 needs at least one row"),
+    (["plot", "T", "--panel-cmap", "foo"], "--panel-cmap 'foo' is not PANEL=VALUE"),
+    (["plot", "T", "--panel-cmap", "inputs=foo"], "unknown colormap 'foo'"),
+    (["plot", "T", "--grid", "100x100"], "over the limit of 50,000,000"),
+    (["plot", "T", "--dpi", "1e6"], "over the limit of 50,000,000"),
+    (["plot", "T", "--figsize", "200x200"], "over the limit of 50,000,000"),
+    (["plot", "T", "--layout", "nope"], "'nope' is not one of 'grid', 'paper'"),
+    (["plot", "T", "--reduce", "median"], "'median' is not one of 'max', 'mean'"),
+    (["plot", "T", "--format", "gif"], "'gif' is not one of 'png', 'svg', 'pdf'"),
+    (["plot", "T", "-o", "out.jpg"], "unknown output format 'jpg'"),
+    (["plot", "T", "-o", "DIR"], "is a folder; --output names a file"),
+    (["plot", "T", "--nope"], "No such option: --nope"),
+    (["validate", "T", "--weightings", "--tol", "nan"], "--tol nan must be a finite number"),
+    (["train", "--optimizer", "sgd"], "'sgd' is not one of 'adam', 'rmsprop'"),
+    (["train", "--task", "sort"], "'sort' is not one of 'copy', 'repeat-copy', 'associative-recall'"),
+    (["train", "--controller", "gru"], "'gru' is not one of 'lstm', 'feedforward'"),
+])
+def test_usage_errors_are_one_line_and_exit_2(runner, tmp_path, args, words):
+    save(Trace(copy_like_arrays()), tmp_path / "t.h5")
+    args = [str(tmp_path / "t.h5") if a == "T" else str(tmp_path) if a == "DIR" else a for a in args]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("attnviz: error: ") and words in lines[0], lines
+    assert "please report" not in result.stderr and not list(tmp_path.glob("*.png"))
+
+
+def test_cli_choices_are_the_librarys():
+    from attnviz.cli import Controller, Layout, Optimizer, Reduction, TaskName
+    from attnviz.ntm.optim import OPTIMIZERS
+    from attnviz.ntm.tasks import TASKS
+    from attnviz.plot.options import LAYOUTS, REDUCTIONS
+
+    assert [e.value for e in Layout] == list(LAYOUTS) and [e.value for e in Reduction] == list(REDUCTIONS)
+    assert [e.value for e in TaskName] == list(TASKS) and [e.value for e in Optimizer] == list(OPTIMIZERS)
+    assert [e.value for e in Controller] == ["lstm", "feedforward"]
+
+
+def test_an_internal_error_keeps_its_own_code(runner, monkeypatch, tmp_path):
+    import attnviz.batch
+
+    def broken(*a, **k):
+        raise ZeroDivisionError("division by zero")
+
+    monkeypatch.setattr(attnviz.batch, "plot_files", broken)
+    result = runner.invoke(app, ["plot", str(tmp_path / "t.h5")])
+    assert result.exit_code == 3
+    assert "unexpected ZeroDivisionError" in result.stderr and "please report" in result.stderr

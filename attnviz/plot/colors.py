@@ -13,7 +13,7 @@ import difflib
 
 import numpy as np
 
-from ..errors import AttnvizError
+from ..errors import OptionError
 
 SEQUENTIAL = "attnviz"  # weightings, outputs, erases: 0 is dark blue, 1 bright red
 DIVERGING = "RdBu_r"  # signed panels (adds, reads): blue below 0, white at 0, red above
@@ -46,7 +46,7 @@ def get_cmap(cmap):
     except KeyError:
         close = difflib.get_close_matches(str(cmap), list(colormaps), n=3, cutoff=0.5)
         hint = f"; did you mean {', '.join(close)}?" if close else "; see matplotlib's colormap list"
-        raise AttnvizError(f"unknown colormap {cmap!r}{hint}") from None
+        raise OptionError(f"unknown colormap {cmap!r}{hint}") from None
 
 
 def lut(cmap) -> np.ndarray:

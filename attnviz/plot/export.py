@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from ..errors import AttnvizError
+from ..errors import OptionError
 from .options import FORMATS, PlotOptions
 from .plan import Scene, build_scene
 from .raster import Renderer
@@ -34,7 +34,17 @@ def export(trace, path, options: PlotOptions | None = None, formats=None, render
 def check_formats(formats) -> None:
     for fmt in formats or ():
         if fmt not in FORMATS:
-            raise AttnvizError(f"unknown output format {fmt!r}; use {', '.join(FORMATS)}")
+            raise OptionError(f"unknown output format {fmt!r}; use {', '.join(FORMATS)}")
+
+
+def check_output_name(path) -> None:
+    """An output named by the user: a file whose suffix, if any, is a format we write."""
+    path = Path(path)
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix and suffix not in FORMATS:
+        raise OptionError(f"{path}: unknown output format {suffix!r}; name a .{', .'.join(FORMATS)} file")
+    if path.is_dir():
+        raise OptionError(f"{path} is a folder; --output names a file (--out-dir names a folder)")
 
 
 def output_paths(path, formats) -> list[tuple[Path, str]]:
@@ -43,9 +53,10 @@ def output_paths(path, formats) -> list[tuple[Path, str]]:
     if not fmts:
         fmt = path.suffix.lower().lstrip(".") or "png"
         if fmt not in FORMATS:
-            raise AttnvizError(f"{path}: unknown output format {fmt!r}; use {', '.join(FORMATS)}")
+            raise OptionError(f"{path}: unknown output format {fmt!r}; use {', '.join(FORMATS)}")
         return [(path if path.suffix else path.with_suffix(".png"), fmt)]
     check_formats(fmts)
+    check_output_name(path)
     base = path.with_suffix("") if path.suffix.lower().lstrip(".") in FORMATS else path
     return [(base.with_name(f"{base.name}.{fmt}"), fmt) for fmt in dict.fromkeys(fmts)]
 

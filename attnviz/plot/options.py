@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import AttnvizError
+from ..errors import OptionError
 
 
 @dataclass(frozen=True)
@@ -42,6 +42,21 @@ REDUCTIONS = ("max", "mean")
 MAX_PIXELS = 50_000_000  # a figure larger than this (about 7,000 x 7,000) is refused before drawing
 
 
+def default_figsize(grid, opts: PlotOptions, titled: bool) -> tuple[float, float]:
+    """Inches: 4 x 2.6 a panel at font size 10, growing with the font, colour bars and title."""
+    rows, cols = grid
+    s = opts.fontsize / 10
+    return (4.0 * cols * s + (0.55 * cols * s if opts.colorbar else 0), 2.6 * rows * s + (0.4 * s if titled else 0))
+
+
+def check_pixels(figsize, dpi) -> None:
+    """Refuse, before drawing, a figure larger than MAX_PIXELS."""
+    w, h = figsize
+    if w * h * dpi**2 > MAX_PIXELS:
+        raise OptionError(f"a figure of {w:g}x{h:g} inches at {dpi:g} dpi is {w * h * dpi**2:,.0f} pixels, over "
+                           f"the limit of {MAX_PIXELS:,}; lower --figsize, --dpi or --grid")
+
+
 @dataclass
 class PlotOptions:
     """Everything that shapes a figure. The defaults draw the paper's figure of the memory in use."""
@@ -72,28 +87,24 @@ class PlotOptions:
     def validated(self) -> PlotOptions:
         """Check the options, with one message per mistake (colormaps: see colors.get_cmap)."""
         if self.layout not in LAYOUTS:
-            raise AttnvizError(f"unknown layout {self.layout!r}; choose {', '.join(LAYOUTS)}")
+            raise OptionError(f"unknown layout {self.layout!r}; choose {', '.join(LAYOUTS)}")
         for p in list(self.panels or ()) + list(self.panel_cmaps) + list(self.limits):
             if p not in PANELS:
-                raise AttnvizError(f"unknown panel {p!r}; panels are {', '.join(PANELS)}")
+                raise OptionError(f"unknown panel {p!r}; panels are {', '.join(PANELS)}")
         if self.panels is not None and not self.panels:
-            raise AttnvizError("--panels names no panel")
+            raise OptionError("--panels names no panel")
         if self.reduce not in REDUCTIONS:
-            raise AttnvizError(f"unknown reduction {self.reduce!r}; choose {', '.join(REDUCTIONS)}")
+            raise OptionError(f"unknown reduction {self.reduce!r}; choose {', '.join(REDUCTIONS)}")
         if not (self.dpi > 0 and self.fontsize > 0):
-            raise AttnvizError("dpi and font size must be positive")
+            raise OptionError("dpi and font size must be positive")
         if self.grid is not None and not (self.grid[0] >= 1 and self.grid[1] >= 1):
-            raise AttnvizError(f"grid {self.grid[0]}x{self.grid[1]} needs at least one row and one column")
-        if self.figsize is not None:
-            w, h = self.figsize
-            if not (w > 0 and h > 0):
-                raise AttnvizError(f"figure size {w}x{h} must be positive")
-            if w * h * self.dpi**2 > MAX_PIXELS:
-                raise AttnvizError(f"figure of {w}x{h} inches at {self.dpi:g} dpi is over the limit of "
-                                   f"{MAX_PIXELS:,} pixels; lower --figsize or --dpi")
+            raise OptionError(f"grid {self.grid[0]}x{self.grid[1]} needs at least one row and one column")
+        if self.figsize is not None and not (self.figsize[0] > 0 and self.figsize[1] > 0):
+            raise OptionError(f"figure size {self.figsize[0]:g}x{self.figsize[1]:g} must be positive")
+        check_pixels(self.figsize or default_figsize(self.grid or LAYOUTS[self.layout][1], self, True), self.dpi)
         if isinstance(self.locations, str) and self.locations not in ("auto", "all"):
-            raise AttnvizError(f"locations {self.locations!r}: use auto, all or START:STOP")
+            raise OptionError(f"locations {self.locations!r}: use auto, all or START:STOP")
         for name, (lo, hi) in self.limits.items():
             if lo is not None and hi is not None and not lo < hi:
-                raise AttnvizError(f"limits for {name}: {lo:g}:{hi:g} is empty; LOW must be below HIGH")
+                raise OptionError(f"limits for {name}: {lo:g}:{hi:g} is empty; LOW must be below HIGH")
         return self

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .colors import DIVERGING, SEQUENTIAL
-from .options import LAYOUTS, MASKED_PANELS, PANELS, PER_HEAD, WEIGHTING_PANELS, PlotOptions
+from .options import (
+    LAYOUTS,
+    MASKED_PANELS,
+    PANELS,
+    PER_HEAD,
+    WEIGHTING_PANELS,
+    PlotOptions,
+    check_pixels,
+    default_figsize,
+)
 from .reduce import reduce_axis, spread
 
 USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
@@ -84,12 +93,6 @@ class Scene:
 # ------------------------------------------------------------------ geometry
 
 
-def default_figsize(grid, opts: PlotOptions, titled: bool) -> tuple[float, float]:
-    rows, cols = grid
-    s = opts.fontsize / 10
-    return (4.0 * cols * s + (0.55 * cols * s if opts.colorbar else 0), 2.6 * rows * s + (0.4 * s if titled else 0))
-
-
 def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[float, float, float, float]]:
     """Each panel's (left, bottom, width, height) in figure fractions, row by row from the top.
 
@@ -105,9 +108,9 @@ def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[flo
     cw = (w - left - right - hgap * (cols - 1)) / cols
     ch = (h - top - bottom - vgap * (rows - 1)) / rows
     if cw <= 0 or ch <= 0:
-        from ..errors import AttnvizError
+        from ..errors import OptionError
 
-        raise AttnvizError(f"figure of {w:g}x{h:g} inches leaves no room for {rows}x{cols} panels; "
+        raise OptionError(f"figure of {w:g}x{h:g} inches leaves no room for {rows}x{cols} panels; "
                            "enlarge --figsize or lower --fontsize")
     out = []
     for r in range(rows):
@@ -232,6 +235,7 @@ def build_scene(source, opts: PlotOptions) -> Scene:
     panels, grid, warnings = plan_panels(source.shapes, opts, source.error)
     suptitle = title_text(source.metadata, source.name, opts)
     figsize = opts.figsize or default_figsize(grid, opts, suptitle is not None)
+    check_pixels(figsize, opts.dpi)  # many heads grow the grid
     rects = axes_rects(grid, figsize, opts, suptitle is not None)
     t0, t1 = source.time
     mask = source.output_mask()
