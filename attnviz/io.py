@@ -12,6 +12,7 @@ import contextlib
 import json
 import os
 import secrets
+import stat
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -535,14 +536,27 @@ def save(traces, path, compression: bool | None = None) -> Path:
 
 @contextlib.contextmanager
 def atomic_path(path: Path):
-    """Yield a temporary path beside ``path``; rename it to ``path`` on success."""
+    """Yield a temporary path beside ``path``; rename it to ``path`` on success.
+
+    An existing file keeps its permissions. A destination that cannot be written (a folder, a
+    read-only folder, a full disk) raises AttnvizError naming the destination, and leaves
+    nothing behind.
+    """
     path = Path(path)
     if path.parent and not path.parent.exists():
         raise AttnvizError(f"{path}: folder {str(path.parent)!r} does not exist")
+    if path.is_dir():
+        raise AttnvizError(f"{path}: is a folder, not a file that can be written")
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         yield tmp
+        if path.exists():
+            os.chmod(tmp, stat.S_IMODE(path.stat().st_mode))
         os.replace(tmp, path)
+    except OSError as e:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise AttnvizError(f"{path}: cannot be written ({e.strerror or e})") from None
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()

@@ -87,10 +87,16 @@ def append_trace(path: Path, trace: Trace) -> None:
 def record(checkpoint, length: int, output, seed: int = 2014) -> Path:
     """Run a trained model (a checkpoint file or run folder) on a new sequence of ``length``
     and save its trace to ``output`` (.h5 or .npz)."""
-    from .io import save
+    from .io import HDF5_SUFFIXES, NPZ_SUFFIXES, save
 
+    output = Path(output)
+    if output.suffix.lower() not in HDF5_SUFFIXES + NPZ_SUFFIXES:
+        raise AttnvizError(f"{output}: unknown suffix {output.suffix!r}; use .h5, .hdf5 or .npz")
+    source = _checkpoint_path(checkpoint)
+    if output.exists() and source.exists() and output.resolve() == source.resolve():
+        raise AttnvizError(f"{output}: the output is the checkpoint it would be recorded from")
     try:
-        model, task, meta = ntm_train.load_model(_checkpoint_path(checkpoint))
+        model, task, meta = ntm_train.load_model(source)
     except ntm_train.CheckpointError as e:
         raise AttnvizError(str(e)) from None
     if length < task.min_length:

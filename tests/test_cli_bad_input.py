@@ -176,3 +176,44 @@ def test_an_internal_error_keeps_its_own_code(runner, monkeypatch, tmp_path):
     result = runner.invoke(app, ["plot", str(tmp_path / "t.h5")])
     assert result.exit_code == 3
     assert "unexpected ZeroDivisionError" in result.stderr and "please report" in result.stderr
+
+
+def test_an_unwritable_output_fails_its_trace_only(runner, tmp_path):
+    for name in ("a", "b", "c"):
+        save(Trace(copy_like_arrays()), tmp_path / f"{name}.h5")
+    out = tmp_path / "out"
+    (out / "b.png").mkdir(parents=True)  # a folder where b's figure should go
+    result = runner.invoke(app, ["plot", str(tmp_path / "a.h5"), str(tmp_path / "b.h5"), str(tmp_path / "c.h5"),
+                                 "--out-dir", str(out)])
+    assert result.exit_code == 1
+    assert f"{out / 'b.png'}: is a folder" in result.stderr and ".tmp" not in result.stderr
+    assert "1 trace(s) or file(s) failed, 2 file(s) written" in result.stderr
+    assert (out / "a.png").is_file() and (out / "c.png").is_file()
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]  # no temporary left
+
+
+def test_an_overwritten_output_keeps_its_mode(runner, tmp_path):
+    import os
+
+    save(Trace(copy_like_arrays()), tmp_path / "t.h5")
+    assert runner.invoke(app, ["plot", str(tmp_path / "t.h5")]).exit_code == 0
+    os.chmod(tmp_path / "t.png", 0o640)
+    assert runner.invoke(app, ["plot", str(tmp_path / "t.h5"), "--layout", "paper"]).exit_code == 0
+    assert (tmp_path / "t.png").stat().st_mode & 0o777 == 0o640
+
+
+def test_convert_and_record_name_the_destination(runner, tmp_path):
+    from pathlib import Path
+
+    save(Trace(copy_like_arrays()), tmp_path / "t.h5")
+    (tmp_path / "d.npz").mkdir()
+    result = runner.invoke(app, ["convert", str(tmp_path / "t.h5"), str(tmp_path / "d.npz")])
+    assert result.exit_code == 1 and f"{tmp_path / 'd.npz'}: is a folder" in result.stderr
+    ckpt = Path(__file__).resolve().parent.parent / "sample_traces" / "copy_checkpoint.npz"
+    copy = tmp_path / "ckpt.npz"
+    copy.write_bytes(ckpt.read_bytes())
+    result = runner.invoke(app, ["record", str(copy), "-o", str(copy)])
+    assert result.exit_code == 1 and "the output is the checkpoint" in result.stderr
+    assert copy.read_bytes() == ckpt.read_bytes()
+    result = runner.invoke(app, ["record", str(copy), "-o", str(tmp_path / "x.txt")])
+    assert result.exit_code == 1 and "unknown suffix '.txt'" in result.stderr
