@@ -52,6 +52,13 @@ class _Group(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+class _Command(typer.core.TyperCommand):
+    """Usage lines as people write them: ``attnviz plot [OPTIONS] FILES...``."""
+
+    def collect_usage_pieces(self, ctx):
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
+
+
 app = typer.Typer(
     cls=_Group,
     name="attnviz",
@@ -148,20 +155,22 @@ def parse_max_bytes(value: str | None) -> int | None:
         raise typer.BadParameter(f"--max-bytes {value!r} is not a size (e.g. 500M, 4G)") from None
 
 
-Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz).", show_default=False)]
+Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz).", metavar="FILES...",
+                                             show_default=False)]
 MaxBytes = Annotated[str | None, typer.Option(
     "--max-bytes", help="Largest array to read whole, e.g. 500M or 8G "
-                        "[default: $ATTNVIZ_MAX_BYTES or 4G].", show_default=False)]
+                        "\\[default: $ATTNVIZ_MAX_BYTES or 4G].", show_default=False)]
 
 
 # --------------------------------------------------------------------- inspect
 
 
-@app.command()
+@app.command(cls=_Command)
 @cli_errors
 def inspect(
     files: Files,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one summary per file readable, "
+                                                        "instead of tables.")] = False,
     max_bytes: MaxBytes = None,
 ):
     """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
@@ -182,14 +191,14 @@ def inspect(
             error_line(str(e))
             failed = True
     if as_json:
-        out.print_json(json.dumps(summaries if len(files) > 1 else (summaries[0] if summaries else None)))
+        out.print_json(json.dumps(summaries))
     else:
         for s in summaries:
             _print_summary(s)
     for s in summaries:
         for t in s["traces"]:
             for line in t["problems"]:
-                err.print(Text(line))
+                error_line(line)
                 failed = True
     if failed:
         raise typer.Exit(1)
@@ -230,13 +239,15 @@ def _copy_line(cd: dict) -> str:
 # -------------------------------------------------------------------- validate
 
 
-@app.command()
+@app.command(cls=_Command)
 @cli_errors
 def validate(
     files: Files,
     weightings: Annotated[bool, typer.Option(
         "--weightings", help="Also check that weightings lie in [0, 1] and sum to 1 over locations.")] = False,
     tol: Annotated[float, typer.Option(help="Tolerance for --weightings.")] = 1e-3,
+    as_json: Annotated[bool, typer.Option("--json", help='Print a JSON list of {"file", "problems"}, one per '
+                                                        'file, instead of lines.')] = False,
     max_bytes: MaxBytes = None,
 ):
     """Check trace files against the trace format; exit 1 with one line per problem.
@@ -248,15 +259,20 @@ def validate(
     if not (math.isfinite(tol) and tol >= 0):
         raise typer.BadParameter(f"--tol {tol} must be a finite number, 0 or more")
     limit = parse_max_bytes(max_bytes)
-    bad = 0
+    bad, report = 0, []
     for path in files:
         problems = validate_file(path, tol if weightings else None, limit)
+        report.append({"file": str(path), "problems": problems})
         for line in problems:
-            err.print(Text(line))
+            error_line(line)
         if problems:
             bad += 1
-        else:
+        elif not as_json:
             out.print(Text(f"ok: {path}"))
+    if as_json:
+        import json
+
+        out.print_json(json.dumps(report))
     if bad:
         raise typer.Exit(1)
 
@@ -264,11 +280,11 @@ def validate(
 # --------------------------------------------------------------------- convert
 
 
-@app.command()
+@app.command(cls=_Command)
 @cli_errors
 def convert(
-    src: Annotated[Path, typer.Argument(help="Trace file to read.", show_default=False)],
-    dst: Annotated[Path, typer.Argument(help="File to write; .h5/.hdf5 or .npz picks the format.",
+    src: Annotated[Path, typer.Argument(metavar="SRC", help="Trace file to read.", show_default=False)],
+    dst: Annotated[Path, typer.Argument(metavar="DST", help="File to write; .h5/.hdf5 or .npz picks the format.",
                                         show_default=False)],
     max_bytes: MaxBytes = None,
 ):
@@ -334,10 +350,11 @@ def _xy(text: str | None, what: str, cast=float):
         raise typer.BadParameter(f"{what} {text!r} is not AxB (e.g. 2x2, 8x6)") from None
 
 
-@app.command()
+@app.command(cls=_Command)
 @cli_errors
 def plot(
-    files: Annotated[list[Path], typer.Argument(help="Trace files and folders (a folder: every trace file in it, "
+    files: Annotated[list[Path], typer.Argument(metavar="FILES...", help="Trace files and folders (a folder: "
+                                                "every trace file in it, "
                                                      "recursively).", show_default=False)],
     output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file; its suffix picks the format. "
                                                 "Default: beside the trace, as NAME.png.", show_default=False)] = None,
@@ -352,7 +369,7 @@ def plot(
                                                     "reads.", show_default=False)] = None,
     grid: Annotated[str | None, typer.Option(help="Rows x columns for --panels, e.g. 2x2.", show_default=False)] = None,
     cmap: Annotated[str | None, typer.Option(help="Colormap for every panel: any matplotlib name (attnviz, "
-                                                  "viridis, turbo, gray, ...) [default: attnviz, blue to red; "
+                                                  "viridis, turbo, gray, ...) \\[default: attnviz, blue to red; "
                                                   "RdBu_r for the signed Adds and Reads].",
                                              show_default=False)] = None,
     panel_cmap: Annotated[list[str] | None, typer.Option("--panel-cmap", help="PANEL=COLORMAP for one panel; "
@@ -424,8 +441,7 @@ def plot(
         for line in result.failures:
             error_line(line)
         if len(result.failures) > 1 or result.written:
-            err.print(Text(f"attnviz: {len(result.failures)} trace(s) or file(s) failed, "
-                           f"{len(result.written)} file(s) written"))
+            error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(result.written)} file(s) written")
         raise typer.Exit(1)
 
 
@@ -461,12 +477,12 @@ def _batch_progress(show: bool):
 # ----------------------------------------------------------------------- train
 
 
-@app.command()
+@app.command(cls=_Command)
 @cli_errors
 def train(
     task: Annotated[TaskName, typer.Option(help="The task to learn.")] = TaskName.copy,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder for config, metrics, checkpoints and "
-                                                 "traces [default: runs/TASK-seedSEED].", show_default=False)] = None,
+                                                 "traces \\[default: runs/TASK-seedSEED].", show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights and data: the same seed, the same run.")] = 0,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its checkpoint.",
                                                 show_default=False)] = None,
@@ -529,10 +545,11 @@ def train(
                    f"run folder {result['run_dir']}"))
 
 
-@app.command()
+@app.command(cls=_Command)
 @cli_errors
 def record(
-    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint .npz, or a run folder (its best.npz).",
+    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="A checkpoint .npz, or a run folder "
+                                                                          "(its best.npz).",
                                                show_default=False)],
     length: Annotated[int, typer.Option(help="Sequence length (try lengths beyond training: 30, 50, 120).")] = 20,
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write (.h5 or .npz).")] = Path(

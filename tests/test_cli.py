@@ -54,11 +54,23 @@ def test_inspect_json_matches_the_api(runner, tmp_path):
     result = run(runner, "inspect", path, "--json")
     assert result.exit_code == 0
     data = json.loads(result.stdout)
-    assert data == json.loads(json.dumps(attnviz.summarize(path)))
+    assert data == [json.loads(json.dumps(attnviz.summarize(path)))]  # a list, for one file as for several
+    data = data[0]
     assert [t["name"] for t in data["traces"]] == ["s0", "s1"]
     assert data["traces"][1]["datasets"]["write_weightings"] == {"shape": [5, 32], "dtype": "float32",
                                                                   "min": 0.0, "max": 1.0}
     assert data["traces"][1]["copy_diagnostics"]["learned"] is True
+
+
+def test_validate_json_is_a_list_of_files(runner, tmp_path):
+    save(_traces(1), tmp_path / "ok.h5")
+    (tmp_path / "bad.h5").write_bytes(b"not a trace")
+    result = run(runner, "validate", tmp_path / "ok.h5", tmp_path / "bad.h5", "--json")
+    assert result.exit_code == 1
+    data = json.loads(result.stdout)
+    assert [d["file"] for d in data] == [str(tmp_path / "ok.h5"), str(tmp_path / "bad.h5")]
+    assert data[0]["problems"] == [] and "neither HDF5 nor NPZ" in data[1]["problems"][0]
+    assert result.stderr.startswith("attnviz: error: ")
 
 
 def test_validate_weighting_checks(runner, tmp_path):
@@ -242,3 +254,15 @@ def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
     jobs = sorted(plan([src]), key=lambda j: j.steps)
     tasks = _tasks([(j,) for j in jobs], size=3)
     assert [[w[0].steps for w in t] for t in tasks] == [[5], [7, 7], [11, 11, 11], [11]]
+
+
+def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
+    import os
+
+    env = {**os.environ, "COLUMNS": "200"}
+    plot = runner.invoke(app, ["plot", "--help"], env=env).output
+    assert "Usage: attnviz plot [OPTIONS] FILES..." in plot
+    assert "[default: $ATTNVIZ_MAX_BYTES or 4G]" in plot and "[default: attnviz, blue to red;" in plot
+    train = runner.invoke(app, ["train", "--help"], env=env).output
+    assert "[default: runs/TASK-seedSEED]" in train
+    assert "Usage: attnviz convert [OPTIONS] SRC DST" in runner.invoke(app, ["convert", "--help"], env=env).output
