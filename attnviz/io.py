@@ -38,6 +38,8 @@ HDF5_SUFFIXES = (".h5", ".hdf5")
 NPZ_SUFFIXES = (".npz",)
 TRACE_SUFFIXES = HDF5_SUFFIXES + NPZ_SUFFIXES
 BLOCK_BYTES = 16 * 2**20  # a block read by the streaming checks
+SCAN_FACTOR = 16  # a dataset read block by block may be this many times --max-bytes
+CHUNK_DIVISOR = 16  # one HDF5 storage chunk (decompressed whole on every read) may be --max-bytes / this
 
 
 def default_max_bytes() -> int:
@@ -92,6 +94,11 @@ def detect_format(path) -> str:
         raise TraceError("no such file", path)
     if path.is_dir():
         raise TraceError("is a directory, not a trace file", path)
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or a device would block or never end
+            raise TraceError("is not a regular file (a FIFO, device or socket); attnviz reads trace files", path)
+    except OSError as e:
+        raise TraceError(f"cannot be read: {e.strerror or e}", path) from None
     try:
         with open(path, "rb") as f:
             head = f.read(8)
@@ -182,11 +189,37 @@ class TraceFile:
             raise self.error(f"{what} {format_size(nbytes)}, above the {format_size(self.max_bytes)} "
                              f"limit for reading an array whole{self.size_advice}", name, dataset)
 
-    def blocks(self, name: str, dataset: str, block_bytes: int = BLOCK_BYTES
+    def check_scan(self, name, dataset, shape, dtype, what="reading") -> None:
+        """Refuse to read more than SCAN_FACTOR x max_bytes of one dataset block by block: a
+        declared size can be far beyond any real recording (and its reading beyond any patience)."""
+        nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+        limit = SCAN_FACTOR * self.max_bytes
+        if nbytes > limit:
+            dims = " x ".join(f"{d:,}" for d in shape)
+            raise self.error(f"{what} {dims} {np.dtype(dtype)} values ({format_size(nbytes)}) is above the "
+                             f"{format_size(limit)} limit for reading a dataset block by block ({SCAN_FACTOR} x "
+                             "--max-bytes); draw a window with --time (and --locations), or raise --max-bytes",
+                             name, dataset)
+
+    def constant(self, name: str, dataset: str):
+        """The value every element holds, when the file says so without reading them (HDF5 storage
+        never written: all fill value); else None."""
+        return None
+
+    def blocks(self, name: str, dataset: str, block_bytes: int = BLOCK_BYTES, info: TraceInfo | None = None
                ) -> Iterator[tuple[int, np.ndarray]]:
-        """Yield (first step, block) over a dataset, a few MiB at a time."""
-        shape, dtype = self.info(name).datasets[dataset]
+        """Yield (first step, block) over a dataset, a few MiB at a time (one row standing for all
+        when the dataset is constant)."""
+        shape, dtype = (info or self.info(name)).datasets[dataset]
         T = shape[0] if shape else 0
+        value = self.constant(name, dataset)
+        if value is not None:
+            if T:
+                row = int(np.prod(shape[1:], dtype=np.float64)) * np.dtype(dtype).itemsize
+                one = (1,) + tuple(shape[1:]) if row <= block_bytes else (1,) * len(shape)
+                yield 0, np.full(one, value, dtype)
+            return
+        self.check_scan(name, dataset, shape, dtype, "checking all")
         row = max(1, int(np.prod(shape[1:], dtype=np.float64)) * np.dtype(dtype).itemsize)
         step = max(1, block_bytes // row)
         for start in range(0, T, step):
@@ -239,24 +272,25 @@ class HDF5File(TraceFile):
         if self._names is None:
             found, seen = [], set()
 
-            def walk(group, path):
-                links = {}
+            stack = [(self._f, "/")]  # depth first, without recursion: nesting has no limit
+            while stack:
+                group, path = stack.pop()
                 try:
-                    keys = list(group.keys())
+                    links = {key: group.get(key, getlink=True) for key in group.keys()}
                 except Exception as e:
                     raise self.error(f"group {path!r} cannot be listed ({_first_line(e)})") from None
-                for key in keys:
-                    links[key] = group.get(key, getlink=True)
                 if any(k in DATASETS for k in links):
                     found.append(normalise_name(path))
                 for key, link in links.items():
                     if isinstance(link, self._h5py.HardLink) and key not in DATASETS:
-                        obj = group.get(key)
+                        try:
+                            obj = group.get(key)
+                        except Exception:  # damaged: reported when the trace is read, if it is one
+                            continue
                         if isinstance(obj, self._h5py.Group) and obj.id not in seen:
                             seen.add(obj.id)
-                            walk(obj, f"{path.rstrip('/')}/{key}")
+                            stack.append((obj, f"{path.rstrip('/')}/{key}"))
 
-            walk(self._f, "/")
             self._names = sorted(found, key=lambda n: (n != ROOT, n))
         return self._names
 
@@ -268,7 +302,10 @@ class HDF5File(TraceFile):
         link = group.get(key, getlink=True)
         try:
             obj = group[key]
-        except (KeyError, OSError, ValueError) as e:
+        except (KeyError, OSError, ValueError, RuntimeError) as e:
+            if isinstance(link, self._h5py.SoftLink):
+                raise self.error(f"is a soft link to {link.path} that cannot be resolved (a missing target, or "
+                                 "links that point at each other)", name, key) from None
             if isinstance(link, self._h5py.ExternalLink):
                 raise self.error(f"is an external link to {link.filename}:{link.path} that cannot "
                                  "be resolved", name, key) from None
@@ -297,8 +334,27 @@ class HDF5File(TraceFile):
         chunks = self._dataset(name, dataset).chunks
         return int(chunks[0]) if chunks else 1
 
+    def constant(self, name, dataset):
+        ds = self._dataset(name, dataset)
+        try:
+            unwritten = ds.id.get_storage_size() == 0 and ds.external is None and not ds.is_virtual
+        except Exception:
+            return None
+        return ds.fillvalue if unwritten else None
+
+    def _check_chunks(self, name, dataset, ds) -> None:
+        """Every read decompresses whole chunks: refuse chunks that alone are too big to hold."""
+        if ds.chunks:
+            nbytes = int(np.prod(ds.chunks, dtype=np.float64)) * ds.dtype.itemsize
+            limit = self.max_bytes // CHUNK_DIVISOR
+            if nbytes > limit:
+                raise self.error(f"is stored in chunks of {format_size(nbytes)}, each read whole to read any part, "
+                                 f"above the {format_size(limit)} limit (--max-bytes / {CHUNK_DIVISOR}); raise "
+                                 "--max-bytes, or rewrite the file with smaller chunks", name, dataset)
+
     def read(self, name, dataset, rows=slice(None), cols=None):
         ds = self._dataset(name, dataset)
+        self._check_chunks(name, dataset, ds)
         shape = ds.shape or ()
         if shape:
             start, stop, _ = rows.indices(shape[0])
@@ -319,9 +375,13 @@ class HDF5File(TraceFile):
 
 
 class NPZFile(TraceFile):
+    """An NPZ file. Members cannot be seeked, but C-order arrays are read as a stream, in order:
+    a scan of steps from first to last decompresses each member once, in bounded memory."""
+
     format = "npz"
-    size_advice = ("; NPZ arrays cannot be read in parts: convert the file to chunked HDF5 with "
-                   "`attnviz convert` (with a larger --max-bytes)")
+    size_advice = ("; convert the file to chunked HDF5 with `attnviz convert` (with a larger --max-bytes) "
+                   "to read it in parts")
+    WHOLE_BYTES = 64 * 2**20  # smaller arrays are read whole (and the last one kept)
 
     def __init__(self, path, max_bytes):
         super().__init__(path, max_bytes)
@@ -339,9 +399,13 @@ class NPZFile(TraceFile):
             trace, _, ds = key.rpartition("/")
             self._keys.setdefault(normalise_name(trace), {})[ds] = member
         self._headers: dict[str, tuple] = {}
+        self._last: tuple[str, np.ndarray] | None = None  # the last small member read whole
+        self._stream = None  # (member, open member, next row) of the member being read in order
 
     def close(self):
         with contextlib.suppress(Exception):
+            if self._stream:
+                self._stream[1].close()
             self._zip.close()
 
     @property
@@ -349,31 +413,67 @@ class NPZFile(TraceFile):
         names = [n for n, ks in self._keys.items() if any(k in DATASETS for k in ks)]
         return sorted(names, key=lambda n: (n != ROOT, n))
 
+    def _open(self, member):
+        """The member opened, positioned at its first value; and its (shape, dtype, fortran order)."""
+        fp = self._zip.open(member)
+        fmt = np.lib.format
+        version = fmt.read_magic(fp)
+        read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
+        shape, fortran, dtype = read_header(fp)
+        return fp, (tuple(shape), dtype, fortran)
+
     def _header(self, name, key):
         member = self._keys[name][key]
         if member not in self._headers:
             try:
-                with self._zip.open(member) as fp:
-                    fmt = np.lib.format
-                    version = fmt.read_magic(fp)
-                    read_header = fmt.read_array_header_1_0 if version == (1, 0) else fmt.read_array_header_2_0
-                    shape, _, dtype = read_header(fp)
+                fp, header = self._open(member)
+                fp.close()
             except Exception as e:  # zip, zlib and npy header errors alike
                 raise self.error(f"is damaged or truncated ({_first_line(e)})", name, key) from None
-            self._headers[member] = (tuple(shape), dtype)
-        return self._headers[member]
+            self._headers[member] = header
+        return self._headers[member][:2]
 
     def _read_member(self, name, key):
         shape, dtype = self._header(name, key)
         if dtype.hasobject:
             raise self.error("is an object array (pickled Python objects); attnviz never "
                              "unpickles", name, key)
+        member = self._keys[name][key]
+        if self._last and self._last[0] == member:
+            return self._last[1]
         self.check_size(name, key, shape, dtype, what="is an NPZ array of")
         try:
-            with self._zip.open(self._keys[name][key]) as fp:
-                return np.lib.format.read_array(fp, allow_pickle=False)
+            with self._zip.open(member) as fp:
+                whole = np.lib.format.read_array(fp, allow_pickle=False)
         except Exception as e:
             raise self.error(f"is damaged or truncated ({_first_line(e)})", name, key) from None
+        if whole.nbytes <= self.WHOLE_BYTES:
+            self._last = (member, whole)
+        return whole
+
+    def _read_rows(self, name, key, start: int, stop: int) -> np.ndarray:
+        """Rows [start, stop) of a C-order member, from the open stream when it is not past them."""
+        shape, dtype = self._header(name, key)
+        member = self._keys[name][key]
+        row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
+        self.check_size(name, key, (stop - start,) + shape[1:], dtype, what="a block of")
+        try:
+            if not self._stream or self._stream[0] != member or self._stream[2] > start:
+                if self._stream:
+                    self._stream[1].close()
+                self._stream = (member, self._open(member)[0], 0)
+            _, fp, at = self._stream
+            skip = (start - at) * row
+            while skip > 0:  # decompress and drop what lies before the block
+                skip -= len(fp.read(min(skip, BLOCK_BYTES))) or skip
+            data = fp.read((stop - start) * row)
+            if len(data) != (stop - start) * row:
+                raise EOFError(f"member ends after {len(data)} of {(stop - start) * row} bytes")
+            self._stream = (member, fp, stop)
+        except Exception as e:
+            self._stream = None
+            raise self.error(f"is damaged or truncated ({_first_line(e)})", name, key) from None
+        return np.frombuffer(data, dtype).reshape((stop - start,) + shape[1:])
 
     def info(self, name):
         name = self.resolve(name)
@@ -386,16 +486,15 @@ class NPZFile(TraceFile):
         return TraceInfo(name, datasets, meta)
 
     def read(self, name, dataset, rows=slice(None), cols=None):
-        whole = self._read_member(name, dataset)
-        return whole[rows] if cols is None or whole.ndim < 2 else whole[rows][..., cols]
-
-    def blocks(self, name, dataset, block_bytes=BLOCK_BYTES):
-        # The member is read once (NPZ cannot seek), then handed out in blocks.
-        whole = self._read_member(name, dataset)
-        row = max(1, whole[:1].nbytes)
-        step = max(1, block_bytes // row)
-        for start in range(0, whole.shape[0] if whole.ndim else 0, step):
-            yield start, whole[start : start + step]
+        shape, dtype = self._header(name, dataset)
+        fortran = self._headers[self._keys[name][dataset]][2]
+        nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+        if shape and not fortran and not dtype.hasobject and nbytes > self.WHOLE_BYTES and rows.step in (None, 1):
+            start, stop, _ = rows.indices(shape[0])
+            part = self._read_rows(name, dataset, start, max(start, stop))
+        else:
+            part = self._read_member(name, dataset)[rows]
+        return part if cols is None or part.ndim < 2 else part[..., cols]
 
 
 def _parse_attrs(arr: np.ndarray, err) -> dict:

@@ -52,7 +52,8 @@ def _huge(path, _):
     with h5py.File(path, "w") as f:
         for k, v in copy_like_arrays(N=16).items():
             f.create_dataset(k, data=v)
-        f.create_dataset("memory", shape=(11, 16, 10**10), dtype="f8", chunks=(1, 16, 10**4))
+        ds = f.create_dataset("memory", shape=(11, 16, 10**10), dtype="f8", chunks=(1, 16, 10**4))
+        ds[0, 0, :10] = 1.0  # one chunk written: the rest is not known to be fill without reading it
 
 
 BAD = {

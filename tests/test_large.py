@@ -141,7 +141,7 @@ def test_large_npz_above_the_limit_suggests_convert(tmp_path, runner):
     np.savez(path, **copy_like_arrays(L=200, N=512))
     result = run(runner, "plot", path, "--max-bytes", "100K", "-o", tmp_path / "x.png")
     assert result.exit_code == 1
-    assert "NPZ arrays cannot be read in parts" in result.stderr and "attnviz convert" in result.stderr
+    assert "convert the file to chunked HDF5" in result.stderr and "attnviz convert" in result.stderr
 
 
 def test_streaming_recorder_equals_in_memory_recording(tmp_path):

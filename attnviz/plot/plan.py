@@ -246,12 +246,12 @@ def build_scene(source, opts: PlotOptions) -> Scene:
     cells = {}
     for p, rect in zip(panels, rects, strict=False):
         if p.present:
-            cells[p] = source.cells(p.key, p.head, pixel_size(rect, figsize, opts.dpi)[0], opts.reduce)
+            cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
     band = None
     N = source.locations
-    if opts.locations == "auto":
-        peaks = [c[0].max(axis=0) for p, c in cells.items() if p.key in WEIGHTING_PANELS]
-        band = used_band(np.max(peaks, axis=0)) if peaks else None
+    weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
+    if opts.locations == "auto" and weightings and all(w.shape[1] == N for w in weightings):
+        band = used_band(np.max([w.max(axis=0) for w in weightings], axis=0))
 
     grids = []
     for p, rect in zip(panels, rects, strict=False):
@@ -260,7 +260,7 @@ def build_scene(source, opts: PlotOptions) -> Scene:
             grids.append(PanelGrid(p, kind.rows, None, time=(t0, t1)))
             continue
         values, lo, hi = cells[p]
-        rows, modulo, ylabel = (0, values.shape[1]), None, kind.rows
+        rows, modulo, ylabel = (0, source.shapes[p.key][-1]), None, kind.rows
         if p.key in WEIGHTING_PANELS:
             modulo = N
             if band is not None:
@@ -271,7 +271,7 @@ def build_scene(source, opts: PlotOptions) -> Scene:
                 rows = source.columns
                 ylabel = f"Location ({rows[1] - rows[0]} of {N})"
         width, height = pixel_size(rect, figsize, opts.dpi)
-        reduced = (t1 - t0 > width, values.shape[1] > height)
+        reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
         values = reduce_axis(values, height, 1, opts.reduce)
         if opts.reduce == "max":
             for axis in (0, 1):

@@ -66,28 +66,36 @@ def spread(a: np.ndarray, axis: int) -> np.ndarray:
 
 def reduce_stream(read: Callable[[int, int], np.ndarray], T: int, width: int,
                   how: str = "max", row_bytes: int = 4, block_bytes: int = BLOCK_BYTES,
-                  check: Callable[[np.ndarray, int], str | None] | None = None, align: int = 1):
+                  check: Callable[[np.ndarray, int], str | None] | None = None, align: int = 1,
+                  rows_to: int | None = None):
     """Reduce a (T, rows) panel read in blocks of steps to at most ``width`` columns.
 
     ``read(start, stop)`` returns steps [start, stop) as a (stop - start, rows) array;
     blocks hold about ``block_bytes`` and start at multiples of ``align`` steps (the
     HDF5 chunk height, so that no chunk is read twice). ``check(block, start)`` names
-    the first bad value of a block that holds a non-finite one (then ValueError).
+    the first bad value of a block that holds a non-finite one (then ValueError). With
+    ``rows_to``, each block's rows are reduced to that many as it is read (memory then grows
+    with the picture, not with the rows).
     Returns (cells (min(T, width), rows) float64, data minimum, data maximum).
     """
+    def rows(block):
+        return block if rows_to is None else reduce_axis(block, rows_to, 1, how)
+
     if T <= width:  # few steps: read them all (at most `width` rows)
         block = read(0, T)
         lo, hi = _range_checked(block, 0, check)
-        return block.astype(np.float64), lo, hi
+        return rows(block).astype(np.float64), lo, hi
     edges = np.append(pixel_bins(T, width), T)  # pixel column i shows steps [edges[i], edges[i+1])
     cols = None  # (width, rows) reduced over time, then over rows at the end
     lo, hi = np.inf, -np.inf
     step = max(1, block_bytes // max(1, row_bytes))
-    step = max(align, step // align * align)
+    if align <= step:  # whole chunks per block, unless a chunk alone is bigger than a block
+        step = step // align * align
     for b0 in range(0, T, step):
         b1 = min(T, b0 + step)
         block = read(b0, b1)
         blo, bhi = _range_checked(block, b0, check)
+        block = rows(block)
         lo, hi = min(lo, blo), max(hi, bhi)
         i0 = int(np.searchsorted(edges, b0, "right")) - 1
         i1 = int(np.searchsorted(edges, b1 - 1, "right")) - 1

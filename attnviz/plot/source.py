@@ -15,6 +15,9 @@ from .options import WEIGHTING_PANELS, PlotOptions
 from .reduce import finite_check, reduce_stream
 
 
+FULL_ROWS = 8192  # panels with more rows (locations) are reduced while read, and not cropped
+
+
 class MemoryReader:
     """An in-memory Trace, read like a trace file."""
 
@@ -30,6 +33,12 @@ class MemoryReader:
 
     def chunk_rows(self, name, dataset) -> int:
         return 1
+
+    def constant(self, name, dataset):
+        return None
+
+    def check_scan(self, *args, **kwargs) -> None:
+        """In memory already: no limit."""
 
     def error(self, problem, trace=None, dataset=None):
         from ..errors import TraceError
@@ -79,14 +88,21 @@ class Source:
     def error(self, problem: str, dataset: str | None = None):
         return self.reader.error(problem, self.name, dataset)
 
-    def cells(self, key: str, head: int | None, width: int, how: str):
-        """A panel's cells over time, reduced to at most ``width`` columns, every row of the window.
+    def cells(self, key: str, head: int | None, width: int, height: int, how: str):
+        """A panel's cells over time, reduced to at most ``width`` columns; every row of the window,
+        or, past FULL_ROWS rows, the rows reduced to at most ``height`` as they are read.
 
         Returns (cells (columns, rows) float64, data minimum, data maximum).
         """
         t0 = self.time[0]
         cols = slice(*self.columns) if key in WEIGHTING_PANELS and self.columns else None
         shape = self.shapes[key]
+        rows_to = height if shape[-1] > FULL_ROWS else None
+        value = self.reader.constant(self.name, key)
+        if value is not None:  # nothing stored: every cell holds the fill value
+            v = float(value)
+            return np.full((min(shape[0], width), min(shape[-1], rows_to or shape[-1])), v), v, v
+        self.reader.check_scan(self.name, key, shape, self.dtypes[key], "drawing")
         row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtypes[key].itemsize
 
         def read(a, b):
@@ -97,7 +113,7 @@ class Source:
         try:
             return reduce_stream(read, shape[0], width, how, row_bytes,
                                  check=lambda block, start: check(block, start + t0),
-                                 align=self.reader.chunk_rows(self.name, key))
+                                 align=self.reader.chunk_rows(self.name, key), rows_to=rows_to)
         except ValueError as e:
             raise self.error(str(e), key) from None
 
