@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -74,7 +75,10 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
                 names = [f.resolve(trace)] if trace is not None else f.names
                 if not names:
                     f.resolve(None)
-                job.steps = f.info(names[0]).steps
+                for n in names:  # a trace that cannot be read fails on its own, when drawn
+                    with contextlib.suppress(AttnvizError):
+                        job.steps = f.info(n).steps
+                        break
         except AttnvizError as e:
             job.error = str(e)
             names = []

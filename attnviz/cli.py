@@ -177,7 +177,6 @@ def inspect(
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
-    import json
 
     from .errors import AttnvizError
     from .inspect import summarize
@@ -191,7 +190,7 @@ def inspect(
             error_line(str(e))
             failed = True
     if as_json:
-        out.print_json(json.dumps(summaries))
+        _print_json(summaries)
     else:
         for s in summaries:
             _print_summary(s)
@@ -204,11 +203,23 @@ def inspect(
         raise typer.Exit(1)
 
 
+def _print_json(data) -> None:
+    """Indented JSON on stdout, written as it is encoded (rich's print_json holds the whole text
+    several times over: 1.4 GB for 10,000 traces)."""
+    import json
+
+    json.dump(data, sys.stdout, indent=2)
+    sys.stdout.write("\n")
+
+
+TABLES_SHOWN = 20  # a file of thousands of traces shows the first tables, then a count
+
+
 def _print_summary(s: dict) -> None:
     from rich.table import Table
 
     out.print(Text(f"{s['file']}  ({s['format']}, {len(s['traces'])} trace(s))", style="bold"))
-    for t in s["traces"]:
+    for t in s["traces"][:TABLES_SHOWN]:
         table = Table(title=Text(f"trace {t['name']}: {t['steps']} steps"), title_justify="left")
         for col in ("dataset", "shape", "dtype", "min", "max"):
             table.add_column(col, justify="right" if col in ("min", "max") else "left")
@@ -220,6 +231,9 @@ def _print_summary(s: dict) -> None:
         if t.get("copy_diagnostics"):
             out.print(Text("  " + _copy_line(t["copy_diagnostics"])))
         out.print()
+    if len(s["traces"]) > TABLES_SHOWN:
+        out.print(Text(f"... and {len(s['traces']) - TABLES_SHOWN:,} more traces, each with its table in "
+                       "`attnviz inspect --json`; problems in any of them are listed below"))
 
 
 def _num(x) -> str:
@@ -270,9 +284,7 @@ def validate(
         elif not as_json:
             out.print(Text(f"ok: {path}"))
     if as_json:
-        import json
-
-        out.print_json(json.dumps(report))
+        _print_json(report)
     if bad:
         raise typer.Exit(1)
 

@@ -30,6 +30,7 @@ from .trace import (
     check_metadata,
     check_structure,
     check_values,
+    name_problem,
     normalise_name,
 )
 
@@ -175,13 +176,23 @@ class TraceFile:
                 raise self.error(f"holds {len(names)} traces ({shown}); choose one by name")
             return names[0]
         norm = normalise_name(name)
-        if norm not in names:
+        if norm not in self._name_set(names):
             raise self.error(f"has no trace {norm!r}; it has {', '.join(names[:10])}")
         return norm
+
+    def _name_set(self, names: list[str]) -> set[str]:
+        if getattr(self, "_names_as_set", (None, None))[0] is not names:
+            self._names_as_set = (names, set(names))
+        return self._names_as_set[1]
 
     def chunk_rows(self, name: str, dataset: str) -> int:
         """Steps per storage chunk (1 where the format has no chunks)."""
         return 1
+
+    def check_name(self, name: str) -> None:
+        problem = name_problem(name)
+        if problem:
+            raise self.error(problem, name)
 
     def check_size(self, name, dataset, shape, dtype, what="is"):
         nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
@@ -262,6 +273,8 @@ class HDF5File(TraceFile):
         except OSError as e:
             raise self.error(f"is not a readable HDF5 file ({_first_line(e)}); is it truncated?") from None
         self._names = None
+        self._infos: dict[str, TraceInfo] = {}
+        self._open_trace: tuple[str | None, dict] = (None, {})
 
     def close(self):
         with contextlib.suppress(Exception):
@@ -298,6 +311,15 @@ class HDF5File(TraceFile):
         return self._f if name == ROOT else self._f[name]
 
     def _dataset(self, name, key):
+        """The h5py Dataset of one trace's dataset (those of the last trace asked for are kept)."""
+        if self._open_trace[0] != name:
+            self._open_trace = (name, {})
+        cache = self._open_trace[1]
+        if key not in cache:
+            cache[key] = self._open_dataset(name, key)
+        return cache[key]
+
+    def _open_dataset(self, name, key):
         group = self._group(name)
         link = group.get(key, getlink=True)
         try:
@@ -316,6 +338,12 @@ class HDF5File(TraceFile):
 
     def info(self, name: str) -> TraceInfo:
         name = self.resolve(name)
+        if name not in self._infos:
+            self._infos[name] = self._info(name)
+        return self._infos[name]
+
+    def _info(self, name: str) -> TraceInfo:
+        self.check_name(name)
         group = self._group(name)
         datasets = {}
         for key in group.keys():
@@ -399,6 +427,7 @@ class NPZFile(TraceFile):
             trace, _, ds = key.rpartition("/")
             self._keys.setdefault(normalise_name(trace), {})[ds] = member
         self._headers: dict[str, tuple] = {}
+        self._names: list[str] | None = None
         self._last: tuple[str, np.ndarray] | None = None  # the last small member read whole
         self._stream = None  # (member, open member, next row) of the member being read in order
 
@@ -410,8 +439,10 @@ class NPZFile(TraceFile):
 
     @property
     def names(self):
-        names = [n for n, ks in self._keys.items() if any(k in DATASETS for k in ks)]
-        return sorted(names, key=lambda n: (n != ROOT, n))
+        if self._names is None:
+            names = [n for n, ks in self._keys.items() if any(k in DATASETS for k in ks)]
+            self._names = sorted(names, key=lambda n: (n != ROOT, n))
+        return self._names
 
     def _open(self, member):
         """The member opened, positioned at its first value; and its (shape, dtype, fortran order)."""
@@ -477,6 +508,7 @@ class NPZFile(TraceFile):
 
     def info(self, name):
         name = self.resolve(name)
+        self.check_name(name)
         keys = self._keys[name]
         datasets = {k: self._header(name, k) for k in keys if k in DATASETS}
         meta = {}
@@ -568,7 +600,7 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
                     continue
                 for ds in info.datasets:
                     try:
-                        for start, block in f.blocks(name, ds):
+                        for start, block in f.blocks(name, ds, info=info):
                             msg = check_values(ds, block, start, weighting_tol)
                             if msg:
                                 lines.append(str(f.error(msg, name, ds)))

@@ -7,6 +7,7 @@ blocks of values (``check_values``), so that the same checks serve an in-memory
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
@@ -215,6 +216,8 @@ class Trace:
     def __init__(self, arrays: Mapping[str, object], metadata: Mapping | None = None,
                  name: str = ROOT, *, path=None):
         self.name = normalise_name(name)
+        if name_problem(self.name):
+            raise TraceError(name_problem(self.name), path)
         self.arrays: dict[str, np.ndarray] = {k: as_array(v) for k, v in arrays.items() if v is not None}
         try:
             self.metadata = check_metadata(metadata or {})
@@ -283,6 +286,21 @@ class Trace:
                         and np.array_equal(self.arrays[k], other.arrays[k]) for k in self.arrays))
 
     __hash__ = None  # mutable arrays inside
+
+
+_NAME_PART = re.compile(r"[^\x00-\x1f\x7f/\\]+")
+
+
+def name_problem(name: str) -> str | None:
+    """Why a (normalised) trace name is not allowed, or None: a name is parts separated by '/',
+    none of them '.' or '..', with no backslash or control character (docs/trace-format.md), so
+    that no name can reach outside its file's own tree when it is unpacked or written."""
+    if name == ROOT:
+        return None
+    if any(part in (".", "..") or not _NAME_PART.fullmatch(part) for part in name.split("/")):
+        return (f"trace name {name!r} is not allowed: a name is parts separated by '/', none of them "
+                "'.' or '..', without backslashes or control characters")
+    return None
 
 
 def normalise_name(name: str) -> str:

@@ -130,8 +130,12 @@ def test_output_names_never_escape_the_out_dir(tmp_path):
     np.savez(tmp_path / "evil.npz", **{f"{n}/{k}": v for n in hostile for k, v in copy_like_arrays().items()})
     assert sorted(attnviz.open_traces(tmp_path / "evil.npz").names) == sorted(hostile)
     result = attnviz.plot_files([tmp_path / "evil.npz"], out_dir=out)
-    assert result.ok, result.failures
-    assert len(result.written) == 4
+    assert len(result.failures) == 3 and all("is not allowed" in line for line in result.failures)
+    assert len(result.written) == 1  # "[red]x" is a name like any other
+    assert attnviz.validate_file(tmp_path / "evil.npz")[0].endswith("without backslashes or control characters")
+    with pytest.raises(attnviz.TraceError, match="is not allowed"):
+        attnviz.convert(tmp_path / "evil.npz", tmp_path / "copy.h5")
+    assert not (tmp_path / "copy.h5").exists()
     for p in result.written:
         assert p.resolve().parent == out.resolve()
         assert re.fullmatch(r"[A-Za-z0-9._-]+\.png", p.name)

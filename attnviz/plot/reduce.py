@@ -81,16 +81,20 @@ def reduce_stream(read: Callable[[int, int], np.ndarray], T: int, width: int,
     def rows(block):
         return block if rows_to is None else reduce_axis(block, rows_to, 1, how)
 
-    if T <= width:  # few steps: read them all (at most `width` rows)
-        block = read(0, T)
-        lo, hi = _range_checked(block, 0, check)
-        return rows(block).astype(np.float64), lo, hi
-    edges = np.append(pixel_bins(T, width), T)  # pixel column i shows steps [edges[i], edges[i+1])
-    cols = None  # (width, rows) reduced over time, then over rows at the end
-    lo, hi = np.inf, -np.inf
     step = max(1, block_bytes // max(1, row_bytes))
     if align <= step:  # whole chunks per block, unless a chunk alone is bigger than a block
         step = step // align * align
+    lo, hi = np.inf, -np.inf
+    if T <= width:  # few steps: every one is a column
+        parts = []
+        for b0 in range(0, T, step):
+            block = read(b0, min(T, b0 + step))
+            blo, bhi = _range_checked(block, b0, check)
+            lo, hi = min(lo, blo), max(hi, bhi)
+            parts.append(rows(block).astype(np.float64))
+        return np.concatenate(parts), lo, hi
+    edges = np.append(pixel_bins(T, width), T)  # pixel column i shows steps [edges[i], edges[i+1])
+    cols = None  # (width, rows) reduced over time
     for b0 in range(0, T, step):
         b1 = min(T, b0 + step)
         block = read(b0, b1)

@@ -14,7 +14,6 @@ from ..trace import check_structure
 from .options import WEIGHTING_PANELS, PlotOptions
 from .reduce import finite_check, reduce_stream
 
-
 FULL_ROWS = 8192  # panels with more rows (locations) are reduced while read, and not cropped
 
 
