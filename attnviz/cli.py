@@ -492,6 +492,7 @@ def _batch_progress(show: bool):
 @app.command(cls=_Command)
 @cli_errors
 def train(
+    ctx: typer.Context,
     task: Annotated[TaskName, typer.Option(help="The task to learn.")] = TaskName.copy,
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder for config, metrics, checkpoints and "
                                                  "traces \\[default: runs/TASK-seedSEED].", show_default=False)] = None,
@@ -501,6 +502,8 @@ def train(
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: no limit).")] = 0,
     max_seconds: Annotated[float, typer.Option(help="Stop after this much training time (0: no limit).")] = 0,
     trace_every: Annotated[int, typer.Option(help="Record a trace of the probe sequence every N steps.")] = 500,
+    checkpoint_every: Annotated[int, typer.Option(help="Write checkpoint.npz every N steps (and at least every "
+                                                       "60 s of training).")] = 500,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
                          ] = Optimizer.adam,
@@ -517,7 +520,8 @@ def train(
     """Train the reference Neural Turing Machine (numpy) and record traces of what it does.
 
     Stops when held-out wrong bits per sequence stay below 0.1 for 10 evaluations in a row,
-    or at --max-steps / --max-seconds. Ctrl-C stops cleanly after a checkpoint.
+    or at --max-steps / --max-seconds. Ctrl-C (or SIGTERM) stops after a checkpoint, with exit
+    code 130 (143).
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
@@ -549,12 +553,23 @@ def train(
                     f"step {e['step']}  seqs {e['sequences']}  bits/seq {state['loss']:.2f}  "
                     f"held-out wrong bits {_bits(state['wrong'])}"))
 
-        kw = {} if resume else {"trace_every": trace_every, "batch_size": batch_size, "optimizer": optimizer,
-                                "lr": lr, "model": model}
+        kw = {"trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
+              "optimizer": optimizer, "lr": lr, "model": model}
+        if resume:  # only what was given: the library refuses what would change the run
+            given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+            if given & {"task", "seed", "run_dir"}:
+                raise typer.BadParameter("--resume continues a run as it was: --task, --seed and --run-dir "
+                                         "come from its folder")
+            kw = {k: v for k, v in kw.items() if k in given}
+            kw["model"] = {k: v for k, v in model.items() if k in given}
+            if not kw["model"]:
+                del kw["model"]
         result = train_run(task, run_dir, seed, resume, max_steps, max_seconds, on_event, processes=processes, **kw)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']} sequences, "
                    f"{result['seconds']:.1f} s, best held-out wrong bits {_bits(result['best_wrong_bits'])}; "
                    f"run folder {result['run_dir']}"))
+    if result["reason"] == "interrupted":  # scripts can tell a stopped run from a finished one
+        raise typer.Exit(143 if result["signal"] == "SIGTERM" else 130)
 
 
 @app.command(cls=_Command)

@@ -35,6 +35,7 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
         if resume is not None:
             run_dir = Path(resume)
             trainer = ntm_train.Trainer.load(run_dir / "checkpoint.npz")
+            _check_resume_options(run_dir, trainer.cfg, overrides)
             trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps, max_seconds
             trainer.cfg.processes = processes
         else:
@@ -48,7 +49,9 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
     traces = run_dir / TRACE_FILE
     if resume is None and traces.exists():
         traces.unlink()  # a fresh run starts a fresh trace file
-    stop = {"now": False}
+    elif traces.exists():
+        drop_snapshots_after(traces, trainer.step)
+    stop = {"now": False, "signal": None}
 
     def handle(event):
         if event["kind"] == "trace":
@@ -56,32 +59,78 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
         if on_event:
             on_event(event)
 
-    def sigint(signum, frame):
-        if stop["now"]:
+    def on_signal(signum, frame):
+        if stop["now"]:  # a second Ctrl-C: stop now, still with a checkpoint
             raise KeyboardInterrupt
-        stop["now"] = True
+        stop["now"], stop["signal"] = True, signal.Signals(signum).name
 
-    previous = None
-    with contextlib.suppress(ValueError):  # not in the main thread: no handler
-        previous = signal.signal(signal.SIGINT, sigint)
+    previous = {}
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(ValueError):  # not in the main thread: no handler
+            previous[sig] = signal.signal(sig, on_signal)
     try:
         reason = ntm_train.run(trainer, run_dir, handle, should_stop=lambda: stop["now"])
     finally:
-        if previous is not None:
-            signal.signal(signal.SIGINT, previous)
-    return {"reason": reason, "run_dir": str(run_dir), "step": trainer.step, "sequences": trainer.sequences,
-            "seconds": round(trainer.seconds, 2), "best_wrong_bits": trainer.best,
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        trainer.close()
+    return {"reason": reason, "signal": stop["signal"], "run_dir": str(run_dir), "step": trainer.step,
+            "sequences": trainer.sequences, "seconds": round(trainer.seconds, 2), "best_wrong_bits": trainer.best,
             "converged_at_sequences": trainer.converged_at, "rollbacks": trainer.rollbacks}
 
 
-def append_trace(path: Path, trace: Trace) -> None:
-    """Add (or replace) one trace group in an HDF5 file, chunked and compressed."""
+RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew
+
+
+def _check_resume_options(run_dir: Path, cfg, overrides: dict) -> None:
+    """A resumed run continues as it was configured: refuse an option that would change that."""
+    current = cfg.to_dict()
+    for key, value in overrides.items():
+        if key not in current:
+            raise AttnvizError(f"unknown training option {key!r}")
+        have = current[key]
+        if key == "model":
+            model_cfg = ntm_train.make_model_config(cfg, ntm_train.make_task(cfg))
+            have = {k: v for k, v in model_cfg.to_dict().items() if k in value}
+        if value != have:
+            raise AttnvizError(f"{run_dir}: --resume continues the run as it was configured; {key} is {have!r} "
+                               f"there, not {value!r} (start a new run to change it)")
+
+
+def drop_snapshots_after(path: Path, step: int) -> None:
+    """Remove the snapshots a killed run recorded after its last checkpoint (they are recorded again)."""
     import h5py
 
+    try:
+        with h5py.File(path, "r") as f:
+            later = [k for k in f.keys() if k.startswith("step_") and k[5:].isdigit() and int(k[5:]) > step]
+    except OSError as e:
+        raise AttnvizError(f"{path}: damaged ({str(e).splitlines()[0]}); move it away to resume without its "
+                           "snapshots (the checkpoint is intact)") from None
+    if later:
+        _rewrite(path, lambda f: [f.__delitem__(k) for k in later])
+
+
+def append_trace(path: Path, trace: Trace) -> None:
+    """Add (or replace) one trace group in an HDF5 file, chunked and compressed. The file is
+    changed in a copy that replaces it, so a run killed while writing leaves the last whole one."""
     from .io import write_group
 
-    with h5py.File(path, "a") as f:
-        write_group(f, trace, compression=True)
+    _rewrite(path, lambda f: write_group(f, trace, compression=True))
+
+
+def _rewrite(path: Path, change) -> None:
+    import shutil
+
+    import h5py
+
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        if path.exists():
+            shutil.copyfile(path, tmp)
+        with h5py.File(tmp, "a") as f:
+            change(f)
 
 
 def record(checkpoint, length: int, output, seed: int = 2014) -> Path:
@@ -101,7 +150,10 @@ def record(checkpoint, length: int, output, seed: int = 2014) -> Path:
         raise AttnvizError(str(e)) from None
     if length < task.min_length:
         raise AttnvizError(f"length {length} is below the task's minimum of {task.min_length}")
-    arrays, metadata = ntm_train.record(model, task, length, seed)
+    try:
+        arrays, metadata = ntm_train.record(model, task, length, seed)
+    except ValueError as e:
+        raise AttnvizError(f"{source}: {e}") from None
     progress = meta.get("progress", {})
     metadata.update(step=int(progress.get("step", 0)), seed=int(meta["train"]["seed"]),
                     checkpoint=Path(checkpoint).name)

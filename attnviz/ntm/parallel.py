@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import mmap
 import multiprocessing as mp
+import os
 import signal
 
 import numpy as np
 
 from .model import NTM, bce_loss, wrong_bits
+
+PARENT_CHECK_SECONDS = 0.5  # how often an idle worker checks that its parent is alive
 
 
 def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
@@ -52,7 +55,7 @@ class GradientPool:
             for _ in range(1, min(shards, processes)):
                 grads = shared_like({k: np.zeros_like(v) for k, v in model.params.items()})
                 here, there = ctx.Pipe()
-                proc = ctx.Process(target=_serve, args=(model, there, grads), daemon=True)
+                proc = ctx.Process(target=_serve, args=(model, there, grads, os.getpid()), daemon=True)
                 proc.start()
                 there.close()
                 self.workers.append((proc, here, grads))
@@ -101,11 +104,17 @@ class GradientPool:
         self.workers = []
 
 
-def _serve(model: NTM, conn, grads: dict[str, np.ndarray]) -> None:
-    """A worker: gradients of the slices it is sent, into its shared buffers, until told to stop."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+def _serve(model: NTM, conn, grads: dict[str, np.ndarray], parent: int) -> None:
+    """A worker: gradients of the slices it is sent, into its shared buffers, until told to stop,
+    or until its parent is gone (killed, even with SIGKILL: the worker is then adopted by another
+    process, and it holds a copy of the parent's end of the pipe, so no end-of-file would come)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the main process's to handle
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     while True:
         try:
+            while not conn.poll(PARENT_CHECK_SECONDS):
+                if os.getppid() != parent:
+                    return
             job = conn.recv()
         except (EOFError, OSError):
             return

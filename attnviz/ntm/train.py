@@ -12,6 +12,7 @@ import os
 import secrets
 import time
 import weakref
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,7 +67,8 @@ class TrainConfig(DictConfig):
     converge_patience: int = 10  # evaluations in a row below the threshold count as converged
     max_steps: int = 0  # 0: no limit
     max_seconds: float = 0.0  # 0: no limit
-    checkpoint_every: int = 500
+    checkpoint_every: int = 500  # steps; and at least every checkpoint_seconds of training
+    checkpoint_seconds: float = 60.0  # so that a run killed after a minute loses at most a minute
     trace_every: int = 500  # steps between recorded traces of the probe sequence
     probe_length: int = 0  # 0: the task's maximum length
     probe_seed: int = 2014
@@ -259,24 +261,63 @@ def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
         raise
 
 
+def _write_text_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+CHECKPOINT_MAX_BYTES = 2**30  # a checkpoint declaring more is refused before anything is read
+
+
 def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint without unpickling; CheckpointError with one line on any problem."""
+    """Read a checkpoint without unpickling; CheckpointError with one line on any problem.
+
+    Its metadata is read and checked first, and the arrays' declared sizes are summed from their
+    headers before any array is read, so that a small file cannot make this allocate much.
+    """
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint")
+    with open(path, "rb") as f:
+        if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
+            raise CheckpointError(f"{path}: not an attnviz checkpoint (not an NPZ file; a checkpoint is the "
+                                  "checkpoint.npz or best.npz of a run folder)")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-        meta = json.loads(str(arrays.pop("meta")[()]))
-    except FileNotFoundError:
-        raise CheckpointError(f"{path}: no such checkpoint") from None
-    except KeyError:
-        raise CheckpointError(f"{path}: not an attnviz checkpoint (no 'meta' entry)") from None
+        with zipfile.ZipFile(path) as z:
+            names = z.namelist()
+            if "meta.npy" not in names:
+                raise CheckpointError(f"{path}: not an attnviz checkpoint (no 'meta' entry)")
+            declared = {}
+            for name in names:
+                with z.open(name) as fp:
+                    version = np.lib.format.read_magic(fp)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fp)
+                if dtype.hasobject:
+                    raise CheckpointError(f"{path}: {name} is an object array; checkpoints hold plain numbers")
+                declared[name] = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+            if declared["meta.npy"] > 2**20 or sum(declared.values()) > CHECKPOINT_MAX_BYTES:
+                raise CheckpointError(f"{path}: declares {sum(declared.values()) / 2**20:,.0f} MiB of arrays, more "
+                                      f"than a checkpoint of this model holds (at most {CHECKPOINT_MAX_BYTES // 2**20}"
+                                      " MiB); not an attnviz checkpoint")
+            with z.open("meta.npy") as fp:
+                meta = json.loads(str(np.lib.format.read_array(fp, allow_pickle=False)[()]))
+            if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
+                raise CheckpointError(f"{path}: not an attnviz checkpoint of version {CHECKPOINT_VERSION}")
+            arrays = {}
+            for name in names:
+                if name != "meta.npy":
+                    with z.open(name) as fp:
+                        arrays[name.removesuffix(".npy")] = np.lib.format.read_array(fp, allow_pickle=False)
+    except CheckpointError:
+        raise
     except Exception as e:  # zip, zlib, npy and JSON errors alike
         raise CheckpointError(f"{path}: damaged checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                               ) from None
-    if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
-        raise CheckpointError(f"{path}: not an attnviz checkpoint of version {CHECKPOINT_VERSION}")
     return arrays, meta
 
 
@@ -310,6 +351,17 @@ def load_model(path) -> tuple[NTM, Task, dict]:
 # ------------------------------------------------------------------- recording
 
 
+RECORD_BYTES = 256 * 2**20  # what recording one sequence may hold in memory
+
+
+def recordable_steps(cfg: NTMConfig) -> int:
+    """The most steps ``record`` runs: the forward pass keeps every step (its memory and each
+    head's weighting and addressing intermediates, float64), as the trace will."""
+    heads = cfg.read_heads + cfg.write_heads
+    per_step = 8 * (3 * cfg.memory_size * cfg.word_size + 12 * heads * cfg.memory_size + 8 * cfg.controller_size)
+    return RECORD_BYTES // per_step
+
+
 def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000
            ) -> tuple[dict[str, np.ndarray], dict]:
     """Run the model on one new sequence of ``length`` and return every traced array.
@@ -318,7 +370,14 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
     targets, the scored-output mask, write/read weightings, adds, erases, reads, and the memory at every step
     when it has at most ``memory_limit`` values.
     """
+    limit = recordable_steps(model.cfg)
+    if length > limit:  # every task has at least one step per item
+        raise ValueError(f"length {length} is too long to record: this model records at most {limit:,} steps "
+                         f"within {RECORD_BYTES // 2**20} MiB")
     b = task.make(np.random.default_rng(seed), 1, length)
+    if b.x.shape[0] > limit:
+        raise ValueError(f"length {length} is too long to record: its {b.x.shape[0]:,} steps are more than the "
+                         f"{limit:,} this model records within {RECORD_BYTES // 2**20} MiB")
     logits, cache = model.forward(b.x, keep_memory=True)
     cfg = model.cfg
     steps = cache["steps"]
@@ -352,21 +411,36 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     and best.npz (lowest held-out wrong bits). Sends events to ``on_event``:
     {"kind": "step" | "eval" | "trace" | "checkpoint" | "done", ...}; a "trace" event
     carries (arrays, metadata) for the caller to store. Returns why it stopped:
-    "converged", "max_steps", "max_seconds" or "interrupted" (Ctrl-C, after a checkpoint).
+    "converged", "max_steps", "max_seconds", "interrupted" (Ctrl-C or SIGTERM, after a
+    checkpoint), or "already at max_steps" / "already at max_seconds" (a resumed run with nothing
+    left to do). A checkpoint is written every ``checkpoint_every`` steps and at least every
+    ``checkpoint_seconds``; on resume, metrics rows past the checkpoint are dropped.
     """
     cfg = trainer.cfg
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(trainer.state_json()["train"], indent=2) + "\n")
     metrics = run_dir / "metrics.csv"
+    header = "step,sequences,loss,bits_per_sequence,wrong_bits,lr,seconds\n"
     if not metrics.exists() or trainer.step == 0:
-        metrics.write_text("step,sequences,loss,bits_per_sequence,wrong_bits,lr,seconds\n")
+        metrics.write_text(header)
+    else:  # resumed: rows written after the checkpoint will be written again
+        rows = metrics.read_text().splitlines(keepends=True)[1:]
+        kept = [r for r in rows if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= trainer.step]
+        if len(kept) != len(rows):
+            _write_text_atomic(metrics, header + "".join(kept))
     probe_length = cfg.probe_length or trainer.task.max_length
     started = time.perf_counter() - trainer.seconds
+    last_checkpoint, first_step = trainer.seconds, trainer.step
     reason = None
+    if cfg.max_steps and trainer.step >= cfg.max_steps:  # a resumed run already there: no more steps
+        reason = "already at max_steps"
+    elif cfg.max_seconds and trainer.seconds >= cfg.max_seconds:
+        reason = "already at max_seconds"
 
     def checkpoint():
-        trainer.seconds = time.perf_counter() - started
+        nonlocal last_checkpoint
+        trainer.seconds = last_checkpoint = time.perf_counter() - started
         trainer.save(run_dir / "checkpoint.npz")
         on_event({"kind": "checkpoint", "step": trainer.step})
 
@@ -394,7 +468,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                     reason = "converged"
             if cfg.trace_every and trainer.step % cfg.trace_every == 0:
                 trace()
-            if cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0:
+            if ((cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0)
+                    or (cfg.checkpoint_seconds and elapsed - last_checkpoint >= cfg.checkpoint_seconds)):
                 checkpoint()
             if reason is None and cfg.max_steps and trainer.step >= cfg.max_steps:
                 reason = "max_steps"
@@ -404,9 +479,10 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 reason = "interrupted"
     except KeyboardInterrupt:
         reason = "interrupted"
-    checkpoint()
-    if not cfg.trace_every or trainer.step % cfg.trace_every:
-        trace()
+    if trainer.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
+        checkpoint()
+        if not cfg.trace_every or trainer.step % cfg.trace_every:
+            trace()
     on_event({"kind": "done", "reason": reason, "step": trainer.step, "sequences": trainer.sequences,
               "seconds": trainer.seconds, "converged_at": trainer.converged_at, "best": trainer.best})
     return reason
