@@ -16,7 +16,7 @@ _EXPORTS = {
     "load": "io", "save": "io", "list_traces": "io", "iter_traces": "io", "open_traces": "io",
     "validate_file": "io", "convert": "io", "summarize": "inspect", "copy_diagnostics": "analysis",
     "plot_trace": "plot", "draw_panel": "plot", "export": "plot", "PlotOptions": "plot", "plot_files": "batch",
-    "register_colormap": "plot.colors",
+    "register_colormap": "plot.colors", "animate": "plot.animate", "plot_run": "plot.run",
     "train": "training", "record": "training",
 }
 

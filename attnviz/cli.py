@@ -10,6 +10,7 @@ import contextlib
 import enum
 import functools
 import importlib
+import inspect as pyinspect  # `inspect` is a command here
 import math
 import os
 import re
@@ -427,19 +428,17 @@ def plot(
     Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.PlotOptions(...))[/bold]
     """
     from .batch import plot_files
-    from .plot.options import PlotOptions
+    from .plot.run import is_run_dir, plot_run
 
     m = re.fullmatch(r"(\d+)/(\d+)", shard.strip())
     if not m:
         raise typer.BadParameter(f"--shard {shard!r} is not K/N (e.g. 1/4)")
-    opts = PlotOptions(
-        layout=layout.value, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
-        grid=_xy(grid, "--grid", int), cmap=cmap, panel_cmaps=_pairs(panel_cmap or [], "--panel-cmap"),
-        limits=_limits(limits or []), colorbar=colorbar, head=head, title=title_text or title,
-        markers=tuple(marker or ()), phase_marker=phase_marker, figsize=_xy(figsize, "--figsize"), dpi=dpi,
-        fontsize=fontsize, transparent=transparent, time=_window(time, "--time"),
-        locations=locations if locations in ("auto", "all") else _window(locations, "--locations"),
-        reduce=reduce.value)
+    opts = _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
+                         phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce)
+    if len(files) == 1 and is_run_dir(files[0]) and output is None and not formats:
+        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes)):
+            out.print(Text(f"wrote {path}"))
+        return
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
         result = plot_files(files, output, out_dir, opts, [f.value for f in formats or ()] or None, trace, jobs,
                             (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
@@ -455,6 +454,126 @@ def plot(
         if len(result.failures) > 1 or result.written:
             error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(result.written)} file(s) written")
         raise typer.Exit(1)
+
+
+def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
+                  phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce):
+    """PlotOptions from the figure options that plot and animate share."""
+    from .plot.options import PlotOptions
+
+    return PlotOptions(
+        layout=layout.value, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
+        grid=_xy(grid, "--grid", int), cmap=cmap, panel_cmaps=_pairs(panel_cmap or [], "--panel-cmap"),
+        limits=_limits(limits or []), colorbar=colorbar, head=head, title=title_text or title,
+        markers=tuple(marker or ()), phase_marker=phase_marker, figsize=_xy(figsize, "--figsize"), dpi=dpi,
+        fontsize=fontsize, transparent=transparent, time=_window(time, "--time"),
+        locations=locations if locations in ("auto", "all") else _window(locations, "--locations"),
+        reduce=reduce.value).validated()
+
+
+FIGURE_OPTIONS = ("layout", "panels", "grid", "cmap", "panel_cmap", "limits", "colorbar", "head", "title", "title_text",
+                  "marker", "phase_marker", "figsize", "dpi", "fontsize", "transparent", "time", "locations", "reduce")
+
+
+def animate(**kw):
+    """Draw many traces (a run's snapshots, or any file's traces) as the frames of one GIF or MP4.
+
+    Frames follow the traces' step metadata, then their names, and share one geometry, crop and
+    colour scale. MP4 needs the video extra: pip install 'attnviz\\[video]'.
+
+    Python: [bold]attnviz.animate(files, "evolution.gif", fps=4)[/bold]
+    """
+    from .plot.animate import animate as animate_files
+
+    opts = _plot_options(*(kw[k] for k in FIGURE_OPTIONS))
+    path = animate_files(kw["files"], kw["output"], opts, fps=kw["fps"], max_bytes=parse_max_bytes(kw["max_bytes"]))
+    out.print(Text(f"wrote {path}"))
+
+
+def _animate_signature() -> pyinspect.Signature:
+    """plot's figure options, plus the files, the output and the frame rate."""
+    import typing
+
+    hints = typing.get_type_hints(plot.__wrapped__, include_extras=True)  # the options, not their text
+    shared = {k: p.replace(annotation=hints[k]) for k, p in pyinspect.signature(plot.__wrapped__).parameters.items()}
+    keyword = pyinspect.Parameter.KEYWORD_ONLY
+    params = [shared["files"].replace(kind=keyword),
+              pyinspect.Parameter("output", keyword, annotation=Annotated[Path, typer.Option(
+                  "-o", "--output", help="The animation: .gif, or .mp4 (with the video extra).", show_default=False)]),
+              pyinspect.Parameter("fps", keyword, default=4.0, annotation=Annotated[float, typer.Option(
+                  help="Frames per second.")])]
+    params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes")]
+    return pyinspect.Signature(params)
+
+
+animate.__signature__ = _animate_signature()
+animate.__annotations__ = {p.name: p.annotation for p in animate.__signature__.parameters.values()}
+app.command(cls=_Command)(cli_errors(animate))
+
+
+@contextlib.contextmanager
+def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: bool):
+    """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
+    plain line per held-out evaluation; nothing with --quiet. Yields the callback."""
+    state = {"loss": math.nan, "wrong": math.nan, "best": math.nan, "t0": None, "seqs0": 0}
+
+    def line(e) -> str:
+        rate = (e["sequences"] - state["seqs0"]) / max(e["seconds"] - state["t0"], 1e-9)
+        left = ""
+        if max_steps and rate > 0:
+            left = f"  {_duration((max_steps - e['step']) * (e['sequences'] / max(e['step'], 1)) / rate)} left"
+        elif max_seconds:
+            left = f"  {_duration(max(0.0, max_seconds - e['seconds']))} left"
+        return (f"step {e['step']:,}  {e['sequences']:,} seqs  {rate:,.0f} seqs/s  train {state['loss']:.1f} bits/seq"
+                f"  held-out wrong bits/seq {_bits(state['wrong'])} (best {_bits(state['best'])})"
+                f"  {e['seconds']:.0f} s{left}")
+
+    def remember(e) -> bool:
+        """Keep what the line shows; True at a held-out evaluation."""
+        if state["t0"] is None:
+            state["t0"], state["seqs0"] = e.get("seconds", 0.0) - 1e-9, e.get("sequences", 0) - 1
+        if e["kind"] == "step":
+            state["loss"] = e["loss"]
+        elif e["kind"] == "eval":
+            state["wrong"] = e["wrong_bits"]
+            state["best"] = min(state["best"], e["wrong_bits"]) if math.isfinite(state["best"]) else e["wrong_bits"]
+            return True
+        return False
+
+    def rollback(e, say):
+        if e["kind"] == "eval" and e["rolled_back"]:
+            say(f"step {e['step']:,}: held-out wrong bits jumped to {e['wrong_bits']:.2f} per sequence; "
+                "rolled back to the best state, at a lower rate")
+
+    if quiet:
+        yield lambda e: None
+    elif not err.is_terminal:
+        def plain(e):
+            if e["kind"] in ("step", "eval") and remember(e):
+                print(line(e), file=sys.stderr, flush=True)
+            rollback(e, lambda text: print(text, file=sys.stderr, flush=True))
+        yield plain
+    else:
+        from rich.progress import Progress, TextColumn
+        from rich.table import Column
+
+        # One column that folds: at any width the whole line shows, on as many rows as it needs.
+        with Progress(TextColumn("{task.fields[status]}", markup=False, table_column=Column(overflow="fold")),
+                      console=err, transient=False, expand=True) as progress:
+            bar = progress.add_task(f"train {task}", status=f"train {task}: starting")
+
+            def live(e):
+                if e["kind"] not in ("step", "eval"):
+                    return
+                if remember(e) or e["step"] % 10 == 0:
+                    progress.update(bar, status=f"train {task}: {line(e)}")
+                rollback(e, progress.console.print)
+            yield live
+
+
+def _duration(seconds: float) -> str:
+    seconds = int(round(seconds))
+    return f"{seconds // 60}:{seconds % 60:02d}" if seconds < 3600 else f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
 
 
 def _bits(value: float) -> str:
@@ -504,6 +623,8 @@ def train(
     trace_every: Annotated[int, typer.Option(help="Record a trace of the probe sequence every N steps.")] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Write checkpoint.npz every N steps (and at least every "
                                                        "60 s of training).")] = 500,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while training; the last line only.")
+                     ] = False,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
                          ] = Optimizer.adam,
@@ -525,34 +646,13 @@ def train(
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
     single_threaded_blas()
     from .training import train as train_run
 
     task, optimizer, controller = task.value, optimizer.value, controller.value
     model = {"controller": controller, "controller_size": controller_size, "memory_size": memory_size,
              "word_size": word_size, "read_heads": read_heads, "write_heads": write_heads}
-    state = {"wrong": float("nan"), "loss": float("nan")}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), TextColumn("{task.fields[status]}"),
-                  TimeElapsedColumn(), console=err, transient=False) as progress:
-        bar = progress.add_task(f"train {task}", total=max_steps or None, status="")
-
-        def on_event(e):
-            if e["kind"] == "step":
-                state["loss"] = e["loss"]
-            elif e["kind"] == "eval":
-                state["wrong"] = e["wrong_bits"]
-                if e["rolled_back"]:
-                    progress.console.print(f"step {e['step']}: held-out wrong bits jumped to {e['wrong_bits']:.2f}; "
-                                           "rolled back to the best state, at a lower rate")
-            else:
-                return
-            if e["step"] % 10 == 0 or e["kind"] == "eval":
-                progress.update(bar, completed=e["step"], status=(
-                    f"step {e['step']}  seqs {e['sequences']}  bits/seq {state['loss']:.2f}  "
-                    f"held-out wrong bits {_bits(state['wrong'])}"))
-
+    with _training_progress(task, max_steps, max_seconds, quiet) as on_event:
         kw = {"trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
               "optimizer": optimizer, "lr": lr, "model": model}
         if resume:  # only what was given: the library refuses what would change the run
@@ -565,9 +665,9 @@ def train(
             if not kw["model"]:
                 del kw["model"]
         result = train_run(task, run_dir, seed, resume, max_steps, max_seconds, on_event, processes=processes, **kw)
-    out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']} sequences, "
-                   f"{result['seconds']:.1f} s, best held-out wrong bits {_bits(result['best_wrong_bits'])}; "
-                   f"run folder {result['run_dir']}"))
+    out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
+                   f"{result['seconds']:.1f} s, best held-out wrong bits per sequence "
+                   f"{_bits(result['best_wrong_bits'])}; run folder {result['run_dir']}"))
     if result["reason"] == "interrupted":  # scripts can tell a stopped run from a finished one
         raise typer.Exit(143 if result["signal"] == "SIGTERM" else 130)
 

@@ -27,14 +27,14 @@ def _traces(n, prefix="s"):
 
 def test_version_and_help(runner):
     assert run(runner, "--version").stdout.strip() == f"attnviz {attnviz.__version__}"
-    for command in ("inspect", "validate", "convert", "plot", "train", "record"):
+    for command in ("inspect", "validate", "convert", "plot", "animate", "train", "record"):
         result = run(runner, command, "--help")
         assert result.exit_code == 0 and "Python:" in result.stdout
 
 
 def test_every_command_is_documented():
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert commands == {"inspect", "validate", "convert", "plot", "train", "record"}
+    assert commands == {"inspect", "validate", "convert", "plot", "animate", "train", "record"}
     docs = CLI_DOC.read_text()
     for c in commands:
         assert f"attnviz {c}" in docs, f"docs/cli.md lacks `attnviz {c}`"
@@ -199,23 +199,28 @@ def test_plot_bad_options_are_one_line(runner, tmp_path, args, words):
 
 
 def test_train_resume_and_record_through_the_cli(runner, tmp_path):
-    small = ["--memory-size", "16", "--word-size", "8", "--controller-size", "16", "--trace-every", "4"]
+    small = ["--memory-size", "16", "--word-size", "8", "--controller-size", "16", "--trace-every", "40"]
     r = run(runner, "train", "--run-dir", tmp_path / "run", "--max-steps", "4", "--seed", "2", *small)
     assert r.exit_code == 0, r.output
     r = run(runner, "train", "--resume", tmp_path / "run", "--max-steps", "8")
     assert r.exit_code == 0, r.output
     assert [t.name for t in attnviz.iter_traces(tmp_path / "run" / "traces.h5")] == ["step_0000004", "step_0000008"]
+    # (every 4 steps: the snapshots are dense early, every 40/10 steps up to 80)
     r = run(runner, "record", tmp_path / "run", "--length", "30", "-o", tmp_path / "t30.npz")
     assert r.exit_code == 0, r.output
     t = attnviz.load(tmp_path / "t30.npz")
     assert t.steps == 61 and t.metadata["sequence_length"] == 30 and t.metadata["seed"] == 2
     r = run(runner, "record", tmp_path / "missing", "-o", tmp_path / "x.h5")
     assert r.exit_code == 1 and "no such checkpoint" in r.stderr
-    # a run folder holds checkpoints (.npz) beside the traces: plotting the folder skips them
+    # a run folder is drawn as a run: its curves, its snapshots evolving, its last snapshot
     r = run(runner, "plot", tmp_path / "run", "--out-dir", tmp_path / "figures")
     assert r.exit_code == 0, r.output
     assert sorted(p.name for p in (tmp_path / "figures").iterdir()) == [
-        "traces__step_0000004.png", "traces__step_0000008.png"]
+        "evolution.gif", "last_snapshot.png", "learning_curves.png"]
+    # its trace file alone is drawn like any other (the checkpoints beside it are skipped)
+    r = run(runner, "plot", tmp_path / "run" / "traces.h5", "--out-dir", tmp_path / "each")
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["traces__step_0000004.png",
+                                                                      "traces__step_0000008.png"]
 
 
 def test_train_says_when_it_rolls_back(runner, tmp_path, monkeypatch):
@@ -227,8 +232,8 @@ def test_train_says_when_it_rolls_back(runner, tmp_path, monkeypatch):
     small = ["--memory-size", "8", "--word-size", "4", "--controller-size", "8", "--trace-every", "0"]
     r = run(runner, "train", "--run-dir", tmp_path / "run", "--max-steps", "100", "--processes", "1", *small)
     assert r.exit_code == 0, r.output
-    assert "step 100: held-out wrong bits jumped to 40.00; rolled back to the best state" in r.stderr
-    assert "best held-out wrong bits 3" in r.stdout
+    assert "step 100: held-out wrong bits jumped to 40.00 per sequence; rolled back to the best state" in r.stderr
+    assert "best held-out wrong bits per sequence 3" in r.stdout
 
 
 def test_train_asks_for_one_blas_thread_per_process():

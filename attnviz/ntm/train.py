@@ -403,6 +403,32 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
 
 # ------------------------------------------------------------------------- loop
 
+# The columns of metrics.csv, one row per held-out evaluation (docs/cli.md has the same table).
+METRICS = {
+    "step": "optimiser steps so far",
+    "sequences": "training sequences seen so far",
+    "train_bits_per_seq": "cross-entropy of the last training batch, bits per sequence",
+    "heldout_bits_per_seq": "cross-entropy on the held-out set, bits per sequence",
+    "heldout_wrong_bits_per_seq": "output bits on the wrong side of 0.5 on the held-out set, per sequence",
+    "lr": "learning rate after this evaluation",
+    "rollbacks": "collapse-guard rollbacks so far",
+    "seconds": "training time so far, seconds (evaluations included)",
+}
+
+
+def snapshot_due(step: int, every: int) -> bool:
+    """Whether to record the probe trace at ``step``: densely early, where learning happens,
+    then every ``every`` steps: every every/10 steps up to 2 x every, every every/5 up to
+    10 x every (with 500: every 50 steps to 1,000, every 100 to 5,000, then every 500)."""
+    if not every or step <= 0:
+        return False
+    if step <= 2 * every:
+        return step % max(1, every // 10) == 0
+    if step <= 10 * every:
+        return step % max(1, every // 5) == 0
+    return step % every == 0
+
+
 def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: None,
         should_stop: Callable[[], bool] = lambda: False) -> str:
     """Train until converged or out of budget, writing the run folder as it goes.
@@ -421,7 +447,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(trainer.state_json()["train"], indent=2) + "\n")
     metrics = run_dir / "metrics.csv"
-    header = "step,sequences,loss,bits_per_sequence,wrong_bits,lr,seconds\n"
+    header = ",".join(METRICS) + "\n"
     if not metrics.exists() or trainer.step == 0:
         metrics.write_text(header)
     else:  # resumed: rows written after the checkpoint will be written again
@@ -458,15 +484,15 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
             if trainer.step % cfg.eval_every == 0:
                 result = trainer.evaluate()
                 with open(metrics, "a") as f:
-                    f.write(f"{trainer.step},{trainer.sequences},{stats['loss'] * LN2:.6g},{result['bits']:.6g},"
-                            f"{result['wrong_bits']:.6g},{trainer.opt.lr:.3g},{elapsed:.3f}\n")
+                    f.write(f"{trainer.step},{trainer.sequences},{stats['loss']:.6g},{result['bits']:.6g},"
+                            f"{result['wrong_bits']:.6g},{trainer.opt.lr:.3g},{trainer.rollbacks},{elapsed:.3f}\n")
                 if result["improved"]:  # the snapshot evaluate() just took
                     save_checkpoint(run_dir / "best.npz", trainer.best_state, trainer.state_json())
                 on_event({"kind": "eval", "step": trainer.step, "sequences": trainer.sequences,
                           "seconds": elapsed, "streak": trainer.streak, "level": trainer.level, **result})
                 if trainer.converged:
                     reason = "converged"
-            if cfg.trace_every and trainer.step % cfg.trace_every == 0:
+            if snapshot_due(trainer.step, cfg.trace_every):
                 trace()
             if ((cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0)
                     or (cfg.checkpoint_seconds and elapsed - last_checkpoint >= cfg.checkpoint_seconds)):
@@ -481,7 +507,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
         reason = "interrupted"
     if trainer.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
         checkpoint()
-        if not cfg.trace_every or trainer.step % cfg.trace_every:
+        if not snapshot_due(trainer.step, cfg.trace_every):
             trace()
     on_event({"kind": "done", "reason": reason, "step": trainer.step, "sequences": trainer.sequences,
               "seconds": trainer.seconds, "converged_at": trainer.converged_at, "best": trainer.best})

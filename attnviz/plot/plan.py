@@ -28,7 +28,7 @@ from .reduce import reduce_axis, spread
 
 USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
 BAND_STEP = 4  # crops of 8 or more locations start and end on multiples of this
-TITLE_KEYS = (("step", "step"), ("sequence_length", "length"))
+TITLE_KEYS = (("step", "step {}"), ("sequences", "{:,} sequences"), ("sequence_length", "length {}"))
 
 
 @dataclass(frozen=True)
@@ -78,6 +78,7 @@ class Scene:
     panels: list[PanelGrid]
     markers: tuple[int, ...]  # time steps with a dashed line before them
     warnings: list[str] = field(default_factory=list)
+    peaks: np.ndarray | None = None  # (N,) each location's peak weight in the window; None if not read whole
 
     def rects(self) -> list[tuple[float, float, float, float]]:
         return axes_rects(self.grid, self.figsize, self.opts, self.suptitle is not None)[: len(self.panels)]
@@ -172,9 +173,10 @@ def title_text(metadata: dict, name: str, opts: PlotOptions) -> str | None:
     if not opts.title:
         return None
     bits = [str(metadata["task"])] if "task" in metadata else []
-    bits += [f"{label} {metadata[k]}" for k, label in TITLE_KEYS if k in metadata]
-    if name != "/":
-        bits.insert(0, name)
+    bits += [label.format(metadata[k]) for k, label in TITLE_KEYS if k in metadata]
+    step = metadata.get("step")
+    if name != "/" and not (isinstance(step, int) and name.rpartition("/")[2] == f"step_{step:07d}"):
+        bits.insert(0, name)  # a snapshot named after its step says nothing more
     return " · ".join(bits) or None
 
 
@@ -230,8 +232,11 @@ def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
 # --------------------------------------------------------------------- scene
 
 
-def build_scene(source, opts: PlotOptions) -> Scene:
-    """Read, window, reduce, crop and mask every panel of a trace: the figure, decided."""
+def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) -> Scene:
+    """Read, window, reduce, crop and mask every panel of a trace: the figure, decided.
+
+    ``band`` imposes the weighting rows to draw (an animation's frames share one); by default
+    ``opts.locations`` decides."""
     panels, grid, warnings = plan_panels(source.shapes, opts, source.error)
     suptitle = title_text(source.metadata, source.name, opts)
     figsize = opts.figsize or default_figsize(grid, opts, suptitle is not None)
@@ -247,11 +252,13 @@ def build_scene(source, opts: PlotOptions) -> Scene:
     for p, rect in zip(panels, rects, strict=False):
         if p.present:
             cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
-    band = None
     N = source.locations
     weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
-    if opts.locations == "auto" and weightings and all(w.shape[1] == N for w in weightings):
-        band = used_band(np.max([w.max(axis=0) for w in weightings], axis=0))
+    peaks = None
+    if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
+        peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
+    if band is None and opts.locations == "auto" and peaks is not None:
+        band = used_band(peaks)
 
     grids = []
     for p, rect in zip(panels, rects, strict=False):
@@ -283,5 +290,5 @@ def build_scene(source, opts: PlotOptions) -> Scene:
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
         grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo))
-    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings)
+    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks)
 

@@ -75,13 +75,17 @@ class Renderer:
         return frame
 
     def png(self, scene: Scene) -> bytes:
+        return encode_png(self.pixels(scene), scene.opts.transparent)
+
+    def pixels(self, scene: Scene) -> np.ndarray:
+        """The figure as (H, W, 4) uint8 RGBA."""
         frame = self.frame(scene)
         canvas = frame.pixels.copy()
         for p, box in zip(scene.panels, frame.boxes, strict=True):
             if p.values is not None:
                 paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored)
                 paint_markers(canvas, box, p.time, scene.markers)
-        return encode_png(canvas, scene.opts.transparent)
+        return canvas
 
 
 def draw_frame(scene: Scene) -> Frame:

@@ -7,7 +7,17 @@ import pytest
 
 from attnviz.ntm.optim import Adam, RMSProp
 from attnviz.ntm.tasks import TASKS, get_task
-from attnviz.ntm.train import CheckpointError, TrainConfig, Trainer, load_checkpoint, load_model, record, run
+from attnviz.ntm.train import (
+    METRICS,
+    CheckpointError,
+    TrainConfig,
+    Trainer,
+    load_checkpoint,
+    load_model,
+    record,
+    run,
+    snapshot_due,
+)
 
 TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
 
@@ -90,7 +100,7 @@ def test_resume_is_exact(tmp_path):
     for k in a.opt.state:
         np.testing.assert_array_equal(a.opt.state[k], b.opt.state[k])
     rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
-    assert rows[0].startswith("step,sequences,loss,bits_per_sequence,wrong_bits")
+    assert rows[0].split(",") == list(METRICS)
     assert [r.split(",")[0] for r in rows[1:]] == ["5", "10", "15", "20"]
 
 
@@ -132,18 +142,26 @@ def test_a_checkpoint_with_its_best_state_is_still_known_as_a_checkpoint(tmp_pat
     assert is_checkpoint(tmp_path / "checkpoint.npz")
 
 
+def test_snapshots_are_dense_early():
+    due = [s for s in range(1, 8001) if snapshot_due(s, 500)]
+    assert due[:3] == [50, 100, 150] and 1000 in due and 1050 not in due and 1100 in due
+    assert [s for s in due if s > 5000] == [5500, 6000, 6500, 7000, 7500, 8000]
+    assert len(due) == 20 + 40 + 6 and not any(snapshot_due(s, 0) for s in range(1, 100))
+
+
 def test_run_events_and_files(tmp_path):
     events = []
     reason = run(Trainer(_small(tmp_path, 8)), tmp_path, events.append)
     assert reason == "max_steps"
     kinds = [e["kind"] for e in events]
-    assert kinds.count("step") == 8 and kinds.count("trace") == 2 and kinds[-1] == "done"
+    assert kinds.count("step") == 8 and kinds[-1] == "done"
+    assert [e["step"] for e in events if e["kind"] == "trace"] == [s for s in range(1, 9) if snapshot_due(s, 4)]
     trace = next(e for e in events if e["kind"] == "trace")
     assert set(trace["arrays"]) == {"inputs", "outputs", "targets", "write_weightings", "read_weightings",
                                     "adds", "erases", "reads", "memory", "output_mask"}
     L = trace["metadata"]["sequence_length"]
     assert trace["arrays"]["output_mask"].tolist() == [False] * (L + 1) + [True] * L  # the copy's output phase
-    assert trace["metadata"]["task"] == "copy" and trace["metadata"]["step"] == 4
+    assert trace["metadata"]["task"] == "copy" and trace["metadata"]["step"] == 1  # the first snapshot
     assert {p.name for p in tmp_path.iterdir()} >= {"config.json", "metrics.csv", "checkpoint.npz", "best.npz"}
     assert json.loads((tmp_path / "config.json").read_text())["seed"] == 3
 

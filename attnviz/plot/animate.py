@@ -1,0 +1,161 @@
+"""Animations: many traces (a run's snapshots) as the frames of one GIF (or MP4), on one shared view.
+
+Every frame has the same geometry, crop and colour scales, decided in a first pass over all the
+traces, so that a colour means the same value in every frame. Frames are drawn by the PNG back
+end (their frame is drawn once) and written as they are drawn: memory does not grow with the
+number of frames. GIFs use one fixed palette (the panels' colormaps and greys), so the same
+traces and options always give the same bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AttnvizError, OptionError
+from .colors import LUT_SIZE, MASK_RGBA
+from .options import PANELS, PlotOptions
+from .plan import build_scene, used_band
+from .raster import Renderer
+from .source import Source
+
+VIDEO_EXTRA = "pip install 'attnviz[video]'"
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    path: Path
+    name: str
+    step: int | None
+
+
+def snapshots(files, max_bytes: int | None = None) -> list[Snapshot]:
+    """Every trace in ``files``, ordered by their ``step`` metadata (those without one last), then name."""
+    from ..io import open_traces, trace_files
+
+    out = []
+    for path in trace_files(files):
+        with open_traces(path, max_bytes) as f:
+            for name in f.names:  # a file with none (a run's first minutes) adds none
+                step = f.info(name).metadata.get("step")
+                out.append(Snapshot(Path(path), name, step if isinstance(step, int) else None))
+    return sorted(out, key=lambda s: (s.step is None, s.step or 0, s.name, str(s.path)))
+
+
+def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None) -> tuple[tuple[int, int] | None, dict]:
+    """The crop and colour limits every frame shares: the crop holding every frame's memory in use,
+    and for each panel whose scale follows its data, the range over all frames."""
+    peaks, ranges = None, {}
+    for scene in _scenes(items, opts, max_bytes):
+        if scene.peaks is not None:
+            peaks = scene.peaks if peaks is None else np.maximum(peaks, scene.peaks)
+        for p in scene.panels:
+            if p.values is not None and PANELS[p.plan.key].scale != "probability":
+                lo, hi = ranges.get(p.plan.key, (p.vmin, p.vmax))
+                ranges[p.plan.key] = (min(lo, p.vmin), max(hi, p.vmax))
+    band = used_band(peaks) if peaks is not None and opts.locations == "auto" else None
+    return band, ranges
+
+
+def _scenes(items, opts, max_bytes, band=None):
+    from ..io import open_traces
+
+    for item in items:
+        with open_traces(item.path, max_bytes) as f:
+            yield build_scene(Source(f, item.name, opts), opts, band=band)
+
+
+def frames(items: list[Snapshot], opts: PlotOptions, max_bytes=None, renderer: Renderer | None = None):
+    """The frames (RGBA arrays, one per snapshot) on the shared view, one at a time."""
+    band, ranges = shared_view(items, opts, max_bytes)
+    limits = {**{k: ranges[k] for k in ranges}, **opts.limits}
+    opts = replace(opts, limits=limits).validated()
+    renderer = renderer or Renderer(opts)
+    for scene in _scenes(items, opts, max_bytes, band):
+        yield renderer.pixels(scene)
+
+
+def animate(files, output, options: PlotOptions | None = None, fps: float = 4.0, max_bytes: int | None = None,
+            **kw) -> Path:
+    """Draw every trace of ``files`` as one frame of ``output`` (.gif, or .mp4 with the video extra),
+    in the order of their ``step`` metadata. Keyword arguments set PlotOptions fields."""
+    from ..io import atomic_path
+
+    opts = replace(options or PlotOptions(), **kw).validated()
+    output = Path(output)
+    suffix = output.suffix.lower()
+    if suffix not in (".gif", ".mp4"):
+        raise OptionError(f"{output}: animations are written as .gif or .mp4, not {output.suffix or 'no suffix'!r}")
+    if not fps > 0:
+        raise OptionError(f"--fps {fps} must be above 0")
+    items = snapshots(files, max_bytes)
+    if not items:
+        raise AttnvizError("no traces to animate in " + ", ".join(map(str, files)))
+    renderer = Renderer(opts)
+    with atomic_path(output) as tmp:
+        if suffix == ".gif":
+            palette = gif_palette([renderer.lut(c) for c in _cmaps(opts)])
+            write_gif(tmp, frames(items, opts, max_bytes, renderer), fps, palette)
+        else:
+            write_mp4(tmp, frames(items, opts, max_bytes, renderer), fps)
+    return output
+
+
+def _cmaps(opts: PlotOptions) -> list[str]:
+    from .colors import DIVERGING, SEQUENTIAL
+
+    return list(dict.fromkeys([*(opts.cmap_names or ()), SEQUENTIAL, DIVERGING]))
+
+
+def gif_palette(luts: list[np.ndarray]) -> np.ndarray:
+    """256 colours: 32 greys (text, axes, the unscored grey) and the rest shared by the colormaps."""
+    greys = np.linspace(0, 255, 31).round().astype(np.uint8)
+    colours = [np.stack([greys] * 3, axis=1), np.array([MASK_RGBA[:3]], np.uint8)]
+    each = (256 - 32) // len(luts)
+    for table in luts:
+        colours.append(table[np.linspace(0, LUT_SIZE - 1, each).round().astype(int), :3])
+    palette = np.concatenate(colours)
+    return np.concatenate([palette, np.zeros((256 - len(palette), 3), np.uint8)])
+
+
+def write_gif(path: Path, rgba_frames, fps: float, palette: np.ndarray) -> int:
+    """Write frames as a looping GIF with a fixed palette, one frame at a time. Returns the count."""
+    from PIL import GifImagePlugin, Image
+
+    reference = Image.new("P", (1, 1))
+    reference.putpalette(palette.tobytes())
+    delay = max(1, round(100 / fps)) * 10  # GIF delays are in hundredths of a second
+    n = 0
+    with open(path, "wb") as fp:
+        for rgba in rgba_frames:
+            im = Image.fromarray(np.ascontiguousarray(rgba[:, :, :3])).quantize(
+                palette=reference, dither=Image.Dither.NONE)
+            if n == 0:
+                header, _ = GifImagePlugin.getheader(im, palette.tobytes(), {"loop": 0, "duration": delay})
+                fp.write(b"".join(header))
+            fp.write(b"".join(GifImagePlugin.getdata(im, duration=delay, disposal=1)))
+            n += 1
+        fp.write(b";")
+    return n
+
+
+def write_mp4(path: Path, rgba_frames, fps: float) -> int:
+    """Write frames as an H.264 MP4 through imageio-ffmpeg (the optional video extra)."""
+    try:
+        import imageio_ffmpeg
+    except ImportError:
+        raise AttnvizError(f"{path}: MP4 needs an encoder: {VIDEO_EXTRA} (or write a .gif)") from None
+    writer, n = None, 0
+    for rgba in rgba_frames:
+        rgb = np.ascontiguousarray(rgba[: rgba.shape[0] // 2 * 2, : rgba.shape[1] // 2 * 2, :3])
+        if writer is None:
+            writer = imageio_ffmpeg.write_frames(str(path), (rgb.shape[1], rgb.shape[0]), fps=fps, format="mp4",
+                                                 codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1)
+            writer.send(None)
+        writer.send(rgb)
+        n += 1
+    if writer is not None:
+        writer.close()
+    return n

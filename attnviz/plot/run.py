@@ -1,0 +1,132 @@
+"""A training run's folder as figures: learning curves, the weightings evolving, the last snapshot."""
+
+from __future__ import annotations
+
+import csv
+import math
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import AttnvizError
+from .options import PlotOptions
+
+METRICS_FILE, TRACES_FILE = "metrics.csv", "traces.h5"
+CONVERGED_BELOW = 0.1  # the trainer's default threshold, held-out wrong bits per sequence
+# Run folders written before metrics.csv named its units: old name -> (name, factor)
+OLD_COLUMNS = {"loss": ("train_bits_per_seq", 1 / math.log(2)), "bits_per_sequence": ("heldout_bits_per_seq", 1.0),
+               "wrong_bits": ("heldout_wrong_bits_per_seq", 1.0)}
+
+
+def is_run_dir(path) -> bool:
+    path = Path(path)
+    return path.is_dir() and (path / METRICS_FILE).is_file()
+
+
+def read_metrics(path) -> dict[str, np.ndarray]:
+    """metrics.csv as columns of floats (an older run folder's columns renamed, loss in bits)."""
+    path = Path(path)
+    try:
+        with open(path, newline="") as f:
+            rows = list(csv.reader(f))
+    except OSError as e:
+        raise AttnvizError(f"{path}: cannot be read ({e.strerror or e})") from None
+    if not rows or "step" not in rows[0]:
+        raise AttnvizError(f"{path}: not a metrics file (no header with 'step')")
+    header = rows[0]
+    try:
+        values = np.array([[float(v) for v in r] for r in rows[1:] if r], np.float64).reshape(-1, len(header))
+    except ValueError as e:
+        raise AttnvizError(f"{path}: a row is not numbers of {len(header)} columns ({e})") from None
+    out = {}
+    for i, name in enumerate(header):
+        new, factor = OLD_COLUMNS.get(name, (name, 1.0))
+        out[new] = values[:, i] * factor
+    return out
+
+
+def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONVERGED_BELOW, fontsize: float = 10):
+    """Held-out wrong bits and cross-entropy (bits per sequence) against sequences seen, with the
+    convergence threshold, rate changes and rollbacks marked. Returns a matplotlib Figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(10, 3.8), dpi=100)
+    FigureCanvasAgg(fig)
+    wrong_ax, bits_ax = fig.subplots(1, 2)
+    fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86, wspace=0.22)
+    x = metrics.get("sequences", metrics["step"])
+    wrong = metrics.get("heldout_wrong_bits_per_seq")
+    if wrong is not None and len(x):
+        wrong_ax.plot(x, wrong, color="#df3a6a", lw=1.5, label="held-out")
+        wrong_ax.axhline(threshold, color="0.3", ls="--", lw=1, label=f"converged below {threshold:g}")
+        wrong_ax.set_yscale("symlog", linthresh=threshold, linscale=0.5)
+        wrong_ax.set_ylim(bottom=0)
+    for name, label, style in (("train_bits_per_seq", "last training batch", {"color": "0.6", "lw": 0.8}),
+                               ("heldout_bits_per_seq", "held-out", {"color": "#2447c0", "lw": 1.5})):
+        if name in metrics and len(x):
+            bits_ax.plot(x, np.maximum(metrics[name], 1e-3), label=label, **style)
+    bits_ax.set_yscale("log")
+    for ax, title, ylabel in ((wrong_ax, "Wrong bits", "wrong bits per sequence"),
+                              (bits_ax, "Cross-entropy", "bits per sequence")):
+        ax.set_title(title, fontsize=fontsize)
+        ax.set_xlabel("sequences seen", fontsize=fontsize)
+        ax.set_ylabel(ylabel, fontsize=fontsize)
+        ax.tick_params(labelsize=fontsize * 0.8)
+        ax.grid(True, which="major", color="0.9", lw=0.6)
+    for at, what, colour in _events(metrics):
+        for ax in (wrong_ax, bits_ax):
+            ax.axvline(at, color=colour, lw=0.8, ls=":", label=what)
+    for ax in (wrong_ax, bits_ax):
+        handles, labels = ax.get_legend_handles_labels()
+        unique = dict(zip(labels, handles, strict=True))
+        if unique:
+            ax.legend(unique.values(), unique.keys(), fontsize=fontsize * 0.75, frameon=False)
+    return fig
+
+
+def _events(metrics) -> list[tuple[float, str, str]]:
+    """(sequences, label, colour) where the rate changed or the collapse guard rolled back."""
+    x = metrics.get("sequences", metrics["step"])
+    events = []
+    if "rollbacks" in metrics and len(x) > 1:
+        for i in np.flatnonzero(np.diff(metrics["rollbacks"]) > 0) + 1:
+            events.append((float(x[i]), "rollback to the best state", "#d62728"))
+    if "lr" in metrics and len(x) > 1:
+        rolled = {e[0] for e in events}
+        for i in np.flatnonzero(np.diff(metrics["lr"]) != 0) + 1:
+            if float(x[i]) not in rolled:
+                events.append((float(x[i]), "learning rate changed", "0.45"))
+    return events
+
+
+def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: float = 4.0,
+             max_bytes: int | None = None) -> list[Path]:
+    """Draw a training run's folder into ``out_dir`` (default RUN_DIR/figures): learning_curves.png,
+    evolution.gif (one frame per snapshot, on one shared view) and last_snapshot.png. Returns the
+    paths written; a run with no snapshot yet gets its curves only."""
+    from ..io import atomic_path, open_traces
+    from .animate import animate, snapshots
+    from .draw import default_style, figure_bytes
+    from .export import export
+
+    run_dir = Path(run_dir)
+    if not is_run_dir(run_dir):
+        raise AttnvizError(f"{run_dir}: not a run folder (no {METRICS_FILE})")
+    out = Path(out_dir) if out_dir is not None else run_dir / "figures"
+    out.mkdir(parents=True, exist_ok=True)
+    opts = (options or PlotOptions()).validated()
+    written = []
+    metrics = read_metrics(run_dir / METRICS_FILE)
+    with default_style():
+        data = figure_bytes(draw_learning_curves(metrics, fontsize=opts.fontsize), "png")
+    with atomic_path(out / "learning_curves.png") as tmp:
+        tmp.write_bytes(data)
+    written.append(out / "learning_curves.png")
+    traces = run_dir / TRACES_FILE
+    items = snapshots([traces], max_bytes) if traces.is_file() else []
+    if items:
+        written.append(animate([traces], out / "evolution.gif", opts, fps=fps, max_bytes=max_bytes))
+        with open_traces(traces, max_bytes) as f:
+            written += export(f.load(items[-1].name), out / "last_snapshot.png", opts)
+    return written
