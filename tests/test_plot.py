@@ -265,6 +265,10 @@ def test_png_and_matplotlib_paint_the_same_cell_colours():
         fig.canvas.draw()
     mpl = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
     assert mpl.shape == img.shape
+    from attnviz.plot.plan import title_strip_inches
+
+    strip = int(title_strip_inches(scene.opts) * scene.opts.dpi)
+    assert scene.suptitle and (img[:strip] == mpl[:strip]).all()  # the title, painted in a strip of its own
     checked = 0
     for p, (top, bottom, left, right) in zip(scene.panels, boxes, strict=True):
         C, R = p.values.shape

@@ -13,7 +13,7 @@ import numpy as np
 
 from .colors import LUT_SIZE, MASK_RGBA, SEQUENTIAL, get_cmap
 from .options import PlotOptions
-from .plan import Scene, build_scene
+from .plan import TITLE_TOP, Scene, build_scene
 from .source import Source
 
 MARKER_STYLE = {"color": "white", "lw": 1.0, "ls": (0, (4, 4))}
@@ -84,16 +84,15 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
     """The Scene as a matplotlib Figure. ``paint=False`` leaves the cells out (the raster's frame)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter
+    from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     o = scene.opts
     fig = Figure(figsize=scene.figsize, dpi=o.dpi)
     FigureCanvasAgg(fig)
     if o.transparent:
         fig.patch.set_alpha(0.0)
-    if scene.suptitle:
-        fig.suptitle(scene.suptitle, fontsize=o.fontsize * 1.1, y=1 - 0.12 * o.fontsize / 10 / scene.figsize[1],
-                     va="top")
+    if scene.suptitle and paint:  # the raster paints its own title strip (raster.title_strip)
+        draw_title(fig, scene.suptitle, o)
     images, cbars, axes = {}, {}, []
     s = o.fontsize / 10
     for p, rect in zip(scene.panels, scene.rects(), strict=True):
@@ -117,7 +116,14 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
             ax, p.values, title=p.title, cmap=get_cmap(p.plan.cmap).resampled(LUT_SIZE), vmin=p.vmin, vmax=p.vmax,
             mask=p.unscored, colorbar=o.colorbar, cbar_ax=cbar_ax,
             extent=(t0 - 0.5, t1 - 0.5, y0 - 0.5, y1 - 0.5), ylabel=p.ylabel, fontsize=o.fontsize)
-        if p.modulo is not None and y1 > p.modulo:  # a crop that wraps: show true location numbers
+        if p.modulo is not None and y1 > p.modulo:  # a crop that wraps: true location numbers, round ones
+            ticks = MaxNLocator(nbins=5, integer=True).tick_values(0, y1 - y0)
+            step = max(1, int(round(ticks[1] - ticks[0])))
+            kept = []
+            for v in sorted(range(y0, y1), key=lambda v: v % p.modulo != 0):  # location 0 first
+                if (v % p.modulo) % step == 0 and all(abs(v - k) >= 0.6 * step for k in kept):
+                    kept.append(v)
+            ax.set_yticks(sorted(kept))
             ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, n=p.modulo: f"{int(round(v)) % n}"))
         if paint:
             for step in scene.markers:
@@ -128,6 +134,12 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
         if cbar is not None:
             cbars[p.title] = cbar
     return PlotResult(fig, axes, images, cbars, scene.warnings)
+
+
+def draw_title(fig, text: str, opts: PlotOptions):
+    """A figure's title: centred, its top TITLE_TOP inches below the figure's top."""
+    return fig.suptitle(text, fontsize=opts.fontsize * 1.1, va="top",
+                        y=1 - TITLE_TOP * opts.fontsize / 10 / fig.get_figheight())
 
 
 def plot_trace(trace, options: PlotOptions | None = None, **kw) -> PlotResult:

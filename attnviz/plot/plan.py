@@ -84,14 +84,24 @@ class Scene:
         return axes_rects(self.grid, self.figsize, self.opts, self.suptitle is not None)[: len(self.panels)]
 
     def frame_key(self) -> tuple:
-        """Everything that shapes the figure apart from its cells (for the raster's frame cache)."""
+        """Everything that shapes the figure apart from its cells and its title's text (for the
+        raster's frame cache: the title is painted in a strip of its own, so that the snapshots
+        of a run, or traces of one length, share a frame)."""
         o = self.opts
-        return (self.grid, self.figsize, o.dpi, o.fontsize, o.transparent, o.colorbar, self.suptitle,
+        return (self.grid, self.figsize, o.dpi, o.fontsize, o.transparent, o.colorbar, self.suptitle is not None,
                 tuple((p.title, p.ylabel, p.plan.cmap, p.plan.present, p.time, p.rows, p.modulo,
                        (p.vmin, p.vmax) if o.colorbar else None) for p in self.panels))
 
 
 # ------------------------------------------------------------------ geometry
+
+
+TITLE_ROOM, TITLE_TOP = 0.35, 0.12  # inches (at font size 10) above the panels for a title, and above its text
+
+
+def title_strip_inches(opts: PlotOptions) -> float:
+    """The strip at the top of a figure that holds its title and nothing else."""
+    return int(TITLE_ROOM * opts.fontsize / 10 * opts.dpi) / opts.dpi
 
 
 def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[float, float, float, float]]:
@@ -104,7 +114,7 @@ def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[flo
     w, h = figsize
     s = opts.fontsize / 10
     bar = 0.55 * s if opts.colorbar else 0.0  # room for a colour bar and its tick labels
-    left, right, bottom, top = 0.75 * s, 0.2 * s + bar, 0.55 * s, (0.35 + (0.35 if titled else 0)) * s
+    left, right, bottom, top = 0.75 * s, 0.2 * s + bar, 0.55 * s, (0.35 + (TITLE_ROOM if titled else 0)) * s
     hgap, vgap = 0.85 * s + bar, 0.95 * s
     cw = (w - left - right - hgap * (cols - 1)) / cols
     ch = (h - top - bottom - vgap * (rows - 1)) / rows

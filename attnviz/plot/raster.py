@@ -16,7 +16,7 @@ import numpy as np
 
 from .colors import MASK_RGBA, lut, lut_index
 from .options import PlotOptions
-from .plan import Scene
+from .plan import Scene, title_strip_inches
 from .reduce import nearest
 
 
@@ -36,6 +36,7 @@ class Renderer:
         self.opts = (options or PlotOptions()).validated()
         self.cache_size = cache_size
         self._frames: dict[tuple, Frame] = {}
+        self._strips: dict[tuple, np.ndarray] = {}
         self._luts: dict[str, np.ndarray] = {}
         self.disk = None
         if cache_dir is not None:
@@ -55,6 +56,22 @@ class Renderer:
                 if self.disk:
                     self.disk.save("lut", name, lut=self._luts[name])
         return self._luts[name]
+
+    def title_strip(self, scene: Scene) -> np.ndarray:
+        """The top of the figure with its title: (rows, W, 4) uint8, from memory, disk, or drawn now."""
+        o = scene.opts
+        key = ("title", scene.suptitle, scene.figsize[0], o.dpi, o.fontsize, o.transparent)
+        if key not in self._strips:
+            stored = self.disk.load("title", repr(key)) if self.disk else None
+            if stored is not None:
+                self._strips[key] = stored["pixels"]
+            else:
+                self._strips[key] = draw_title_strip(scene)
+                if self.disk:
+                    self.disk.save("title", repr(key), pixels=self._strips[key])
+            while len(self._strips) > 4 * self.cache_size:
+                self._strips.pop(next(iter(self._strips)))
+        return self._strips[key]
 
     def frame(self, scene: Scene) -> Frame:
         """The scene's frame, from memory, from the disk cache, or drawn now."""
@@ -81,6 +98,9 @@ class Renderer:
         """The figure as (H, W, 4) uint8 RGBA."""
         frame = self.frame(scene)
         canvas = frame.pixels.copy()
+        if scene.suptitle:
+            strip = self.title_strip(scene)
+            canvas[: strip.shape[0], : strip.shape[1]] = strip
         for p, box in zip(scene.panels, frame.boxes, strict=True):
             if p.values is not None:
                 paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored)
@@ -104,6 +124,24 @@ def draw_frame(scene: Scene) -> Frame:
         box = (int(round(H - y1)) + 1, int(round(H - y0)) - 1, int(round(x0)) + 1, int(round(x1)) - 1)
         boxes.append(_snap_to_spines(pixels, box))
     return Frame(pixels, boxes)
+
+
+def draw_title_strip(scene: Scene) -> np.ndarray:
+    """The title alone, drawn as it would be at the top of the whole figure."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from .draw import default_style, draw_title
+
+    o = scene.opts
+    with default_style():
+        fig = Figure(figsize=(scene.figsize[0], title_strip_inches(o)), dpi=o.dpi)
+        FigureCanvasAgg(fig)
+        if o.transparent:
+            fig.patch.set_alpha(0.0)
+        draw_title(fig, scene.suptitle, o)
+        fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba()).copy()
 
 
 def paint(canvas, box, values, lo, hi, table, unscored=None) -> None:
