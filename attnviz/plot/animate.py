@@ -151,8 +151,9 @@ def write_mp4(path: Path, rgba_frames, fps: float) -> int:
     for rgba in rgba_frames:
         rgb = np.ascontiguousarray(rgba[: rgba.shape[0] // 2 * 2, : rgba.shape[1] // 2 * 2, :3])
         if writer is None:
-            writer = imageio_ffmpeg.write_frames(str(path), (rgb.shape[1], rgb.shape[0]), fps=fps, format="mp4",
-                                                 codec="libx264", pix_fmt_out="yuv420p", macro_block_size=1)
+            writer = imageio_ffmpeg.write_frames(str(path), (rgb.shape[1], rgb.shape[0]), fps=fps, codec="libx264",
+                                                 pix_fmt_out="yuv420p", macro_block_size=1,
+                                                 output_params=["-f", "mp4"])  # the name ends in .tmp
             writer.send(None)
         writer.send(rgb)
         n += 1
