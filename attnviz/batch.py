@@ -27,6 +27,7 @@ class Job:
     traces: list[tuple[str, Path]] = field(default_factory=list)
     error: str | None = None  # the file could not even be listed
     steps: int = 0  # for grouping traces of one geometry together
+    page: Path | None = None  # the file's interactive page (every trace of it on one page), if asked for
 
 
 @dataclass
@@ -34,6 +35,7 @@ class BatchResult:
     written: list[Path] = field(default_factory=list)
     failures: list[str] = field(default_factory=list)  # one line each: file, trace, problem
     warnings: list[str] = field(default_factory=list)  # drawn, but with a panel left empty
+    index: Path | None = None  # OUT/index.html, the gallery of a batch written into a folder
 
     @property
     def ok(self) -> bool:
@@ -84,7 +86,8 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
             names = []
         jobs.append(job)
         items += [(job, n, base) for n in names] or [(job, None, base)]
-    if output is not None and len(items) != 1:
+    one_page = output is not None and Path(output).suffix.lower() == ".html"  # a file's traces, one page
+    if output is not None and len(items) != 1 and not (one_page and len(jobs) == 1):
         raise AttnvizError(f"--output names one file but there are {len(items)} traces to draw; "
                            "use --out-dir (or --trace to pick one)")
     used: dict[str, int] = {}
@@ -106,6 +109,15 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
             path = job.file.with_name(stem)
         if i % N == K - 1:
             job.traces.append((name, path))
+    for job, base in {id(j): (j, b) for j, _, b in items}.values():  # a page per file, named like its figures
+        if len(job.traces) == 1:
+            job.page = job.traces[0][1]
+        elif job.traces:
+            stem = safe_name(base)
+            n = used[stem] = used.get(stem, 0) + 1
+            stem = stem if n == 1 else f"{stem}-{n}"
+            job.page = (Path(output) if output is not None else Path(out_dir) / stem if out_dir is not None
+                        else job.file.with_name(stem))
     return [j for j in jobs if id(j) in kept]
 
 
@@ -122,19 +134,36 @@ def _run_job(args) -> BatchResult:
     if job.error:
         result.failures.append(job.error)
         return result
+    pages = []  # (name, scene) for the file's interactive page
     try:
         with open_traces(job.file, max_bytes) as f:
             for name, base in job.traces:
                 try:
-                    fmts = formats or ([] if base.suffix.lower().lstrip(".") in FORMATS else ["png"])
+                    suffix = base.suffix.lower().lstrip(".")
+                    fmts = formats or [suffix if suffix in FORMATS else "png"]
                     scene = build_scene(Source(f, name, opts), opts)  # read once for every format
                     result.warnings += scene.warnings
-                    result.written += write_outputs(base, fmts, lambda fmt, s=scene: scene_bytes(s, fmt, _renderer))
+                    if "html" in fmts:
+                        pages.append((name, scene))
+                    others = [fmt for fmt in fmts if fmt != "html"]
+                    if others:
+                        result.written += write_outputs(base, others, lambda fmt, s=scene: scene_bytes(s, fmt, _renderer))
                 except AttnvizError as e:
                     result.failures.append(str(e))
+        if pages:
+            result.written += write_page(job.page, pages)
     except AttnvizError as e:
         result.failures.append(str(e))
     return result
+
+
+def write_page(path: Path, pages: list) -> list[Path]:
+    """One interactive page for a file's traces (a slider steps through them)."""
+    from .plot.html import page
+
+    labels = [name for name, _ in pages]
+    title = f"attnviz: {path.with_suffix('').name}"
+    return write_outputs(path, ["html"], lambda fmt: page([s for _, s in pages], labels, title=title).encode())
 
 
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
@@ -182,7 +211,48 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
             result.merge(_run_job(w))
             if on_progress:
                 on_progress(i, total)
+    if out_dir is not None and output is None:
+        result.index = write_index(Path(out_dir), result)
     return result
+
+
+def write_index(out_dir: Path, result: BatchResult) -> Path:
+    """OUT/index.html: every figure of the batch as a thumbnail linking to it and to its other
+    formats (the interactive page among them), and the failures. Paths are relative: the folder
+    can be moved or uploaded as it is (a CI artifact)."""
+    import html
+
+    from .io import atomic_path
+
+    groups: dict[str, dict[str, str]] = {}
+    for path in result.written:
+        rel = Path(path).resolve().relative_to(out_dir.resolve()).as_posix()
+        stem, _, fmt = rel.rpartition(".")
+        groups.setdefault(stem, {})[fmt] = rel
+    cards = []
+    for stem, files in sorted(groups.items()):
+        picture = files.get("png") or files.get("svg")
+        thumb = (f'<a href="{html.escape(picture)}"><img src="{html.escape(picture)}" alt="{html.escape(stem)}" '
+                 'loading="lazy"></a>') if picture else ""
+        links = " ".join(f'<a href="{html.escape(rel)}">{fmt}</a>' for fmt, rel in sorted(files.items()))
+        cards.append(f'<figure>{thumb}<figcaption>{html.escape(stem)}<br>{links}</figcaption></figure>')
+    failures = "".join(f"<li>{html.escape(line)}</li>" for line in result.failures)
+    text = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>attnviz: {len(groups)} figures</title>
+<meta name="generator" content="attnviz"><style>
+body {{ font-family: sans-serif; margin: 16px; }} .gallery {{ display: flex; flex-wrap: wrap; gap: 12px; }}
+figure {{ margin: 0; width: 320px; }} img {{ width: 320px; border: 1px solid #ddd; }}
+figcaption {{ font-size: 12px; word-break: break-all; }} .failures {{ color: #a00; }}
+</style></head><body>
+<h1>{len(groups)} figure(s), {len(result.failures)} failure(s)</h1>
+{f'<h2>Failures</h2><ul class="failures">{failures}</ul>' if failures else ''}
+<div class="gallery">{''.join(cards)}</div>
+</body></html>
+"""
+    path = out_dir / "index.html"
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path
 
 
 def _tasks(work: list, size: int) -> list[list]:

@@ -125,7 +125,7 @@ Reduction = _choices("Reduction", ("max", "mean"))
 TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall"))
 Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
 Controller = _choices("Controller", ("lstm", "feedforward"))
-Format = _choices("Format", ("png", "svg", "pdf"))
+Format = _choices("Format", ("png", "svg", "pdf", "html"))
 
 
 def version_callback(value: bool):
@@ -435,12 +435,13 @@ def plot(
         raise typer.BadParameter(f"--shard {shard!r} is not K/N (e.g. 1/4)")
     opts = _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
                          phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce)
-    if len(files) == 1 and is_run_dir(files[0]) and output is None and not formats:
-        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes)):
+    fmts = [f.value for f in formats or ()]
+    if len(files) == 1 and is_run_dir(files[0]) and output is None and set(fmts) <= {"png", "html"}:
+        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts):
             out.print(Text(f"wrote {path}"))
         return
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
-        result = plot_files(files, output, out_dir, opts, [f.value for f in formats or ()] or None, trace, jobs,
+        result = plot_files(files, output, out_dir, opts, fmts or None, trace, jobs,
                             (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))

@@ -121,7 +121,9 @@ def test_batch_with_a_bad_file_in_the_middle(runner, tmp_path):
     result = run(runner, "plot", src, "--out-dir", tmp_path / "out", "--jobs", "2")
     assert result.exit_code == 1
     assert "broken.h5" in result.stderr and "Traceback" not in result.output
-    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["one__a0.png", "one__a1.png", "sub__two.png"]
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["index.html", "one__a0.png", "one__a1.png",
+                                                                    "sub__two.png"]
+    assert "broken.h5" in (tmp_path / "out" / "index.html").read_text()  # the gallery lists the failure
 
 
 def test_output_names_never_escape_the_out_dir(tmp_path):
@@ -219,7 +221,7 @@ def test_train_resume_and_record_through_the_cli(runner, tmp_path):
         "evolution.gif", "last_snapshot.png", "learning_curves.png"]
     # its trace file alone is drawn like any other (the checkpoints beside it are skipped)
     r = run(runner, "plot", tmp_path / "run" / "traces.h5", "--out-dir", tmp_path / "each")
-    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["traces__step_0000004.png",
+    assert sorted(p.name for p in (tmp_path / "each").iterdir()) == ["index.html", "traces__step_0000004.png",
                                                                       "traces__step_0000008.png"]
 
 

@@ -190,7 +190,7 @@ def test_an_unwritable_output_fails_its_trace_only(runner, tmp_path):
     assert f"{out / 'b.png'}: is a folder" in result.stderr and ".tmp" not in result.stderr
     assert "1 trace(s) or file(s) failed, 2 file(s) written" in result.stderr
     assert (out / "a.png").is_file() and (out / "c.png").is_file()
-    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png"]  # no temporary left
+    assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png", "index.html"]  # no temporary left
 
 
 def test_an_overwritten_output_keeps_its_mode(runner, tmp_path):

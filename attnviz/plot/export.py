@@ -13,9 +13,14 @@ from .source import Source
 
 
 def scene_bytes(scene: Scene, fmt: str, renderer: Renderer) -> bytes:
-    """One Scene in one format: PNG through the raster, SVG and PDF through matplotlib."""
+    """One Scene in one format: PNG through the raster, SVG and PDF through matplotlib, HTML as an
+    interactive page."""
     if fmt == "png":
         return renderer.png(scene)
+    if fmt == "html":
+        from .html import page
+
+        return page([scene]).encode()
     from .draw import vector_bytes
 
     return vector_bytes(scene, fmt)

@@ -37,7 +37,7 @@ LAYOUTS = {
 WEIGHTING_PANELS = ("write_weightings", "read_weightings")
 PER_HEAD = ("write_weightings", "read_weightings", "adds", "erases", "reads")
 MASKED_PANELS = ("outputs", "targets")  # drawn masked where the trace's output_mask says "not scored"
-FORMATS = ("png", "svg", "pdf")
+FORMATS = ("png", "svg", "pdf", "html")
 REDUCTIONS = ("max", "mean")
 MAX_PIXELS = 50_000_000  # a figure larger than this (about 7,000 x 7,000) is refused before drawing
 

@@ -61,6 +61,7 @@ class PanelGrid:
     time: tuple[int, int] = (0, 1)  # steps [t0, t1)
     rows: tuple[int, int] = (0, 1)  # row coordinates [y0, y1)
     modulo: int | None = None
+    raw: np.ndarray | None = None  # the cells before a max reduction's spreading: what each one stands for
 
     @property
     def title(self) -> str:
@@ -79,6 +80,7 @@ class Scene:
     markers: tuple[int, ...]  # time steps with a dashed line before them
     warnings: list[str] = field(default_factory=list)
     peaks: np.ndarray | None = None  # (N,) each location's peak weight in the window; None if not read whole
+    source_meta: dict = field(default_factory=dict)  # the trace's metadata (step, sequences: the interactive view)
 
     def rects(self) -> list[tuple[float, float, float, float]]:
         return axes_rects(self.grid, self.figsize, self.opts, self.suptitle is not None)[: len(self.panels)]
@@ -290,6 +292,7 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
         width, height = pixel_size(rect, figsize, opts.dpi)
         reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
         values = reduce_axis(values, height, 1, opts.reduce)
+        raw = values
         if opts.reduce == "max":
             for axis in (0, 1):
                 if reduced[axis]:
@@ -299,6 +302,6 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             scored = reduce_axis(mask[:, None].astype(np.float64), width, 0, "max")[:, 0] > 0
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
-        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo))
-    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks)
+        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw))
+    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dict(source.metadata))
 

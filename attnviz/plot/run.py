@@ -101,9 +101,10 @@ def _events(metrics) -> list[tuple[float, str, str]]:
 
 
 def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: float = 4.0,
-             max_bytes: int | None = None) -> list[Path]:
+             max_bytes: int | None = None, html: bool = False) -> list[Path]:
     """Draw a training run's folder into ``out_dir`` (default RUN_DIR/figures): learning_curves.png,
-    evolution.gif (one frame per snapshot, on one shared view) and last_snapshot.png. Returns the
+    evolution.gif (one frame per snapshot, on one shared view) and last_snapshot.png; with ``html``
+    also run.html, the interactive page (its curve, and a slider over the snapshots). Returns the
     paths written; a run with no snapshot yet gets its curves only."""
     from ..io import atomic_path, open_traces
     from .animate import animate, snapshots
@@ -129,4 +130,26 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
         written.append(animate([traces], out / "evolution.gif", opts, fps=fps, max_bytes=max_bytes))
         with open_traces(traces, max_bytes) as f:
             written += export(f.load(items[-1].name), out / "last_snapshot.png", opts)
+    if html:
+        written.append(run_page(run_dir, out / "run.html", metrics, items, opts, fps, max_bytes))
     return written
+
+
+def run_page(run_dir: Path, path: Path, metrics, items, opts: PlotOptions, fps: float, max_bytes) -> Path:
+    """The run's interactive page: the held-out curve with a marker at the snapshot shown."""
+    from dataclasses import replace
+
+    from ..io import atomic_path
+    from .animate import _scenes, shared_view
+    from .html import page
+
+    band, ranges = shared_view(items, opts, max_bytes)
+    opts = replace(opts, limits={**ranges, **opts.limits}).validated()
+    scenes = list(_scenes(items, opts, max_bytes, band))
+    x = metrics.get("sequences", metrics["step"])
+    curves = {"sequences": x.tolist(), "wrong": metrics.get("heldout_wrong_bits_per_seq", np.zeros_like(x)).tolist(),
+              "threshold": CONVERGED_BELOW}
+    text = page(scenes, [i.name for i in items], curves=curves, fps=fps, title=f"attnviz: {run_dir.name}")
+    with atomic_path(path) as tmp:
+        tmp.write_text(text)
+    return path

@@ -1,0 +1,72 @@
+"""The interactive view: a Scene (or several) as one self-contained HTML page.
+
+The page holds the figure as decided in Python: each panel's cells as colour indices (exactly
+what the PNG paints), the value each cell stands for (for the readout), and the labels, crop,
+title and markers of the Scene. Its script (``web/view.js``) and style are inlined; nothing is
+fetched, so the page works from ``file://`` with no network.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from importlib import resources
+
+import numpy as np
+
+from .colors import MASK_RGBA, lut, lut_index
+from .plan import Scene, pixel_size
+
+
+def _b64(array: np.ndarray) -> str:
+    return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def scene_payload(scene: Scene, label: str = "") -> dict:
+    """One frame of the page: what view.js draws for this Scene."""
+    panels = []
+    rect = scene.rects()[0]
+    for p in scene.panels:
+        entry = {"title": p.title, "ylabel": p.ylabel, "present": p.values is not None, "time": list(p.time),
+                 "rows": list(map(int, p.rows)), "modulo": p.modulo, "cmap": p.plan.cmap}
+        if p.values is not None:
+            entry.update(cols=int(p.values.shape[0]), nrows=int(p.values.shape[1]),
+                         index=_b64(lut_index(p.values, p.vmin, p.vmax).astype(np.uint8)),
+                         value=_b64((p.values if p.raw is None else p.raw).astype("<f4")), vmin=p.vmin, vmax=p.vmax,
+                         unscored=None if p.unscored is None else _b64(p.unscored.astype(np.uint8)))
+        panels.append(entry)
+    step = scene.source_meta.get("step") if scene.source_meta else None
+    sequences = scene.source_meta.get("sequences") if scene.source_meta else None
+    return {"title": scene.suptitle, "grid": list(scene.grid), "markers": list(scene.markers), "panels": panels,
+            "panel_size": list(pixel_size(rect, scene.figsize, scene.opts.dpi)), "label": label or (scene.suptitle or ""),
+            "step": step, "sequences": sequences}
+
+
+def page(scenes: list[Scene], labels: list[str] | None = None, curves: dict | None = None, fps: float = 2.0,
+         title: str = "attnviz") -> str:
+    """The page for one Scene, or several (a slider steps through them), with a run's curves."""
+    frames = [scene_payload(s, (labels or [""] * len(scenes))[k]) for k, s in enumerate(scenes)]
+    cmaps = {p["cmap"] for f in frames for p in f["panels"]}
+    data = {"frames": frames, "luts": {c: _b64(lut(c)[:, :3]) for c in sorted(cmaps)}, "mask": list(MASK_RGBA),
+            "reduce": scenes[0].opts.reduce, "fps": fps, "curves": curves}
+    web = resources.files("attnviz.plot") / "web"
+    script, style = (web / "view.js").read_text(), (web / "view.css").read_text()
+    payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+    curves_html = '<canvas id="curves" width="640" height="200" aria-label="learning curve"></canvas>' if curves else ""
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>{html.escape(title)}</title>
+<meta name="generator" content="attnviz"><style>{style}</style></head>
+<body>
+{curves_html}
+<div id="controls"><button id="play" type="button" aria-label="play the snapshots in turn">Play</button>
+<label>snapshot <input id="frame" type="range" min="0" max="0" value="0" aria-label="snapshot"></label>
+<span id="frame-label"></span></div>
+<div id="attnviz" tabindex="0" aria-label="attention trace; arrow keys move the cursor"></div>
+<div id="readout" aria-live="polite"></div>
+<p class="help">Point at a cell to read it; wheel: zoom time (with Shift: rows); drag: pan; double-click: reset;
+arrow keys: move the cursor.</p>
+<script>window.ATTNVIZ = {payload};</script>
+<script>{script}</script>
+</body></html>
+"""

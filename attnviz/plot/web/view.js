@@ -1,0 +1,302 @@
+// attnviz interactive view. Reads the figure decided in Python (window.ATTNVIZ: panels, cells as
+// colour indices, values for the readout, labels, markers) and draws it; decides nothing about the
+// picture itself. No network, no build step: this file is inlined into each page.
+"use strict";
+
+(function () {
+  const data = window.ATTNVIZ;
+  const MARGIN = { left: 58, right: 12, top: 26, bottom: 38 };  // CSS pixels around a panel's cells
+  const root = document.getElementById("attnviz");
+  const readout = document.getElementById("readout");
+  const state = { frame: 0, t: null, window: null, rows: {}, drag: null };
+  window.attnvizView = state;  // for tests and the console
+
+  function decode(b64, Type) {
+    const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+    return new Type(bytes.buffer);
+  }
+  const luts = {};
+  for (const [name, b64] of Object.entries(data.luts)) luts[name] = decode(b64, Uint8Array);
+  for (const frame of data.frames) {
+    for (const p of frame.panels) {
+      if (!p.present) continue;
+      p.index = decode(p.index, Uint8Array);  // (cols x rows) colour indices, as the PNG paints them
+      p.value = decode(p.value, Float32Array);  // the value each cell stands for (block maximum or mean)
+      p.unscored = p.unscored ? decode(p.unscored, Uint8Array) : null;
+    }
+  }
+
+  function niceStep(span, count) {
+    const raw = span / Math.max(1, count);
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= raw) return Math.max(1, m * mag);
+    return Math.max(1, 10 * mag);
+  }
+
+  function ticks(lo, hi, count, modulo) {
+    const step = niceStep(hi - lo, count), out = [];
+    for (let v = Math.ceil(lo); v < hi; v++) {
+      const label = modulo ? ((v % modulo) + modulo) % modulo : v;
+      if (label % step === 0) out.push([v, label]);
+    }
+    return out;
+  }
+
+  function timeWindow(frame) {
+    return state.window || frame.panels[0].time.slice();
+  }
+
+  function build() {
+    root.innerHTML = "";
+    const frame = data.frames[state.frame];
+    const title = document.createElement("h1");
+    title.textContent = frame.title || "";
+    root.appendChild(title);
+    const grid = document.createElement("div");
+    grid.className = "grid";
+    grid.style.gridTemplateColumns = `repeat(${frame.grid[1]}, ${frame.panel_size[0] + MARGIN.left + MARGIN.right}px)`;
+    root.appendChild(grid);
+    frame.panels.forEach((p, k) => {
+      const canvas = document.createElement("canvas");
+      const w = frame.panel_size[0] + MARGIN.left + MARGIN.right, h = frame.panel_size[1] + MARGIN.top + MARGIN.bottom;
+      const dpr = window.devicePixelRatio || 1;
+      canvas.width = w * dpr; canvas.height = h * dpr;
+      canvas.style.width = w + "px"; canvas.style.height = h + "px";
+      canvas.dataset.panel = k;
+      canvas.setAttribute("role", "img");
+      canvas.setAttribute("aria-label", p.title);
+      grid.appendChild(canvas);
+      p.canvas = canvas;
+      attach(canvas, frame, p);
+    });
+    draw();
+  }
+
+  function rowsOf(p) {
+    return state.rows[p.title] || p.rows.slice();
+  }
+
+  function draw() {
+    const frame = data.frames[state.frame];
+    for (const p of frame.panels) drawPanel(frame, p);
+    document.body.dataset.view = JSON.stringify({ frame: state.frame, window: timeWindow(frame), t: state.t });
+  }
+
+  function drawPanel(frame, p) {
+    const ctx = p.canvas.getContext("2d");
+    const dpr = window.devicePixelRatio || 1;
+    const [W, H] = frame.panel_size;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#ffffff";
+    ctx.fillRect(0, 0, W + MARGIN.left + MARGIN.right, H + MARGIN.top + MARGIN.bottom);
+    ctx.fillStyle = "#000"; ctx.font = "13px sans-serif"; ctx.textAlign = "center";
+    ctx.fillText(p.title, MARGIN.left + W / 2, 16);
+    if (!p.present) {
+      ctx.fillStyle = "#777"; ctx.fillText("not recorded", MARGIN.left + W / 2, MARGIN.top + H / 2);
+      ctx.strokeRect(MARGIN.left, MARGIN.top, W, H);
+      return;
+    }
+    const [t0, t1] = timeWindow(frame), [r0, r1] = rowsOf(p);
+    const C = p.cols, R = p.nrows, lut = luts[p.cmap];
+    // the cells in view, as an image of one pixel per cell, scaled up without smoothing
+    const c0 = Math.max(0, Math.floor(((t0 - p.time[0]) / (p.time[1] - p.time[0])) * C));
+    const c1 = Math.min(C, Math.ceil(((t1 - p.time[0]) / (p.time[1] - p.time[0])) * C));
+    const q0 = Math.max(0, Math.floor(((r0 - p.rows[0]) / (p.rows[1] - p.rows[0])) * R));
+    const q1 = Math.min(R, Math.ceil(((r1 - p.rows[0]) / (p.rows[1] - p.rows[0])) * R));
+    const img = new ImageData(Math.max(1, c1 - c0), Math.max(1, q1 - q0));
+    for (let i = c0; i < c1; i++) {
+      for (let j = q0; j < q1; j++) {
+        const at = ((q1 - 1 - j) * (c1 - c0) + (i - c0)) * 4;  // row 0 at the bottom
+        if (p.unscored && p.unscored[i]) {
+          img.data.set(data.mask, at);
+        } else {
+          const k = p.index[i * R + j] * 3;
+          img.data.set([lut[k], lut[k + 1], lut[k + 2], 255], at);
+        }
+      }
+    }
+    const off = new OffscreenCanvas(img.width, img.height);
+    off.getContext("2d").putImageData(img, 0, 0);
+    const x = (t) => MARGIN.left + ((t - t0) / (t1 - t0)) * W;
+    const y = (r) => MARGIN.top + H - ((r - r0) / (r1 - r0)) * H;
+    const cellT = (i) => p.time[0] + (i / C) * (p.time[1] - p.time[0]);
+    const cellR = (j) => p.rows[0] + (j / R) * (p.rows[1] - p.rows[0]);
+    ctx.imageSmoothingEnabled = false;
+    ctx.save();
+    ctx.beginPath(); ctx.rect(MARGIN.left, MARGIN.top, W, H); ctx.clip();
+    ctx.drawImage(off, x(cellT(c0)), y(cellR(q1)), x(cellT(c1)) - x(cellT(c0)), y(cellR(q0)) - y(cellR(q1)));
+    ctx.strokeStyle = "#ffffff"; ctx.setLineDash([4, 4]); ctx.lineWidth = 1;
+    for (const m of frame.markers) { ctx.beginPath(); ctx.moveTo(x(m), MARGIN.top); ctx.lineTo(x(m), MARGIN.top + H); ctx.stroke(); }
+    ctx.setLineDash([]);
+    if (state.t !== null) {  // the cursor, at the same step in every panel
+      ctx.strokeStyle = "#00e0ff"; ctx.beginPath();
+      ctx.moveTo(x(state.t + 0.5), MARGIN.top); ctx.lineTo(x(state.t + 0.5), MARGIN.top + H); ctx.stroke();
+    }
+    ctx.restore();
+    ctx.strokeStyle = "#000"; ctx.strokeRect(MARGIN.left + 0.5, MARGIN.top + 0.5, W - 1, H - 1);
+    ctx.fillStyle = "#000"; ctx.font = "11px sans-serif";
+    for (const [v, label] of ticks(t0 - 0.5, t1 - 0.5, 6, null)) {
+      const px = x(v + 0.5); ctx.textAlign = "center";
+      ctx.fillText(String(label), px, MARGIN.top + H + 14);
+      ctx.beginPath(); ctx.moveTo(px, MARGIN.top + H); ctx.lineTo(px, MARGIN.top + H + 4); ctx.stroke();
+    }
+    for (const [v, label] of ticks(r0 - 0.5, r1 - 0.5, 5, p.modulo)) {
+      const py = y(v + 0.5); ctx.textAlign = "right";
+      ctx.fillText(String(label), MARGIN.left - 6, py + 4);
+      ctx.beginPath(); ctx.moveTo(MARGIN.left - 4, py); ctx.lineTo(MARGIN.left, py); ctx.stroke();
+    }
+    ctx.font = "12px sans-serif"; ctx.textAlign = "center";
+    ctx.fillText("Time", MARGIN.left + W / 2, MARGIN.top + H + 32);
+    ctx.save(); ctx.translate(14, MARGIN.top + H / 2); ctx.rotate(-Math.PI / 2);
+    ctx.fillText(p.ylabel, 0, 0); ctx.restore();
+  }
+
+  // Where a mouse event falls: the panel's cell, and the steps and rows it stands for.
+  function cellAt(frame, p, event) {
+    const rect = p.canvas.getBoundingClientRect();
+    const [W, H] = frame.panel_size;
+    const px = event.clientX - rect.left - MARGIN.left, py = event.clientY - rect.top - MARGIN.top;
+    if (px < 0 || py < 0 || px >= W || py >= H) return null;
+    const [t0, t1] = timeWindow(frame), [r0, r1] = rowsOf(p);
+    const t = t0 - 0.5 + (px / W) * (t1 - t0), r = r0 - 0.5 + (1 - py / H) * (r1 - r0);
+    const i = Math.floor(((t + 0.5 - p.time[0]) / (p.time[1] - p.time[0])) * p.cols);
+    const j = Math.floor(((r + 0.5 - p.rows[0]) / (p.rows[1] - p.rows[0])) * p.nrows);
+    if (i < 0 || j < 0 || i >= p.cols || j >= p.nrows) return null;
+    return { i, j };
+  }
+
+  function span(lo, hi, n, count, k) {  // the cells [a, b] of n that column/row k of count stands for
+    const a = lo + Math.floor((k * n) / count), b = lo + Math.floor(((k + 1) * n) / count) - 1;
+    return [a, Math.max(a, b)];
+  }
+
+  function describe(p, i, j) {
+    const T = p.time[1] - p.time[0], Rn = p.rows[1] - p.rows[0];
+    const [ta, tb] = span(p.time[0], p.time[1], T, p.cols, i);
+    const [ra, rb] = span(p.rows[0], p.rows[1], Rn, p.nrows, j);
+    const row = (v) => (p.modulo ? ((v % p.modulo) + p.modulo) % p.modulo : v);
+    const what = p.ylabel.split(" ")[0].toLowerCase();
+    const v = p.value[i * p.nrows + j];
+    const steps = ta === tb ? `step ${ta}` : `steps ${ta}-${tb}`;
+    const rows = ra === rb ? `${what} ${row(ra)}` : `${what}s ${row(ra)}-${row(rb)}`;
+    const scored = p.unscored && p.unscored[i] ? " (not scored)" : "";
+    const reduced = ta !== tb || ra !== rb ? `${data.reduce} ` : "";
+    return { text: `${p.title} · ${steps} · ${rows} · ${reduced}${v.toFixed(3)}${scored}`, t: ta };
+  }
+
+  function attach(canvas, frame, p) {
+    canvas.addEventListener("mousemove", (e) => {
+      if (state.drag) {
+        const dt = ((e.clientX - state.drag.x) / frame.panel_size[0]) * (state.drag.window[1] - state.drag.window[0]);
+        const [a, b] = state.drag.window, [lo, hi] = frame.panels[0].time;
+        const shift = Math.max(lo - a, Math.min(hi - b, -dt));
+        state.window = [a + shift, b + shift];
+        draw();
+        return;
+      }
+      if (!p.present) return;
+      const cell = cellAt(frame, p, e);
+      if (!cell) return;
+      const d = describe(p, cell.i, cell.j);
+      readout.textContent = d.text;
+      state.t = d.t; state.panel = p; state.cell = cell;
+      draw();
+    });
+    canvas.addEventListener("wheel", (e) => {
+      e.preventDefault();
+      const factor = e.deltaY > 0 ? 1.25 : 0.8;
+      const rect = canvas.getBoundingClientRect();
+      if (e.shiftKey || e.ctrlKey) {  // the row axis of this panel
+        const [a, b] = rowsOf(p), f = 1 - (e.clientY - rect.top - MARGIN.top) / frame.panel_size[1];
+        const at = a + f * (b - a), n = Math.max(2, (b - a) * factor);
+        state.rows[p.title] = clampWindow([at - f * n, at + (1 - f) * n], p.rows);
+      } else {  // the time axis of every panel
+        const [a, b] = timeWindow(frame), f = (e.clientX - rect.left - MARGIN.left) / frame.panel_size[0];
+        const at = a + f * (b - a), n = Math.max(2, (b - a) * factor);
+        state.window = clampWindow([at - f * n, at + (1 - f) * n], frame.panels[0].time);
+      }
+      draw();
+    }, { passive: false });
+    canvas.addEventListener("mousedown", (e) => { state.drag = { x: e.clientX, window: timeWindow(frame) }; });
+    window.addEventListener("mouseup", () => { state.drag = null; });
+    canvas.addEventListener("dblclick", () => { state.window = null; state.rows = {}; draw(); });
+  }
+
+  function clampWindow([a, b], [lo, hi]) {
+    const n = Math.min(b - a, hi - lo);
+    a = Math.max(lo, Math.min(a, hi - n));
+    return [a, a + n];
+  }
+
+  // Keyboard: left and right move the cursor one cell, up and down one row.
+  root.addEventListener("keydown", (e) => {
+    const frame = data.frames[state.frame];
+    const p = state.panel && state.panel.present ? state.panel : frame.panels.find((q) => q.present);
+    const cell = state.cell || { i: 0, j: 0 };
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    if (!(e.key in moves)) return;
+    e.preventDefault();
+    const [di, dj] = moves[e.key];
+    state.cell = { i: Math.max(0, Math.min(p.cols - 1, cell.i + di)), j: Math.max(0, Math.min(p.nrows - 1, cell.j + dj)) };
+    state.panel = p;
+    const d = describe(p, state.cell.i, state.cell.j);
+    readout.textContent = d.text; state.t = d.t;
+    draw();
+  });
+
+  // Several traces: a slider and a play button step through them.
+  const slider = document.getElementById("frame");
+  const play = document.getElementById("play");
+  if (data.frames.length > 1) {
+    slider.max = data.frames.length - 1;
+    slider.addEventListener("input", () => show(Number(slider.value)));
+    let timer = null;
+    play.addEventListener("click", () => {
+      if (timer) { clearInterval(timer); timer = null; play.textContent = "Play"; return; }
+      play.textContent = "Pause";
+      timer = setInterval(() => show((state.frame + 1) % data.frames.length), 1000 / data.fps);
+    });
+  } else {
+    document.getElementById("controls").hidden = true;
+  }
+
+  function show(k) {
+    state.frame = k; slider.value = k; state.panel = null;
+    document.getElementById("frame-label").textContent = data.frames[k].label;
+    build();
+    if (data.curves) drawCurves();
+  }
+
+  // A run: its learning curve, with a marker at the snapshot shown.
+  function drawCurves() {
+    const canvas = document.getElementById("curves");
+    const c = data.curves, ctx = canvas.getContext("2d");
+    const W = canvas.width, H = canvas.height, m = { left: 58, right: 12, top: 20, bottom: 34 };
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+    const xs = c.sequences, ys = c.wrong.map((v) => Math.log10(Math.max(v, 1e-3)));
+    const xmax = Math.max(...xs, 1), ymin = -3, ymax = Math.max(...ys, 0) + 0.2;
+    const x = (v) => m.left + (v / xmax) * (W - m.left - m.right);
+    const y = (v) => m.top + (1 - (v - ymin) / (ymax - ymin)) * (H - m.top - m.bottom);
+    ctx.strokeStyle = "#000"; ctx.strokeRect(m.left, m.top, W - m.left - m.right, H - m.top - m.bottom);
+    ctx.strokeStyle = "#df3a6a"; ctx.lineWidth = 1.5; ctx.beginPath();
+    xs.forEach((v, k) => (k ? ctx.lineTo(x(v), y(ys[k])) : ctx.moveTo(x(v), y(ys[k])))); ctx.stroke();
+    ctx.strokeStyle = "#555"; ctx.setLineDash([4, 4]); ctx.lineWidth = 1; ctx.beginPath();
+    ctx.moveTo(m.left, y(Math.log10(c.threshold))); ctx.lineTo(W - m.right, y(Math.log10(c.threshold))); ctx.stroke();
+    ctx.setLineDash([]);
+    const at = data.frames[state.frame].sequences;
+    if (at !== null && at !== undefined) {
+      ctx.strokeStyle = "#2447c0"; ctx.lineWidth = 2; ctx.beginPath();
+      ctx.moveTo(x(at), m.top); ctx.lineTo(x(at), H - m.bottom); ctx.stroke();
+    }
+    ctx.fillStyle = "#000"; ctx.font = "11px sans-serif"; ctx.textAlign = "right";
+    for (let e = -3; e <= Math.floor(ymax); e++) ctx.fillText(String(10 ** e), m.left - 4, y(e) + 4);
+    ctx.textAlign = "center";
+    ctx.fillText("sequences seen", (W + m.left) / 2, H - 6);
+    ctx.textAlign = "right"; ctx.fillText(String(xmax.toLocaleString("en")), W - m.right, H - m.bottom + 14);
+    ctx.textAlign = "center";
+    ctx.fillText("0", m.left, H - m.bottom + 14);
+    ctx.fillText("held-out wrong bits per sequence (log), dashed: converged below " + c.threshold, (W + m.left) / 2, 13);
+  }
+
+  show(0);
+})();
