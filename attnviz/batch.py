@@ -147,7 +147,8 @@ def _run_job(args) -> BatchResult:
                         pages.append((name, scene))
                     others = [fmt for fmt in fmts if fmt != "html"]
                     if others:
-                        result.written += write_outputs(base, others, lambda fmt, s=scene: scene_bytes(s, fmt, _renderer))
+                        draw = lambda fmt, s=scene: scene_bytes(s, fmt, _renderer)  # noqa: E731
+                        result.written += write_outputs(base, others, draw)
                 except AttnvizError as e:
                     result.failures.append(str(e))
         if pages:

@@ -36,11 +36,10 @@ def scene_payload(scene: Scene, label: str = "") -> dict:
                          value=_b64((p.values if p.raw is None else p.raw).astype("<f4")), vmin=p.vmin, vmax=p.vmax,
                          unscored=None if p.unscored is None else _b64(p.unscored.astype(np.uint8)))
         panels.append(entry)
-    step = scene.source_meta.get("step") if scene.source_meta else None
-    sequences = scene.source_meta.get("sequences") if scene.source_meta else None
+    meta = scene.source_meta or {}
     return {"title": scene.suptitle, "grid": list(scene.grid), "markers": list(scene.markers), "panels": panels,
-            "panel_size": list(pixel_size(rect, scene.figsize, scene.opts.dpi)), "label": label or (scene.suptitle or ""),
-            "step": step, "sequences": sequences}
+            "panel_size": list(pixel_size(rect, scene.figsize, scene.opts.dpi)),
+            "label": label or (scene.suptitle or ""), "step": meta.get("step"), "sequences": meta.get("sequences")}
 
 
 def page(scenes: list[Scene], labels: list[str] | None = None, curves: dict | None = None, fps: float = 2.0,
