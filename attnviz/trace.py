@@ -273,6 +273,25 @@ class Trace:
         a = self.arrays[key]
         return a[:, None, :] if a.ndim == 2 else a
 
+    def _scene(self):
+        from .plot import PlotOptions, Source, build_scene
+
+        opts = PlotOptions().validated()
+        return build_scene(Source.of_trace(self, opts), opts)
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the trace's interactive view, inline (no network needed)."""
+        from .plot.html import inline
+
+        return inline(self._scene())
+
+    def _repr_png_(self) -> bytes:
+        """In a notebook that shows no HTML: the trace's figure."""
+        from .plot import Renderer
+
+        scene = self._scene()
+        return Renderer(scene.opts).png(scene)
+
     def __repr__(self) -> str:
         shapes = ", ".join(f"{k}={v.shape}" for k, v in self.arrays.items())
         return f"Trace(name={self.name!r}, {shapes})"

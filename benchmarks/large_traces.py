@@ -146,6 +146,7 @@ def main():
         "attnviz plot (PNG)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.png")]),
         "attnviz plot (SVG)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.svg")]),
         "attnviz plot (PDF)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.pdf")]),
+        "attnviz plot (HTML)": measure(attnviz + ["plot", str(path), "-o", str(d / "attnviz.html")]),
         "attnviz validate": measure(attnviz + ["validate", str(path)]),
     }
     if not args.skip_plain:
@@ -155,6 +156,7 @@ def main():
     print("\n| what | wall time (s) | x floor | peak RSS (MB) | exit |\n|---|---:|---:|---:|---:|")
     for name, r in results.items():
         print(f"| {name} | {r['seconds']} | {r['seconds'] / floor:.2f} | {r['peak_rss_mb']} | {r['exit']} |")
+    print(f"interactive page: {(d / 'attnviz.html').stat().st_size / 2**20:.2f} MiB")
     spikes = spike_check(d / "attnviz.png", path)
     for key, s in spikes.items():
         print(f"{key}: spike {'visible at the right place' if s['visible_at_right_place'] else 'NOT found'} "

@@ -78,6 +78,18 @@ class PlotResult:
     images: dict[str, object]
     colorbars: dict[str, object]
     warnings: list[str]
+    scene: Scene | None = None
+
+    def _repr_png_(self) -> bytes:
+        """A notebook that shows no HTML shows the figure."""
+        with default_style():
+            return figure_bytes(self.figure, "png", self.scene.opts.transparent if self.scene else False)
+
+    def _repr_html_(self) -> str | None:
+        """A notebook shows the interactive view inline (no network needed)."""
+        from .html import inline
+
+        return inline(self.scene) if self.scene is not None else None
 
 
 def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
@@ -133,7 +145,7 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
         images[p.title] = image
         if cbar is not None:
             cbars[p.title] = cbar
-    return PlotResult(fig, axes, images, cbars, scene.warnings)
+    return PlotResult(fig, axes, images, cbars, scene.warnings, scene)
 
 
 def draw_title(fig, text: str, opts: PlotOptions):

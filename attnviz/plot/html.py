@@ -69,3 +69,11 @@ arrow keys: move the cursor.</p>
 <script>{script}</script>
 </body></html>
 """
+
+
+def inline(scene: Scene) -> str:
+    """The page for one Scene in an ``<iframe srcdoc>``: how a notebook shows it inline (scripts and
+    styles stay apart from the notebook's own, and nothing is fetched)."""
+    height = int(scene.figsize[1] * scene.opts.dpi * 1.25 + 140)
+    return (f'<iframe srcdoc="{html.escape(page([scene]))}" title="attnviz interactive view" '
+            f'style="width: 100%; height: {height}px; border: 0"></iframe>')

@@ -1,0 +1,166 @@
+"""The interactive view, in a real browser: headless Chromium (Debian's `chromium`) driven by playwright."""
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz import Trace
+
+from conftest import copy_like_arrays
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+HOW = "needs headless Chromium: `apt-get install chromium` (Debian) and `pip install playwright` (the test extras)"
+
+
+def chromium_path() -> str | None:
+    return os.environ.get("ATTNVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason=HOW)
+    path = chromium_path()
+    if path is None:
+        pytest.skip(HOW)
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=path, args=["--no-sandbox"])
+        yield b
+        b.close()
+
+
+class Page:
+    """A page opened from a file, recording console errors and every request it makes."""
+
+    def __init__(self, browser, path: Path):
+        self.page = browser.new_page(viewport={"width": 1000, "height": 900})
+        self.errors, self.requests = [], []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
+        self.page.on("request", lambda r: self.requests.append(r.url))
+        self.page.goto(path.as_uri())
+        self.page.wait_for_function("document.body.dataset.view !== undefined")
+
+    def point(self, panel: int, step: int, row: int) -> tuple[float, float]:
+        """Where the centre of a panel's cell at (step, row) is on the page."""
+        geo = self.page.evaluate(f"""() => {{
+            const f = window.ATTNVIZ.frames[window.attnvizView.frame], p = f.panels[{panel}];
+            const r = document.querySelector("canvas[data-panel='{panel}']").getBoundingClientRect();
+            return {{x: r.left, y: r.top, size: f.panel_size, time: p.time, rows: p.rows}};
+        }}""")
+        (W, H), (t0, t1), (r0, r1) = geo["size"], geo["time"], geo["rows"]
+        return (geo["x"] + 58 + (step - t0 + 0.5) / (t1 - t0) * W,
+                geo["y"] + 26 + H - (row - r0 + 0.5) / (r1 - r0) * H)
+
+    def readout(self) -> str:
+        return self.page.locator("#readout").text_content()
+
+    def view(self) -> dict:
+        import json
+
+        return json.loads(self.page.evaluate("document.body.dataset.view"))
+
+    def external_requests(self) -> list[str]:
+        return [u for u in self.requests if not u.startswith(("file:", "data:", "blob:"))]
+
+
+def known_trace(value=0.625, step=3, location=5, **meta):
+    arrays = copy_like_arrays(L=6, N=32)
+    arrays["write_weightings"][step, :] = 0
+    arrays["write_weightings"][step, location] = value
+    return Trace(arrays, {"task": "copy", "sequence_length": 6, **meta})
+
+
+def test_page_renders_offline_and_reads_out_a_known_cell(browser, tmp_path):
+    attnviz.export(known_trace(), tmp_path / "v.html")
+    page = Page(browser, tmp_path / "v.html")
+    x, y = page.point(2, 3, 5)
+    page.page.mouse.move(x, y)
+    assert page.readout() == "Write Weightings · step 3 · location 5 · 0.625"
+    assert page.view()["t"] == 3  # the cursor, at that step in every panel
+    x, y = page.point(1, 9, 2)  # an output bit in the scored phase
+    page.page.mouse.move(x, y)
+    assert page.readout().startswith("Outputs · step 9 · bit 2 · ")
+    assert page.errors == [] and page.external_requests() == []
+
+
+def test_wheel_zooms_time_drag_pans_and_double_click_resets(browser, tmp_path):
+    attnviz.export(known_trace(), tmp_path / "v.html")
+    page = Page(browser, tmp_path / "v.html")
+    full = page.view()["window"]
+    x, y = page.point(2, 6, 5)
+    page.page.mouse.move(x, y)
+    page.page.mouse.wheel(0, -400)
+    zoomed = page.view()["window"]
+    assert zoomed[1] - zoomed[0] < full[1] - full[0]
+    page.page.mouse.down()
+    page.page.mouse.move(x + 80, y)
+    page.page.mouse.up()
+    panned = page.view()["window"]
+    assert panned[0] < zoomed[0] and np.isclose(panned[1] - panned[0], zoomed[1] - zoomed[0])
+    page.page.mouse.dblclick(x, y)
+    assert page.view()["window"] == full
+    assert page.errors == []
+
+
+def test_keyboard_moves_the_cursor(browser, tmp_path):
+    attnviz.export(known_trace(), tmp_path / "v.html")
+    page = Page(browser, tmp_path / "v.html")
+    x, y = page.point(2, 3, 5)
+    page.page.mouse.move(x, y)
+    page.page.locator("#attnviz").focus()
+    page.page.keyboard.press("ArrowRight")
+    assert page.readout().startswith("Write Weightings · step 4 · location 5 · ")
+    page.page.keyboard.press("ArrowUp")
+    assert page.readout().startswith("Write Weightings · step 4 · location 6 · ")
+    assert page.page.locator("#play").get_attribute("aria-label") and page.page.locator("#frame").get_attribute(
+        "aria-label") == "snapshot"
+
+
+def test_slider_steps_through_the_traces_of_a_file(browser, tmp_path):
+    traces = [Trace(known_trace(value=v).arrays, {"task": "copy", "step": 500 * k}, f"step_{500 * k:07d}")
+              for k, v in ((1, 0.25), (2, 0.75))]
+    attnviz.save(traces, tmp_path / "run.h5")
+    r = attnviz.plot_files([tmp_path / "run.h5"], output=tmp_path / "run.html")
+    assert r.ok and r.written == [tmp_path / "run.html"]
+    page = Page(browser, tmp_path / "run.html")
+    assert page.page.locator("h1").text_content() == "copy · step 500"
+    page.page.evaluate("""() => { const s = document.getElementById('frame');
+                                  s.value = 1; s.dispatchEvent(new Event('input')); }""")
+    assert page.page.locator("h1").text_content() == "copy · step 1000"
+    x, y = page.point(2, 3, 5)
+    page.page.mouse.move(x, y)
+    assert page.readout() == "Write Weightings · step 3 · location 5 · 0.750"
+    assert page.errors == [] and page.external_requests() == []
+
+
+def test_a_reduced_view_reads_out_the_cells_a_pixel_covers(browser, tmp_path):
+    T, N = 4000, 16
+    arrays = {"inputs": np.zeros((T, 2), np.float32), "outputs": np.zeros((T, 2), np.float32),
+              "write_weightings": np.zeros((T, N), np.float32), "read_weightings": np.zeros((T, N), np.float32)}
+    arrays["write_weightings"][1234, 7] = 0.9
+    attnviz.export(Trace(arrays), tmp_path / "big.html", locations="all")
+    page = Page(browser, tmp_path / "big.html")
+    cols = page.page.evaluate("window.ATTNVIZ.frames[0].panels[2].cols")
+    assert cols < T
+    x, y = page.point(2, 1234, 7)
+    page.page.mouse.move(x, y)
+    text = page.readout()
+    lo, hi = (int(v) for v in text.split(" · ")[1].removeprefix("steps ").split("-"))
+    assert lo <= 1234 <= hi and hi - lo + 1 in (T // cols, T // cols + 1) and text.endswith("max 0.900")
+
+
+def test_pages_of_the_samples_are_small_and_self_contained(tmp_path):
+    r = attnviz.plot_files([SAMPLES], out_dir=tmp_path, formats=["html"])
+    assert r.ok and r.index == tmp_path / "index.html"
+    for page in tmp_path.glob("copy_*.html"):
+        text = page.read_text()
+        assert page.stat().st_size < 3 * 2**20
+        assert "http://" not in text and "https://" not in text and "<script src" not in text
+    t = attnviz.load(SAMPLES / "copy_len20.h5")
+    assert t._repr_html_().startswith("<iframe srcdoc=") and t._repr_png_().startswith(b"\x89PNG")
+    result = attnviz.plot_trace(t)
+    assert result._repr_html_().startswith("<iframe srcdoc=") and result._repr_png_().startswith(b"\x89PNG")
