@@ -17,7 +17,9 @@ HOW = "needs headless Chromium: `apt-get install chromium` (Debian) and `pip ins
 
 
 def chromium_path() -> str | None:
-    return os.environ.get("ATTNVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    """The system's Chromium ($ATTNVIZ_CHROMIUM names another), or None."""
+    path = os.environ.get("ATTNVIZ_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    return path if path and os.path.exists(path) else None
 
 
 @pytest.fixture(scope="module")
