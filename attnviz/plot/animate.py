@@ -67,13 +67,17 @@ def _scenes(items, opts, max_bytes, band=None):
             yield build_scene(Source(f, item.name, opts), opts, band=band)
 
 
+def shared_scenes(items: list[Snapshot], opts: PlotOptions, max_bytes=None):
+    """The snapshots' Scenes, one at a time, all on the shared view (limits given in opts win)."""
+    band, ranges = shared_view(items, opts, max_bytes)
+    opts = replace(opts, limits={**ranges, **opts.limits}).validated()
+    yield from _scenes(items, opts, max_bytes, band)
+
+
 def frames(items: list[Snapshot], opts: PlotOptions, max_bytes=None, renderer: Renderer | None = None):
     """The frames (RGBA arrays, one per snapshot) on the shared view, one at a time."""
-    band, ranges = shared_view(items, opts, max_bytes)
-    limits = {**{k: ranges[k] for k in ranges}, **opts.limits}
-    opts = replace(opts, limits=limits).validated()
     renderer = renderer or Renderer(opts)
-    for scene in _scenes(items, opts, max_bytes, band):
+    for scene in shared_scenes(items, opts, max_bytes):
         yield renderer.pixels(scene)
 
 

@@ -137,15 +137,11 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
 
 def run_page(run_dir: Path, path: Path, metrics, items, opts: PlotOptions, fps: float, max_bytes) -> Path:
     """The run's interactive page: the held-out curve with a marker at the snapshot shown."""
-    from dataclasses import replace
-
     from ..io import atomic_path
-    from .animate import _scenes, shared_view
+    from .animate import shared_scenes
     from .html import page
 
-    band, ranges = shared_view(items, opts, max_bytes)
-    opts = replace(opts, limits={**ranges, **opts.limits}).validated()
-    scenes = list(_scenes(items, opts, max_bytes, band))
+    scenes = list(shared_scenes(items, opts, max_bytes))
     x = metrics.get("sequences", metrics["step"])
     curves = {"sequences": x.tolist(), "wrong": metrics.get("heldout_wrong_bits_per_seq", np.zeros_like(x)).tolist(),
               "threshold": CONVERGED_BELOW}
