@@ -56,6 +56,12 @@ class NTMConfig(DictConfig):
     # 5 of seeds 0-9 converged within 3 minutes (seed 1 not by 228k sequences); with "forward" 8 of
     # 10 did, seeds 0-2 after 82k, 160k and 77k.
     shift_bias: str = "forward"
+    # Order of the heads within a step: False, write heads change the memory, then read heads
+    # address and read it (the order the model has always had); True, read heads address and read
+    # the memory as the previous step left it, then write heads write. A lead against the copy
+    # plateau (a write head that stays where the waiting read head looks pays off at once only when
+    # writes come first); not yet the default: see docs/performance.md before changing it.
+    read_first: bool = False
 
     @property
     def head_sizes(self) -> list[int]:

@@ -138,6 +138,7 @@ class NTM:
         mem, weights, reads, h, c = initial_state(cfg, B, self.dtype)
         offsets = np.cumsum([0] + cfg.head_sizes)
         W = cfg.write_heads
+        order = head_order(cfg)
         logits = np.empty((T, B, cfg.output_size), self.dtype)
         steps = []
         for t in range(T):
@@ -147,8 +148,8 @@ class NTM:
             else:
                 h, ctrl_cache = layers.feedforward_forward(u, p["ctrl_W"], p["ctrl_b"])
             raw = h @ p["head_W"] + p["head_b"]  # (B, P)
-            head_caches, outs = [], []
-            for j in range(len(weights)):
+            head_caches, outs = [None] * len(weights), [None] * len(weights)
+            for j in order:
                 is_write = j < W
                 hp = _split_head(cfg, raw[:, offsets[j] : offsets[j + 1]], is_write)
                 w, a_cache = addressing.address_forward(
@@ -158,12 +159,12 @@ class NTM:
                     e = layers.sigmoid(hp["erase"])
                     a = np.tanh(hp["add"])
                     mem, m_cache = memory.write_forward(w, e, a, mem)
-                    outs.append(HeadOutput(w, erase=e, add=a))
+                    outs[j] = HeadOutput(w, erase=e, add=a)
                 else:
                     r, m_cache = memory.read_forward(w, mem)
                     reads[j - W] = r
-                    outs.append(HeadOutput(w, read=r))
-                head_caches.append((a_cache, m_cache))
+                    outs[j] = HeadOutput(w, read=r)
+                head_caches[j] = (a_cache, m_cache)
             o_in = np.concatenate([h, *reads], axis=1)  # (B, H + R*M)
             logits[t] = o_in @ p["out_W"] + p["out_b"]
             steps.append({"ctrl": ctrl_cache, "h": h, "heads": head_caches, "o_in": o_in,
@@ -191,23 +192,23 @@ class NTM:
             do_in = dlogits[t] @ p["out_W"].T  # (B, H + R*M)
             dh = do_in[:, :H] + dh_next
             draw_parts = [None] * (W + R)
-            # Read heads, in reverse order of the forward pass.
-            for j in reversed(range(W, W + R)):
+            # The heads in reverse order of the forward pass; dmem is always the gradient of the
+            # memory as the head being undone left it.
+            for j in reversed(head_order(cfg)):
                 a_cache, m_cache = st["heads"][j]
-                dr = do_in[:, H + (j - W) * M : H + (j - W + 1) * M] + dr_next[j - W]
-                dw, dm = memory.read_backward(dr, m_cache)
-                dmem += dm
-                draw_parts[j], dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
-                dmem += dm
-            # Write heads: dmem is the gradient of the memory after the write.
-            for j in reversed(range(W)):
-                a_cache, m_cache = st["heads"][j]
-                dw, de, da, dmem = memory.write_backward(dmem, m_cache)
-                e, a = m_cache[1], m_cache[2]
-                dparts, dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
-                dmem += dm
-                draw_parts[j] = np.concatenate(
-                    [dparts, de * e * (1.0 - e), da * (1.0 - a * a)], axis=1)
+                if j >= W:  # a read head
+                    dr = do_in[:, H + (j - W) * M : H + (j - W + 1) * M] + dr_next[j - W]
+                    dw, dm = memory.read_backward(dr, m_cache)
+                    dmem += dm
+                    draw_parts[j], dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
+                    dmem += dm
+                else:  # a write head: dmem turns into the gradient of the memory before its write
+                    dw, de, da, dmem = memory.write_backward(dmem, m_cache)
+                    e, a = m_cache[1], m_cache[2]
+                    dparts, dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
+                    dmem += dm
+                    draw_parts[j] = np.concatenate(
+                        [dparts, de * e * (1.0 - e), da * (1.0 - a * a)], axis=1)
             draw = np.concatenate(draw_parts, axis=1)  # (B, P)
             grads["head_W"] += st["h"].T @ draw
             grads["head_b"] += draw.sum(axis=0)
@@ -229,6 +230,12 @@ class NTM:
         dkey, dbeta, dg, ds, dgamma, dw_prev, dm = addressing.address_backward(dw, a_cache)
         raw = np.concatenate([dkey, dbeta[:, None], dg[:, None], ds, dgamma[:, None]], axis=1)
         return raw, dw_prev, dm
+
+
+def head_order(cfg: NTMConfig) -> list[int]:
+    """The order heads act in within a step (write heads are 0..W-1, read heads W..W+R-1)."""
+    writes, reads = list(range(cfg.write_heads)), list(range(cfg.write_heads, cfg.write_heads + cfg.read_heads))
+    return reads + writes if cfg.read_first else writes + reads
 
 
 # ---------------------------------------------------------------------- loss

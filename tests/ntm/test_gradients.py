@@ -102,12 +102,13 @@ def test_sharpen_survives_exact_zeros_and_large_gamma():
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
 
 
+@pytest.mark.parametrize("read_first", [False, True])
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
 @pytest.mark.parametrize("heads", [(1, 1), (2, 1), (2, 3)])
-def test_every_model_parameter(controller, heads):
+def test_every_model_parameter(controller, heads, read_first):
     W, R = heads
     cfg = NTMConfig(input_size=4, output_size=3, controller=controller, controller_size=6, memory_size=5,
-                    word_size=4, write_heads=W, read_heads=R, init_memory=0.1)
+                    word_size=4, write_heads=W, read_heads=R, init_memory=0.1, read_first=read_first)
     model = NTM.create(cfg, seed=1, dtype=np.float64)
     T = 4
     x = rng.random((T, 2, 4))
@@ -121,6 +122,24 @@ def test_every_model_parameter(controller, heads):
         num = numeric_grad(lambda: bce_loss(model.forward(x)[0], y, mask)[0], p, h=1e-5)
         err = rel_error(grads[k], num)
         assert err < 1e-5, f"{k}: relative error {err:.2e}"
+
+
+def test_read_first_reads_the_memory_the_previous_step_left():
+    """With read_first a read at step t sees the memory as step t-1 left it; writing first, as step t
+    left it."""
+    from attnviz.ntm.model import initial_state
+
+    x = rng.random((3, 1, 4))
+    for read_first in (False, True):
+        cfg = NTMConfig(input_size=4, output_size=3, controller_size=6, memory_size=5, word_size=4,
+                        read_first=read_first)
+        model = NTM.create(cfg, seed=1, dtype=np.float64)
+        _, cache = model.forward(x, keep_memory=True)
+        for t in range(3):
+            out = cache["steps"][t]["out"][1]  # the read head
+            before = cache["steps"][t - 1]["memory"][0] if t else initial_state(cfg, 1, np.float64)[0][0]
+            seen = before if read_first else cache["steps"][t]["memory"][0]
+            np.testing.assert_allclose(out.read[0], out.weighting[0] @ seen)
 
 
 def test_loss_gradient():
