@@ -283,7 +283,7 @@ def test_png_and_matplotlib_paint_the_same_cell_colours():
     assert checked > 500
 
 
-@pytest.mark.parametrize("fmt", ["png", "svg", "pdf"])
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf", "html"])
 def test_same_input_and_options_same_bytes(tmp_path, fmt):
     t = copy_trace(L=6, N=32, step=3)
     a = export(t, tmp_path / f"a.{fmt}", layout="paper", colorbar=True)[0].read_bytes()
