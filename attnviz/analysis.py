@@ -38,7 +38,8 @@ def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=Non
     steps and the read focus over the output steps (mean and minimum peak, the share
     of steps that move by the same +1 or -1 location, circularly), leaving out the
     first ``SETTLE`` steps of each, where a head may still be finding its place; and the
-    share of read locations that were written. With ``outputs`` and ``targets`` it counts
+    share of read locations that were written (up to the delimiter step: a model that reads
+    before it writes stores each item one step later). With ``outputs`` and ``targets`` it counts
     the wrong bits (output above 0.5 against target) in the scored steps (``output_mask``,
     else L+1..2L).
 
@@ -53,7 +54,7 @@ def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=Non
     skip = SETTLE if L > 2 * SETTLE else 0
     write = _walk(ww[skip:L].astype(np.float64))
     read = _walk(rw[L + 1 + skip : 2 * L + 1].astype(np.float64))
-    written = set(_walk(ww[:L].astype(np.float64))["locations"])
+    written = set(_walk(ww[: L + 1].astype(np.float64))["locations"])  # the delimiter step's write too
     visited = float(np.mean([loc in written for loc in read["locations"]]))
 
     def ok(d):

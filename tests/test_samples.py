@@ -19,7 +19,7 @@ def test_samples_are_valid_real_recordings_of_the_learned_walk():
         d = attnviz.copy_diagnostics(a["write_weightings"], a["read_weightings"], L, a["outputs"], a["targets"],
                                      a["output_mask"])
         assert d["learned"] and d["wrong_bits"] <= 0.01 * d["scored_bits"], (name, d)
-        assert d["write"]["direction"] == d["read"]["direction"] == 1  # upwards, as in the paper
+        assert d["write"]["direction"] == d["read"]["direction"]  # one walk, in the direction training chose
 
 
 def test_shipped_checkpoint_records_the_walk_and_copies(tmp_path):
@@ -32,6 +32,32 @@ def test_shipped_checkpoint_records_the_walk_and_copies(tmp_path):
     assert d["learned"] and d["scored_bits"] == 240
     wrong = (np.abs(a["outputs"][L + 1 :] - a["targets"][L + 1 :]) > 0.5).sum()
     assert wrong == d["wrong_bits"] <= 2  # of 240 bits
+
+
+def test_the_shipped_model_starts_with_no_built_in_walk():
+    """Before any update the default copy model walks in no direction: its trace shows no run of +1
+    or -1 moves longer than half the sequence (the figure's walk is learned, not drawn by the start)."""
+    from attnviz.ntm.model import NTM
+    from attnviz.ntm.tasks import get_task
+    from attnviz.ntm.train import TrainConfig, make_model_config, record
+
+    for seed in range(3):
+        task = get_task("copy")
+        model = NTM.create(make_model_config(TrainConfig(seed=seed), task), seed=seed)
+        arrays, _ = record(model, task, 20, seed=seed)
+        for key in ("write_weightings", "read_weightings"):
+            loc = arrays[key].argmax(axis=1)
+            moves = (np.diff(loc) + 64) % 128 - 64
+            longest = max(_longest_run(moves, 1), _longest_run(moves, -1))
+            assert longest <= 20, (seed, key, longest)  # half of the 41 steps
+
+
+def _longest_run(moves, value) -> int:
+    best = run = 0
+    for m in moves:
+        run = run + 1 if m == value else 0
+        best = max(best, run)
+    return best
 
 
 def test_training_snapshots_carry_the_output_mask():

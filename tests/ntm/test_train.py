@@ -260,9 +260,11 @@ def test_a_task_picks_its_model_defaults_and_the_config_overrides_them():
         cfg = TrainConfig(task=task, model=model)
         return make_model_config(cfg, get_task(task)).shift_bias
 
-    assert shift_bias("copy") == shift_bias("repeat-copy") == "forward"
-    assert shift_bias("associative-recall") == "none"
+    assert shift_bias("repeat-copy") == "forward"
+    assert shift_bias("copy") == shift_bias("associative-recall") == "none"
     assert shift_bias("associative-recall", shift_bias="forward") == "forward"
+    assert make_model_config(TrainConfig(task="copy"), get_task("copy")).read_first
+    assert not make_model_config(TrainConfig(task="copy", model={"read_first": False}), get_task("copy")).read_first
 
 
 def small_config(**kw):
