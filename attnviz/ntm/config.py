@@ -54,7 +54,8 @@ class NTMConfig(DictConfig):
     # in one agreed direction. "none": all zero, so that with zero shift weights the +1 and -1 directions
     # are an exact tie that only noise breaks. Measured on copy (docs/performance.md): with "none"
     # 5 of seeds 0-9 converged within 3 minutes (seed 1 not by 228k sequences); with "forward" 8 of
-    # 10 did, seeds 0-2 after 82k, 160k and 77k.
+    # 10 did, seeds 0-2 after 82k, 160k and 77k. But it half draws the walk before any training: copy
+    # now starts with "none" and read_first (Copy.model_defaults), and every seed learns.
     shift_bias: str = "forward"
     # Order of the heads within a step: False, write heads change the memory, then read heads
     # address and read it (the order the model has always had); True, read heads address and read
