@@ -33,7 +33,7 @@ class NTMConfig(DictConfig):
     # Initial state. Measured in issue 4: one-hot initial weightings learn copy in ~90k sequences,
     # soft learned ones had not learned it after 840k. Memory stays a fixed small constant: a learned
     # initial memory was erratic, and all-equal rows give the content lookup nothing to latch onto.
-    init_weighting: str = "onehot"  # "onehot" (every head at location 0) or "uniform"
+    init_weighting: str = "onehot"  # every head at location 0 ("uniform" could never learn to address)
     init_memory: float = 1e-6  # every cell of the initial memory
     # Initial biases of every head's sharpening (gamma = 1 + softplus(bias)) and interpolation
     # gate (g = sigmoid(bias)). gamma ~3.1 keeps the one-hot start focused instead of blurring it

@@ -84,9 +84,12 @@ def initial_state(cfg: NTMConfig, B: int, dtype=np.float32):
         w0 = np.zeros((B, N), dtype)
         w0[:, 0] = 1.0
     elif cfg.init_weighting == "uniform":
-        w0 = np.full((B, N), 1.0 / N, dtype)
+        # Removed: with a constant initial memory every weighting would stay exactly 1/N and every
+        # addressing gradient exactly 0, so no head could ever learn to address.
+        raise ValueError("init_weighting 'uniform' cannot learn to address (with a constant initial memory "
+                         "every weighting stays 1/N and every addressing gradient is 0); use 'onehot'")
     else:
-        raise ValueError(f"unknown init_weighting {cfg.init_weighting!r}")
+        raise ValueError(f"unknown init_weighting {cfg.init_weighting!r}; the only one is 'onehot'")
     n_heads = cfg.write_heads + cfg.read_heads
     weights = [w0.copy() for _ in range(n_heads)]
     reads = [memory.read_forward(w0, mem)[0] for _ in range(cfg.read_heads)]
@@ -116,6 +119,7 @@ class NTM:
 
     @classmethod
     def create(cls, cfg: NTMConfig, seed: int = 0, dtype=np.float32) -> NTM:
+        initial_state(cfg, 1, dtype)  # an impossible start fails here, not at the first step
         return cls(cfg, init_params(cfg, np.random.default_rng(seed), dtype))
 
     @property
