@@ -7,6 +7,7 @@ Heavy modules (numpy, h5py, matplotlib) are imported inside the commands, so tha
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import enum
 import functools
 import importlib
@@ -512,6 +513,29 @@ animate.__annotations__ = {p.name: p.annotation for p in animate.__signature__.p
 app.command(cls=_Command)(cli_errors(animate))
 
 
+def _settings(items: list[str]) -> dict:
+    """--set KEY=VALUE pairs, checked against the configurations' fields; VALUE read as JSON if it is."""
+    import json
+
+    from .ntm.config import NTMConfig
+    from .ntm.train import TrainConfig
+
+    own = {"model", "task", "seed", "max_steps", "max_seconds", "processes"}  # these have options of their own
+    fields = {f.name for f in dataclasses.fields(TrainConfig)} - own
+    fields |= {f"model.{f.name}" for f in dataclasses.fields(NTMConfig)} - {"model.input_size", "model.output_size"}
+    out = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or key not in fields:
+            raise typer.BadParameter(f"--set {item!r}: not KEY=VALUE with KEY one of {', '.join(sorted(fields))}")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
 @contextlib.contextmanager
 def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
@@ -626,6 +650,10 @@ def train(
                                                        "60 s of training).")] = 500,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while training; the last line only.")
                      ] = False,
+    settings: Annotated[list[str] | None, typer.Option(
+        "--set", help="KEY=VALUE for any field of the training or model configuration, e.g. lr=0.002 or "
+                      "model.read_first=false (VALUE as JSON, or plain text); repeatable.",
+        show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
                          ] = Optimizer.adam,
@@ -665,6 +693,11 @@ def train(
             kw["model"] = {k: v for k, v in model.items() if k in given}
             if not kw["model"]:
                 del kw["model"]
+        for key, value in _settings(settings or []).items():
+            if key.startswith("model."):
+                kw.setdefault("model", {})[key[6:]] = value
+            else:
+                kw[key] = value
         result = train_run(task, run_dir, seed, resume, max_steps, max_seconds, on_event, processes=processes, **kw)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
                    f"{result['seconds']:.1f} s, best held-out wrong bits per sequence "

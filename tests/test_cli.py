@@ -277,3 +277,17 @@ def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
     train = runner.invoke(app, ["train", "--help"], env=env).output
     assert "[default: runs/TASK-seedSEED]" in train
     assert "Usage: attnviz convert [OPTIONS] SRC DST" in runner.invoke(app, ["convert", "--help"], env=env).output
+
+
+def test_train_set_reaches_every_configuration_field(runner, tmp_path):
+    import json
+
+    r = run(runner, "train", "--run-dir", tmp_path / "s", "--max-steps", "2", "--quiet", "--word-size", "8",
+            "--controller-size", "16", "--set", "model.read_first=false", "--set", "lr=0.002",
+            "--set", "model.memory_size=16", "--set", "optimizer=rmsprop")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "s" / "config.json").read_text())
+    assert cfg["lr"] == 0.002 and cfg["optimizer"] == "rmsprop"
+    assert cfg["model"]["read_first"] is False and cfg["model"]["memory_size"] == 16
+    r = run(runner, "train", "--set", "seed=3")
+    assert r.exit_code == 2 and "not KEY=VALUE with KEY one of" in r.stderr
