@@ -9,6 +9,7 @@ exhausting memory.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import secrets
@@ -176,14 +177,14 @@ class TraceFile:
                 raise self.error(f"holds {len(names)} traces ({shown}); choose one by name")
             return names[0]
         norm = normalise_name(name)
-        if norm not in self._name_set(names):
+        if norm not in self._name_lookup:
             raise self.error(f"has no trace {norm!r}; it has {', '.join(names[:10])}")
         return norm
 
-    def _name_set(self, names: list[str]) -> set[str]:
-        if getattr(self, "_names_as_set", (None, None))[0] is not names:
-            self._names_as_set = (names, set(names))
-        return self._names_as_set[1]
+    @functools.cached_property
+    def _name_lookup(self) -> set[str]:
+        """The names as a set: a file of 10,000 traces is resolved 10,000 times."""
+        return set(self.names)
 
     def chunk_rows(self, name: str, dataset: str) -> int:
         """Steps per storage chunk (1 where the format has no chunks)."""

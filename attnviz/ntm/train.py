@@ -249,22 +249,20 @@ class CheckpointError(ValueError):
 
 def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
     """Plain arrays plus JSON metadata in one NPZ, written under a temporary name and renamed."""
-    path = Path(path)
+    _write_atomic(Path(path), lambda f: np.savez(f, **arrays, meta=np.array(json.dumps(meta))))
+
+
+def _write_atomic(path: Path, write) -> None:
+    """``write(binary file)`` into a temporary file beside ``path``, renamed to it when complete."""
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     try:
         with open(tmp, "wb") as f:
-            np.savez(f, **arrays, meta=np.array(json.dumps(meta)))
+            write(f)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 CHECKPOINT_MAX_BYTES = 2**30  # a checkpoint declaring more is refused before anything is read
@@ -454,7 +452,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
         rows = metrics.read_text().splitlines(keepends=True)[1:]
         kept = [r for r in rows if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= trainer.step]
         if len(kept) != len(rows):
-            _write_text_atomic(metrics, header + "".join(kept))
+            _write_atomic(metrics, lambda f: f.write((header + "".join(kept)).encode()))
     probe_length = cfg.probe_length or trainer.task.max_length
     started = time.perf_counter() - trainer.seconds
     last_checkpoint, first_step = trainer.seconds, trainer.step

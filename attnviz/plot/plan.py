@@ -255,8 +255,9 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
     check_pixels(figsize, opts.dpi)  # many heads grow the grid
     rects = axes_rects(grid, figsize, opts, suptitle is not None)
     t0, t1 = source.time
-    mask = source.output_mask()
-    start = phase_start(source.metadata, source.output_mask(window=False))  # wherever the window is
+    whole_mask = source.output_mask()  # the phase starts where it starts, whatever the window
+    start = phase_start(source.metadata, whole_mask)
+    mask = None if whole_mask is None else whole_mask[t0:t1]
     markers = tuple(opts.markers) + ((start,) if opts.phase_marker and start is not None else ())
     markers = tuple(sorted(m for m in set(markers) if t0 < m < t1))
 

@@ -116,10 +116,8 @@ class Source:
         except ValueError as e:
             raise self.error(str(e), key) from None
 
-    def output_mask(self, window: bool = True) -> np.ndarray | None:
-        """The scored-output mask (bool, (T,)) over the time window, or over every step; None if
-        not recorded."""
+    def output_mask(self) -> np.ndarray | None:
+        """The scored-output mask over every step (bool, (T,)), or None if not recorded."""
         if "output_mask" not in self.shapes:
             return None
-        rows = slice(*self.time) if window else slice(None)
-        return np.asarray(self.reader.read(self.name, "output_mask", rows)).astype(bool)
+        return np.asarray(self.reader.read(self.name, "output_mask")).astype(bool)
