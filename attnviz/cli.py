@@ -540,10 +540,11 @@ def _settings(items: list[str]) -> dict:
 def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
     plain line per held-out evaluation; nothing with --quiet. Yields the callback."""
-    state = {"loss": math.nan, "wrong": math.nan, "best": math.nan, "t0": None, "seqs0": 0}
+    state = {"loss": math.nan, "wrong": math.nan, "best": math.inf, "start": None}  # start: the first (s, seqs)
 
     def line(e) -> str:
-        rate = (e["sequences"] - state["seqs0"]) / max(e["seconds"] - state["t0"], 1e-9)
+        t0, seqs0 = state["start"]
+        rate = (e["sequences"] - seqs0) / (e["seconds"] - t0) if e["seconds"] > t0 else 0.0  # this session's
         left = ""
         if max_steps and rate > 0:
             left = f"  {_duration((max_steps - e['step']) * (e['sequences'] / max(e['step'], 1)) / rate)} left"
@@ -555,13 +556,13 @@ def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: boo
 
     def remember(e) -> bool:
         """Keep what the line shows; True at a held-out evaluation."""
-        if state["t0"] is None:
-            state["t0"], state["seqs0"] = e.get("seconds", 0.0) - 1e-9, e.get("sequences", 0) - 1
+        if state["start"] is None:
+            state["start"] = (e["seconds"], e["sequences"])
         if e["kind"] == "step":
             state["loss"] = e["loss"]
         elif e["kind"] == "eval":
             state["wrong"] = e["wrong_bits"]
-            state["best"] = min(state["best"], e["wrong_bits"]) if math.isfinite(state["best"]) else e["wrong_bits"]
+            state["best"] = min(state["best"], e["wrong_bits"])
             return True
         return False
 
