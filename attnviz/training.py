@@ -9,7 +9,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import AttnvizError
+from .ntm import record as ntm_record
 from .ntm import train as ntm_train
+from .ntm.checkpoint import CheckpointError, load_model
+from .ntm.config import TrainConfig, make_model_config, make_task
 from .trace import Trace
 
 TRACE_FILE = "traces.h5"
@@ -39,7 +42,7 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
             trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps, max_seconds
             trainer.cfg.processes = processes
         else:
-            cfg = ntm_train.TrainConfig(task=task, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
+            cfg = TrainConfig(task=task, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
                                         processes=processes, **overrides)
             trainer = ntm_train.Trainer(cfg)
             run_dir = Path(run_dir or f"runs/{task}-seed{seed}")
@@ -50,7 +53,7 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
     if resume is None and traces.exists():
         traces.unlink()  # a fresh run starts a fresh trace file
     elif traces.exists():
-        drop_snapshots_after(traces, trainer.step)
+        drop_snapshots_after(traces, trainer.progress.step)
     stop = {"now": False, "signal": None}
 
     def handle(event):
@@ -74,9 +77,10 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         trainer.close()
-    return {"reason": reason, "signal": stop["signal"], "run_dir": str(run_dir), "step": trainer.step,
-            "sequences": trainer.sequences, "seconds": round(trainer.seconds, 2), "best_wrong_bits": trainer.best,
-            "converged_at_sequences": trainer.converged_at, "rollbacks": trainer.rollbacks}
+    p = trainer.progress
+    return {"reason": reason, "signal": stop["signal"], "run_dir": str(run_dir), "step": p.step,
+            "sequences": p.sequences, "seconds": round(p.seconds, 2), "best_wrong_bits": p.best,
+            "converged_at_sequences": p.converged_at, "rollbacks": p.rollbacks}
 
 
 RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew
@@ -90,7 +94,7 @@ def _check_resume_options(run_dir: Path, cfg, overrides: dict) -> None:
             raise AttnvizError(f"unknown training option {key!r}")
         have = current[key]
         if key == "model":
-            model_cfg = ntm_train.make_model_config(cfg, ntm_train.make_task(cfg))
+            model_cfg = make_model_config(cfg, make_task(cfg))
             have = {k: v for k, v in model_cfg.to_dict().items() if k in value}
         if value != have:
             raise AttnvizError(f"{run_dir}: --resume continues the run as it was configured; {key} is {have!r} "
@@ -145,13 +149,13 @@ def record(checkpoint, length: int, output, seed: int = 2014) -> Path:
     if output.exists() and source.exists() and output.resolve() == source.resolve():
         raise AttnvizError(f"{output}: the output is the checkpoint it would be recorded from")
     try:
-        model, task, meta = ntm_train.load_model(source)
-    except ntm_train.CheckpointError as e:
+        model, task, meta = load_model(source)
+    except CheckpointError as e:
         raise AttnvizError(str(e)) from None
     if length < task.min_length:
         raise AttnvizError(f"length {length} is below the task's minimum of {task.min_length}")
     try:
-        arrays, metadata = ntm_train.record(model, task, length, seed)
+        arrays, metadata = ntm_record.record(model, task, length, seed)
     except ValueError as e:
         raise AttnvizError(f"{source}: {e}") from None
     progress = meta.get("progress", {})

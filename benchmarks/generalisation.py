@@ -15,8 +15,10 @@ import argparse
 import numpy as np
 
 from attnviz.analysis import copy_diagnostics
+from attnviz.ntm.checkpoint import load_model
 from attnviz.ntm.model import wrong_bits
-from attnviz.ntm.train import evaluate, load_model, record
+from attnviz.ntm.record import record
+from attnviz.ntm.train import evaluate
 
 
 def main():

@@ -52,9 +52,10 @@ IMPORTS_ONLY = "import matplotlib; matplotlib.use('Agg'); import h5py, numpy"
 
 def make_traces(d: Path, n: int) -> None:
     import attnviz
+    from attnviz.ntm.checkpoint import load_model
     from attnviz.ntm.model import NTM
+    from attnviz.ntm.record import record
     from attnviz.ntm.tasks import get_task
-    from attnviz.ntm.train import load_model, record
 
     if len(list(d.glob("*.h5"))) == n:
         return

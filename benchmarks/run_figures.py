@@ -36,7 +36,8 @@ def measure(cmd: list[str]) -> dict:
 
 def make_snapshots(path: Path, n: int) -> None:
     import attnviz
-    from attnviz.ntm.train import load_model, record
+    from attnviz.ntm.checkpoint import load_model
+    from attnviz.ntm.record import record
 
     if path.exists():
         return

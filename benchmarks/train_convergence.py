@@ -42,11 +42,10 @@ def one(seed: int, max_seconds: float, overrides: dict, keep: str | None = None)
         with tempfile.TemporaryDirectory() as d:
             reason = run(trainer, d, on_event)
     wall = time.perf_counter() - t0
-    return {"seed": seed, "reason": reason, "wall_seconds": round(wall, 1), "sequences": trainer.sequences,
-            "streak_began_at_sequences": trainer.converged_at,
-            "sequences_per_second": round(trainer.sequences / wall, 1), "best_wrong_bits": trainer.best,
-            "rollbacks": trainer.rollbacks,
-            "evals": evals}
+    p = trainer.progress
+    return {"seed": seed, "reason": reason, "wall_seconds": round(wall, 1), "sequences": p.sequences,
+            "streak_began_at_sequences": p.converged_at, "sequences_per_second": round(p.sequences / wall, 1),
+            "best_wrong_bits": p.best, "rollbacks": p.rollbacks, "evals": evals}
 
 
 def main():

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 import attnviz
-from attnviz.ntm.train import load_checkpoint, save_checkpoint
+from attnviz.ntm.checkpoint import load_checkpoint, save_checkpoint
 
 HERE = Path(__file__).resolve().parent
 COMMAND = "attnviz train --task copy --seed 0"

@@ -37,9 +37,10 @@ def test_shipped_checkpoint_records_the_walk_and_copies(tmp_path):
 def test_the_shipped_model_starts_with_no_built_in_walk():
     """Before any update the default copy model walks in no direction: its trace shows no run of +1
     or -1 moves longer than half the sequence (the figure's walk is learned, not drawn by the start)."""
+    from attnviz.ntm.config import TrainConfig, make_model_config
     from attnviz.ntm.model import NTM
+    from attnviz.ntm.record import record
     from attnviz.ntm.tasks import get_task
-    from attnviz.ntm.train import TrainConfig, make_model_config, record
 
     for seed in range(3):
         task = get_task("copy")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
+from itertools import accumulate
+
+from .tasks import Task, get_task
 
 
 class DictConfig:
@@ -64,9 +67,77 @@ class NTMConfig(DictConfig):
     # writes come first); not yet the default: see docs/performance.md before changing it.
     read_first: bool = False
 
+    def head_layout(self, is_write: bool) -> dict[str, slice]:
+        """Where each part sits in one head's raw parameters: key, beta, g, shift, gamma, and
+        erase, add for a write head. The one definition of the layout: the parameter count, the
+        initial biases, the forward pass's split and the backward pass's gradient all follow it."""
+        M, S = self.word_size, 2 * self.shift_range + 1
+        sizes = {"key": M, "beta": 1, "g": 1, "shift": S, "gamma": 1}
+        if is_write:
+            sizes.update(erase=M, add=M)
+        layout, start = {}, 0
+        for name, size in sizes.items():
+            layout[name] = slice(start, start + size)
+            start += size
+        return layout
+
     @property
-    def head_sizes(self) -> list[int]:
-        """Raw parameter count of each head, write heads first: key, beta, g, shift, gamma
-        (and erase, add for a write head)."""
-        base = self.word_size + 3 + (2 * self.shift_range + 1)
-        return [base + 2 * self.word_size] * self.write_heads + [base] * self.read_heads
+    def head_offsets(self) -> list[int]:
+        """Where each head's raw parameters start in the controller's head output, write heads
+        first, then read heads; the last entry is the total."""
+        sizes = [max(s.stop for s in self.head_layout(j < self.write_heads).values())
+                 for j in range(self.write_heads + self.read_heads)]
+        return list(accumulate(sizes, initial=0))
+
+
+@dataclass
+class TrainConfig(DictConfig):
+    task: str = "copy"
+    task_options: dict = field(default_factory=dict)  # e.g. {"max_length": 10}
+    seed: int = 0
+    batch_size: int = 32  # one length per batch; 32 keeps numpy's per-call overhead small
+    # The gradient is the mean over this many equal slices of each batch, one slice per process
+    # where the machine has the cores (see parallel.py). The numbers depend on shards, not on processes.
+    shards: int = 2
+    processes: int = 0  # 0: one per shard, up to the number of cores
+    optimizer: str = "adam"  # "adam" or "rmsprop" (the paper's: lr 1e-4, momentum 0.9)
+    lr: float = 1e-3
+    momentum: float = 0.9  # rmsprop only
+    clip: float = 10.0  # gradients are clipped elementwise to [-clip, clip], as in the paper
+    # Once held-out wrong bits drop below lr_decay_below, the rate is multiplied by lr_decay
+    # (once): a converged model then wanders less, and the collapses seen at full rate are rarer.
+    lr_decay_below: float = 1.0
+    lr_decay: float = 0.3
+    # Collapse guard: once held-out wrong bits have been below rollback_from, an evaluation more
+    # than rollback_margin above the best so far restores the parameters and optimiser state of
+    # that best evaluation and multiplies the rate by rollback_lr. Training data runs on, so the
+    # same batches are not replayed. rollback_margin 0 turns it off.
+    rollback_from: float = 5.0
+    rollback_margin: float = 10.0
+    rollback_lr: float = 0.5
+    # Curriculum: train on lengths up to `level`, starting at curriculum_start and growing by
+    # curriculum_step whenever held-out wrong bits at every length up to the level fall below
+    # curriculum_below. Short sequences are cheap and teach the same moves. 0 turns it off.
+    curriculum_start: int = 0
+    curriculum_step: int = 4
+    curriculum_below: float = 0.5
+    eval_every: int = 50  # steps between held-out evaluations
+    heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
+    converge_below: float = 0.1  # held-out wrong bits per sequence
+    converge_patience: int = 10  # evaluations in a row below the threshold count as converged
+    max_steps: int = 0  # 0: no limit
+    max_seconds: float = 0.0  # 0: no limit
+    checkpoint_every: int = 500  # steps; and at least every checkpoint_seconds of training
+    checkpoint_seconds: float = 60.0  # so that a run killed after a minute loses at most a minute
+    trace_every: int = 500  # steps between recorded traces of the probe sequence
+    probe_length: int = 0  # 0: the task's maximum length
+    probe_seed: int = 2014
+    model: dict = field(default_factory=dict)  # NTMConfig overrides (controller, sizes, heads)
+
+
+def make_task(cfg: TrainConfig) -> Task:
+    return get_task(cfg.task, **cfg.task_options)
+
+
+def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
+    return NTMConfig(task.input_size, task.output_size, **{**task.model_defaults, **cfg.model})

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .layers import sigmoid
+
 
 def read_forward(w, memory):
     """r = w^T memory. w: (B, N); memory: (B, N, M). Returns r (B, M) and a cache."""
@@ -41,3 +43,16 @@ def write_backward(dnew, cache):
     derase = -(w[:, None, :] @ dm_old)[:, 0, :]
     dadd = (w[:, None, :] @ dnew)[:, 0, :]
     return dw, derase, dadd, dmemory
+
+
+def erase_add_forward(erase_raw, add_raw):
+    """A write head's erase vector e = sigmoid(erase_raw), each element in (0, 1), and add vector
+    a = tanh(add_raw), in (-1, 1). erase_raw, add_raw: (B, M). Returns e, a (B, M) and a cache."""
+    e, a = sigmoid(erase_raw), np.tanh(add_raw)
+    return e, a, (e, a)
+
+
+def erase_add_backward(de, da, cache):
+    """Returns derase_raw (B, M), dadd_raw (B, M)."""
+    e, a = cache
+    return de * e * (1.0 - e), da * (1.0 - a * a)

@@ -47,19 +47,19 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
         p["ctrl_b"] = np.zeros(H, dtype)
     else:
         raise ValueError(f"unknown controller {cfg.controller!r}: expected 'lstm' or 'feedforward'")
-    P = sum(cfg.head_sizes)
-    p["head_W"] = glorot(H, P)
-    p["head_b"] = np.zeros(P, dtype)
-    M, S = cfg.word_size, 2 * cfg.shift_range + 1
+    offsets = cfg.head_offsets
+    p["head_W"] = glorot(H, offsets[-1])
+    p["head_b"] = np.zeros(offsets[-1], dtype)
     if cfg.shift_init not in ("zero", "random"):
         raise ValueError(f"unknown shift_init {cfg.shift_init!r}: expected 'zero' or 'random'")
-    for j, start in enumerate(np.cumsum([0] + cfg.head_sizes[:-1])):
-        shift = slice(start + M + 2, start + M + 2 + S)
-        p["head_b"][start + M + 1] = cfg.gate_bias
-        p["head_b"][start + M + 2 + S] = cfg.sharpen_bias
-        p["head_b"][shift] = shift_bias(cfg, is_write=j < cfg.write_heads)
+    for j, start in enumerate(offsets[:-1]):
+        is_write = j < cfg.write_heads
+        part = {name: slice(start + s.start, start + s.stop) for name, s in cfg.head_layout(is_write).items()}
+        p["head_b"][part["g"]] = cfg.gate_bias
+        p["head_b"][part["gamma"]] = cfg.sharpen_bias
+        p["head_b"][part["shift"]] = shift_bias(cfg, is_write)
         if cfg.shift_init == "zero":  # every head's first moves come from its shift bias alone
-            p["head_W"][:, shift] = 0
+            p["head_W"][:, part["shift"]] = 0
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
     return p
@@ -98,16 +98,18 @@ def initial_state(cfg: NTMConfig, B: int, dtype=np.float32):
     return mem, weights, reads, h, c
 
 
-def _split_head(cfg: NTMConfig, raw: np.ndarray, is_write: bool):
-    """Cut one head's raw outputs (B, P) into its named parts."""
-    M, S = cfg.word_size, 2 * cfg.shift_range + 1
-    parts = {"key": raw[:, :M], "beta": raw[:, M], "g": raw[:, M + 1],
-             "shift": raw[:, M + 2 : M + 2 + S], "gamma": raw[:, M + 2 + S]}
-    if is_write:
-        o = M + 3 + S
-        parts["erase"] = raw[:, o : o + M]
-        parts["add"] = raw[:, o + M : o + 2 * M]
-    return parts
+SCALARS = ("beta", "g", "gamma")  # head parts of one value per sequence: (B,), not (B, 1)
+
+
+def _split_head(layout: dict[str, slice], raw: np.ndarray) -> dict[str, np.ndarray]:
+    """Cut one head's raw outputs (B, P) into its named parts (layout: NTMConfig.head_layout)."""
+    return {name: raw[:, s.start] if name in SCALARS else raw[:, s] for name, s in layout.items()}
+
+
+def _join_head(layout: dict[str, slice], parts: dict[str, np.ndarray], out: np.ndarray) -> None:
+    """The reverse of _split_head: write each part's gradient into its place in ``out`` (B, P)."""
+    for name, s in layout.items():
+        out[:, s] = parts[name][:, None] if name in SCALARS else parts[name]
 
 
 class NTM:
@@ -140,8 +142,8 @@ class NTM:
         T, B, _ = x.shape
         x = x.astype(self.dtype, copy=False)
         mem, weights, reads, h, c = initial_state(cfg, B, self.dtype)
-        offsets = np.cumsum([0] + cfg.head_sizes)
-        W = cfg.write_heads
+        offsets, W = cfg.head_offsets, cfg.write_heads
+        layouts = [cfg.head_layout(j < W) for j in range(W + cfg.read_heads)]
         order = head_order(cfg)
         logits = np.empty((T, B, cfg.output_size), self.dtype)
         steps = []
@@ -155,20 +157,20 @@ class NTM:
             head_caches, outs = [None] * len(weights), [None] * len(weights)
             for j in order:
                 is_write = j < W
-                hp = _split_head(cfg, raw[:, offsets[j] : offsets[j + 1]], is_write)
+                hp = _split_head(layouts[j], raw[:, offsets[j] : offsets[j + 1]])
                 w, a_cache = addressing.address_forward(
                     hp["key"], hp["beta"], hp["g"], hp["shift"], hp["gamma"], weights[j], mem)
                 weights[j] = w
                 if is_write:
-                    e = layers.sigmoid(hp["erase"])
-                    a = np.tanh(hp["add"])
+                    e, a, v_cache = memory.erase_add_forward(hp["erase"], hp["add"])
                     mem, m_cache = memory.write_forward(w, e, a, mem)
                     outs[j] = HeadOutput(w, erase=e, add=a)
+                    head_caches[j] = (a_cache, m_cache, v_cache)
                 else:
                     r, m_cache = memory.read_forward(w, mem)
                     reads[j - W] = r
                     outs[j] = HeadOutput(w, read=r)
-                head_caches[j] = (a_cache, m_cache)
+                    head_caches[j] = (a_cache, m_cache, None)
             o_in = np.concatenate([h, *reads], axis=1)  # (B, H + R*M)
             logits[t] = o_in @ p["out_W"] + p["out_b"]
             steps.append({"ctrl": ctrl_cache, "h": h, "heads": head_caches, "o_in": o_in,
@@ -182,7 +184,8 @@ class NTM:
         cfg, p = self.cfg, self.params
         T, B, _ = cache["x_shape"]
         X, M, W, R = cfg.input_size, cfg.word_size, cfg.write_heads, cfg.read_heads
-        H = cfg.controller_size
+        H, offsets = cfg.controller_size, cfg.head_offsets
+        layouts = [cfg.head_layout(j < W) for j in range(W + R)]
         grads = {k: np.zeros_like(v) for k, v in p.items()}
         dh_next = np.zeros((B, H), self.dtype)
         dc_next = np.zeros((B, H), self.dtype)
@@ -195,25 +198,23 @@ class NTM:
             grads["out_b"] += dlogits[t].sum(axis=0)
             do_in = dlogits[t] @ p["out_W"].T  # (B, H + R*M)
             dh = do_in[:, :H] + dh_next
-            draw_parts = [None] * (W + R)
+            draw = np.empty((B, offsets[-1]), self.dtype)  # the gradient of every head's raw outputs
             # The heads in reverse order of the forward pass; dmem is always the gradient of the
             # memory as the head being undone left it.
             for j in reversed(head_order(cfg)):
-                a_cache, m_cache = st["heads"][j]
+                a_cache, m_cache, v_cache = st["heads"][j]
+                parts = {}
                 if j >= W:  # a read head
                     dr = do_in[:, H + (j - W) * M : H + (j - W + 1) * M] + dr_next[j - W]
                     dw, dm = memory.read_backward(dr, m_cache)
                     dmem += dm
-                    draw_parts[j], dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
-                    dmem += dm
                 else:  # a write head: dmem turns into the gradient of the memory before its write
                     dw, de, da, dmem = memory.write_backward(dmem, m_cache)
-                    e, a = m_cache[1], m_cache[2]
-                    dparts, dw_next[j], dm = self._address_backward(dw + dw_next[j], a_cache)
-                    dmem += dm
-                    draw_parts[j] = np.concatenate(
-                        [dparts, de * e * (1.0 - e), da * (1.0 - a * a)], axis=1)
-            draw = np.concatenate(draw_parts, axis=1)  # (B, P)
+                    parts["erase"], parts["add"] = memory.erase_add_backward(de, da, v_cache)
+                (parts["key"], parts["beta"], parts["g"], parts["shift"], parts["gamma"], dw_next[j], dm
+                 ) = addressing.address_backward(dw + dw_next[j], a_cache)
+                dmem += dm
+                _join_head(layouts[j], parts, draw[:, offsets[j] : offsets[j + 1]])
             grads["head_W"] += st["h"].T @ draw
             grads["head_b"] += draw.sum(axis=0)
             dh += draw @ p["head_W"].T
@@ -226,15 +227,6 @@ class NTM:
             for k in range(R):
                 dr_next[k] = du[:, X + k * M : X + (k + 1) * M]
         return grads
-
-    @staticmethod
-    def _address_backward(dw, a_cache):
-        """Backward through addressing; returns the head's raw-parameter gradient
-        (key, beta, g, shift, gamma), dw_prev and dmemory."""
-        dkey, dbeta, dg, ds, dgamma, dw_prev, dm = addressing.address_backward(dw, a_cache)
-        raw = np.concatenate([dkey, dbeta[:, None], dg[:, None], ds, dgamma[:, None]], axis=1)
-        return raw, dw_prev, dm
-
 
 def head_order(cfg: NTMConfig) -> list[int]:
     """The order heads act in within a step (write heads are 0..W-1, read heads W..W+R-1)."""

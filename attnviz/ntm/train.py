@@ -1,86 +1,31 @@
-"""Training loop, evaluation, checkpoints and trace recording for the numpy NTM.
+"""The training loop: a Trainer (model, optimiser, data stream and progress, with exact resume),
+its held-out evaluation as small named steps, and ``run``, which writes the run folder.
 
 numpy only: progress, trace files and the terminal are the caller's business, reached
-through the ``on_event`` callback (see attnviz.training for the wiring).
+through the ``on_event`` callback (see attnviz.training for the wiring). Checkpoint files are
+checkpoint.py's; recording a trace is record.py's.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import time
 import weakref
-import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
 
-from .config import DictConfig, NTMConfig
-from .layers import sigmoid
+from .checkpoint import CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, save_checkpoint, write_atomic
+from .config import TrainConfig, make_model_config, make_task
 from .model import NTM, bce_loss, wrong_bits
 from .optim import OPTIMIZERS
 from .parallel import GradientPool
-from .tasks import Task, get_task
+from .record import record
 
 LN2 = float(np.log(2.0))
-CHECKPOINT_VERSION = 1
-
-
-@dataclass
-class TrainConfig(DictConfig):
-    task: str = "copy"
-    task_options: dict = field(default_factory=dict)  # e.g. {"max_length": 10}
-    seed: int = 0
-    batch_size: int = 32  # one length per batch; 32 keeps numpy's per-call overhead small
-    # The gradient is the mean over this many equal slices of each batch, one slice per process
-    # where the machine has the cores (see parallel.py). The numbers depend on shards, not on processes.
-    shards: int = 2
-    processes: int = 0  # 0: one per shard, up to the number of cores
-    optimizer: str = "adam"  # "adam" or "rmsprop" (the paper's: lr 1e-4, momentum 0.9)
-    lr: float = 1e-3
-    momentum: float = 0.9  # rmsprop only
-    clip: float = 10.0  # gradients are clipped elementwise to [-clip, clip], as in the paper
-    # Once held-out wrong bits drop below lr_decay_below, the rate is multiplied by lr_decay
-    # (once): a converged model then wanders less, and the collapses seen at full rate are rarer.
-    lr_decay_below: float = 1.0
-    lr_decay: float = 0.3
-    # Collapse guard: once held-out wrong bits have been below rollback_from, an evaluation more
-    # than rollback_margin above the best so far restores the parameters and optimiser state of
-    # that best evaluation and multiplies the rate by rollback_lr. Training data runs on, so the
-    # same batches are not replayed. rollback_margin 0 turns it off.
-    rollback_from: float = 5.0
-    rollback_margin: float = 10.0
-    rollback_lr: float = 0.5
-    # Curriculum: train on lengths up to `level`, starting at curriculum_start and growing by
-    # curriculum_step whenever held-out wrong bits at every length up to the level fall below
-    # curriculum_below. Short sequences are cheap and teach the same moves. 0 turns it off.
-    curriculum_start: int = 0
-    curriculum_step: int = 4
-    curriculum_below: float = 0.5
-    eval_every: int = 50  # steps between held-out evaluations
-    heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
-    converge_below: float = 0.1  # held-out wrong bits per sequence
-    converge_patience: int = 10  # evaluations in a row below the threshold count as converged
-    max_steps: int = 0  # 0: no limit
-    max_seconds: float = 0.0  # 0: no limit
-    checkpoint_every: int = 500  # steps; and at least every checkpoint_seconds of training
-    checkpoint_seconds: float = 60.0  # so that a run killed after a minute loses at most a minute
-    trace_every: int = 500  # steps between recorded traces of the probe sequence
-    probe_length: int = 0  # 0: the task's maximum length
-    probe_seed: int = 2014
-    model: dict = field(default_factory=dict)  # NTMConfig overrides (controller, sizes, heads)
-
-
-def make_task(cfg: TrainConfig) -> Task:
-    return get_task(cfg.task, **cfg.task_options)
-
-
-def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
-    return NTMConfig(task.input_size, task.output_size, **{**task.model_defaults, **cfg.model})
 
 
 def clip_(grads: dict[str, np.ndarray], limit: float) -> None:
@@ -105,10 +50,34 @@ def evaluate(model: NTM, batches) -> dict:
     return {"bits": bits / n, "wrong_bits": wrong / n, "by_length": by_length}
 
 
+@dataclass
+class Progress:
+    """Where a run stands: everything besides the arrays that a checkpoint must hold to resume
+    exactly. Saved and loaded whole."""
+
+    step: int = 0
+    sequences: int = 0
+    seconds: float = 0.0  # training time, summed over resumed sessions
+    lr: float = 0.0  # the optimiser's rate, after any decay and rollbacks
+    lr_decayed: bool = False
+    streak: int = 0  # evaluations in a row below the convergence threshold
+    best: float = float("inf")  # lowest held-out wrong bits per sequence so far
+    converged_at: int | None = None  # sequences seen when the streak began
+    level: int = 0  # curriculum: the longest length trained on
+    rollbacks: int = 0
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Progress:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})  # a checkpoint older than "rollbacks" too
+
+
 class Trainer:
     """One training run: model, optimiser, data stream and progress, with exact resume."""
 
     def __init__(self, cfg: TrainConfig):
+        if cfg.shards < 1 or cfg.batch_size % cfg.shards:
+            raise ValueError(f"batch size {cfg.batch_size} is not a multiple of shards={cfg.shards}")
         self.cfg = cfg
         self.task = make_task(cfg)
         self.model_cfg = make_model_config(cfg, self.task)
@@ -116,18 +85,8 @@ class Trainer:
         self.opt = self._make_optimizer(cfg.lr)
         self.rng = np.random.default_rng(cfg.seed + 1)  # the training data stream
         self.heldout = self.task.heldout(per_length=cfg.heldout_per_length)
-        self.step = 0
-        self.sequences = 0
-        self.seconds = 0.0  # training time, summed over resumed sessions
-        self.lr_decayed = False
-        self.streak = 0  # evaluations in a row below the threshold
-        self.best = float("inf")
-        self.converged_at: int | None = None  # sequences seen when the streak began
+        self.progress = Progress(lr=cfg.lr, level=cfg.curriculum_start or self.task.max_length)
         self.best_state: dict[str, np.ndarray] | None = None  # state_arrays() at the best evaluation
-        self.rollbacks = 0
-        self.level = cfg.curriculum_start or self.task.max_length  # curriculum: longest length trained on
-        if cfg.shards < 1 or cfg.batch_size % cfg.shards:
-            raise ValueError(f"batch size {cfg.batch_size} is not a multiple of shards={cfg.shards}")
         self._pool: GradientPool | None = None
 
     def _make_optimizer(self, lr):
@@ -137,7 +96,7 @@ class Trainer:
 
     @property
     def converged(self) -> bool:
-        return self.streak >= self.cfg.converge_patience
+        return self.progress.streak >= self.cfg.converge_patience
 
     @property
     def pool(self) -> GradientPool:
@@ -155,44 +114,65 @@ class Trainer:
             self._pool = None
 
     def train_step(self) -> dict[str, float]:
-        b = self.task.sample(self.rng, self.cfg.batch_size, self.level)
+        p = self.progress
+        b = self.task.sample(self.rng, self.cfg.batch_size, p.level)
         loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
         clip_(grads, self.cfg.clip)
+        self.opt.lr = p.lr
         self.opt.step(self.model.params, grads)
-        self.step += 1
-        self.sequences += self.cfg.batch_size
+        p.step += 1
+        p.sequences += self.cfg.batch_size
         return {"loss": loss / LN2, "wrong_bits": wrong / self.cfg.batch_size}
 
+    # ----------------------------------------------------------- evaluation
+
     def evaluate(self) -> dict[str, float]:
-        """Evaluate on the held-out set; update the best state, the convergence streak and the
-        rate; roll back to the best state after a collapse. The result says "improved" (a new
-        best) and "rolled_back"."""
+        """Evaluate on the held-out set, then take the evaluation's steps in order: keep the
+        best state, roll back after a collapse, count the convergence streak, grow the curriculum,
+        decay the rate. The result says "improved" (a new best) and "rolled_back"."""
         result = evaluate(self.model, self.heldout)
-        w = result["wrong_bits"]
         result["improved"] = result["rolled_back"] = False
-        if w <= self.best:
-            self.best, result["improved"] = w, True
-            self.best_state = {k: v.copy() for k, v in self.state_arrays().items()}
-        elif (self.cfg.rollback_margin and self.best_state is not None  # (None: an older checkpoint)
-              and self.best < self.cfg.rollback_from and w > self.best + self.cfg.rollback_margin):
-            _assign(self.model.params, self.best_state, "param/", "best state")
-            _assign(self.opt.state, self.best_state, "opt/", "best state")
-            self.opt.lr *= self.cfg.rollback_lr
-            self.rollbacks += 1
-            result["rolled_back"] = True
-        if w < self.cfg.converge_below:
-            if self.streak == 0:
-                self.converged_at = self.sequences
-            self.streak += 1
-        else:
-            self.streak, self.converged_at = 0, None
-        if self.level < self.task.max_length and all(
-                v < self.cfg.curriculum_below for n, v in result["by_length"].items() if n <= self.level):
-            self.level = min(self.task.max_length, self.level + self.cfg.curriculum_step)
-        if not self.lr_decayed and w < self.cfg.lr_decay_below:
-            self.opt.lr *= self.cfg.lr_decay
-            self.lr_decayed = True
+        for step in (self._keep_best, self._roll_back, self._count_streak, self._grow_curriculum, self._decay_rate):
+            step(result)
         return result
+
+    def _keep_best(self, result) -> None:
+        if result["wrong_bits"] <= self.progress.best:
+            self.progress.best, result["improved"] = result["wrong_bits"], True
+            self.best_state = {k: v.copy() for k, v in self.state_arrays().items()}
+
+    def _roll_back(self, result) -> None:
+        """Collapse guard: once held-out wrong bits have been below rollback_from, an evaluation more
+        than rollback_margin above the best restores the best state and lowers the rate."""
+        p, cfg = self.progress, self.cfg
+        if (cfg.rollback_margin and not result["improved"] and self.best_state is not None
+                and p.best < cfg.rollback_from and result["wrong_bits"] > p.best + cfg.rollback_margin):
+            assign(self.model.params, self.best_state, "param/", "best state")
+            assign(self.opt.state, self.best_state, "opt/", "best state")
+            p.lr *= cfg.rollback_lr
+            p.rollbacks += 1
+            result["rolled_back"] = True
+
+    def _count_streak(self, result) -> None:
+        p = self.progress
+        if result["wrong_bits"] < self.cfg.converge_below:
+            if p.streak == 0:
+                p.converged_at = p.sequences
+            p.streak += 1
+        else:
+            p.streak, p.converged_at = 0, None
+
+    def _grow_curriculum(self, result) -> None:
+        p, cfg = self.progress, self.cfg
+        if p.level < self.task.max_length and all(
+                v < cfg.curriculum_below for n, v in result["by_length"].items() if n <= p.level):
+            p.level = min(self.task.max_length, p.level + cfg.curriculum_step)
+
+    def _decay_rate(self, result) -> None:
+        p = self.progress
+        if not p.lr_decayed and result["wrong_bits"] < self.cfg.lr_decay_below:
+            p.lr *= self.cfg.lr_decay
+            p.lr_decayed = True
 
     # ---------------------------------------------------------------- state
 
@@ -209,11 +189,7 @@ class Trainer:
 
     def state_json(self) -> dict:
         return {"checkpoint_version": CHECKPOINT_VERSION, "train": self.cfg.to_dict(),
-                "model": self.model_cfg.to_dict(),
-                "progress": {"step": self.step, "sequences": self.sequences, "seconds": self.seconds,
-                             "lr": self.opt.lr, "lr_decayed": self.lr_decayed, "streak": self.streak,
-                             "best": self.best, "converged_at": self.converged_at, "level": self.level,
-                             "rollbacks": self.rollbacks},
+                "model": self.model_cfg.to_dict(), "progress": asdict(self.progress),
                 "rng": self.rng.bit_generator.state}
 
     def save(self, path) -> None:
@@ -224,179 +200,19 @@ class Trainer:
         arrays, meta = load_checkpoint(path)
         try:
             t = cls(TrainConfig.from_dict(meta["train"]))
-            _assign(t.model.params, arrays, "param/", path)
-            _assign(t.opt.state, arrays, "opt/", path)
-            p = meta["progress"]
-            t.step, t.sequences, t.seconds = int(p["step"]), int(p["sequences"]), float(p["seconds"])
-            t.opt.lr, t.lr_decayed, t.streak = float(p["lr"]), bool(p["lr_decayed"]), int(p["streak"])
-            t.best, t.converged_at, t.level = float(p["best"]), p["converged_at"], int(p["level"])
+            assign(t.model.params, arrays, "param/", path)
+            assign(t.opt.state, arrays, "opt/", path)
+            t.progress = Progress.from_dict(meta["progress"])
+            t.opt.lr = t.progress.lr
             t.rng.bit_generator.state = meta["rng"]
-            t.rollbacks = int(p.get("rollbacks", 0))
             if any(k.startswith("best/") for k in arrays):
                 t.best_state = {k: v.copy() for k, v in t.state_arrays().items()}  # shapes to check
-                _assign(t.best_state, arrays, "best/", path)
+                assign(t.best_state, arrays, "best/", path)
         except (KeyError, TypeError, ValueError) as e:
+            if isinstance(e, CheckpointError):
+                raise
             raise CheckpointError(f"{path}: checkpoint does not match this model ({e})") from None
         return t
-
-
-# ------------------------------------------------------------------ checkpoints
-
-
-class CheckpointError(ValueError):
-    """A checkpoint file that is missing, damaged or does not fit the model."""
-
-
-def save_checkpoint(path, arrays: dict[str, np.ndarray], meta: dict) -> None:
-    """Plain arrays plus JSON metadata in one NPZ, written under a temporary name and renamed."""
-    _write_atomic(Path(path), lambda f: np.savez(f, **arrays, meta=np.array(json.dumps(meta))))
-
-
-def _write_atomic(path: Path, write) -> None:
-    """``write(binary file)`` into a temporary file beside ``path``, renamed to it when complete."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as f:
-            write(f)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise
-
-
-CHECKPOINT_MAX_BYTES = 2**30  # a checkpoint declaring more is refused before anything is read
-
-
-def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a checkpoint without unpickling; CheckpointError with one line on any problem.
-
-    Its metadata is read and checked first, and the arrays' declared sizes are summed from their
-    headers before any array is read, so that a small file cannot make this allocate much.
-    """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "checkpoint.npz"
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint")
-    with open(path, "rb") as f:
-        if f.read(4) not in (b"PK\x03\x04", b"PK\x05\x06"):
-            raise CheckpointError(f"{path}: not an attnviz checkpoint (not an NPZ file; a checkpoint is the "
-                                  "checkpoint.npz or best.npz of a run folder)")
-    try:
-        with zipfile.ZipFile(path) as z:
-            names = z.namelist()
-            if "meta.npy" not in names:
-                raise CheckpointError(f"{path}: not an attnviz checkpoint (no 'meta' entry)")
-            declared = {}
-            for name in names:
-                with z.open(name) as fp:
-                    version = np.lib.format.read_magic(fp)
-                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                            else np.lib.format.read_array_header_2_0)
-                    shape, _, dtype = read(fp)
-                if dtype.hasobject:
-                    raise CheckpointError(f"{path}: {name} is an object array; checkpoints hold plain numbers")
-                declared[name] = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-            if declared["meta.npy"] > 2**20 or sum(declared.values()) > CHECKPOINT_MAX_BYTES:
-                raise CheckpointError(f"{path}: declares {sum(declared.values()) / 2**20:,.0f} MiB of arrays, more "
-                                      f"than a checkpoint of this model holds (at most {CHECKPOINT_MAX_BYTES // 2**20}"
-                                      " MiB); not an attnviz checkpoint")
-            with z.open("meta.npy") as fp:
-                meta = json.loads(str(np.lib.format.read_array(fp, allow_pickle=False)[()]))
-            if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
-                raise CheckpointError(f"{path}: not an attnviz checkpoint of version {CHECKPOINT_VERSION}")
-            arrays = {}
-            for name in names:
-                if name != "meta.npy":
-                    with z.open(name) as fp:
-                        arrays[name.removesuffix(".npy")] = np.lib.format.read_array(fp, allow_pickle=False)
-    except CheckpointError:
-        raise
-    except Exception as e:  # zip, zlib, npy and JSON errors alike
-        raise CheckpointError(f"{path}: damaged checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
-                              ) from None
-    return arrays, meta
-
-
-def _assign(target: dict, arrays: dict, prefix: str, path) -> None:
-    for k, v in target.items():
-        key = prefix + k
-        if key not in arrays:
-            raise CheckpointError(f"{path}: checkpoint lacks {key!r}")
-        if np.shape(arrays[key]) != np.shape(v):
-            raise CheckpointError(f"{path}: {key!r} has shape {np.shape(arrays[key])}, the model needs {np.shape(v)}")
-        target[k][...] = arrays[key]  # in place: parameters may live in memory shared with workers
-
-
-def load_model(path) -> tuple[NTM, Task, dict]:
-    """A trained model from a checkpoint (the latest or the best), with its task and metadata."""
-    arrays, meta = load_checkpoint(path)
-    try:
-        cfg = TrainConfig.from_dict(meta["train"])
-        task = make_task(cfg)
-        model = NTM(NTMConfig.from_dict(meta["model"]), {})
-        params = NTM.create(model.cfg, seed=0).params
-        _assign(params, arrays, "param/", path)
-        model.params = params
-    except (KeyError, TypeError, ValueError) as e:
-        if isinstance(e, CheckpointError):
-            raise
-        raise CheckpointError(f"{path}: checkpoint does not match this model ({e})") from None
-    return model, task, meta
-
-
-# ------------------------------------------------------------------- recording
-
-
-RECORD_BYTES = 256 * 2**20  # what recording one sequence may hold in memory
-
-
-def recordable_steps(cfg: NTMConfig) -> int:
-    """The most steps ``record`` runs: the forward pass keeps every step (its memory and each
-    head's weighting and addressing intermediates, float64), as the trace will."""
-    heads = cfg.read_heads + cfg.write_heads
-    per_step = 8 * (3 * cfg.memory_size * cfg.word_size + 12 * heads * cfg.memory_size + 8 * cfg.controller_size)
-    return RECORD_BYTES // per_step
-
-
-def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000
-           ) -> tuple[dict[str, np.ndarray], dict]:
-    """Run the model on one new sequence of ``length`` and return every traced array.
-
-    Returns (arrays, metadata) in the trace format: inputs, outputs (probabilities),
-    targets, the scored-output mask, write/read weightings, adds, erases, reads, and the memory at every step
-    when it has at most ``memory_limit`` values.
-    """
-    limit = recordable_steps(model.cfg)
-    if length > limit:  # every task has at least one step per item
-        raise ValueError(f"length {length} is too long to record: this model records at most {limit:,} steps "
-                         f"within {RECORD_BYTES // 2**20} MiB")
-    b = task.make(np.random.default_rng(seed), 1, length)
-    if b.x.shape[0] > limit:
-        raise ValueError(f"length {length} is too long to record: its {b.x.shape[0]:,} steps are more than the "
-                         f"{limit:,} this model records within {RECORD_BYTES // 2**20} MiB")
-    logits, cache = model.forward(b.x, keep_memory=True)
-    cfg = model.cfg
-    steps = cache["steps"]
-
-    def heads(kind, attr):
-        idx = range(cfg.write_heads) if kind == "write" else range(cfg.write_heads, cfg.write_heads + cfg.read_heads)
-        a = np.stack([np.stack([getattr(s["out"][j], attr)[0] for j in idx]) for s in steps])  # (T, heads, ·)
-        return a[:, 0] if a.shape[1] == 1 else a
-
-    arrays = {"inputs": b.x[:, 0], "outputs": sigmoid(logits[:, 0]), "targets": b.y[:, 0],
-              "write_weightings": heads("write", "weighting"), "read_weightings": heads("read", "weighting"),
-              "adds": heads("write", "add"), "erases": heads("write", "erase"), "reads": heads("read", "read")}
-    output_mask = b.mask[:, 0] > 0  # (T,) the steps whose outputs the task scores
-    T = b.x.shape[0]
-    if T * cfg.memory_size * cfg.word_size <= memory_limit:
-        arrays["memory"] = np.stack([s["memory"][0] for s in steps])
-    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
-    arrays["output_mask"] = output_mask
-    meta = {"task": task.name, "sequence_length": int(length), "probe_seed": int(seed), "model": "attnviz.ntm",
-            "controller": cfg.controller, "memory_size": cfg.memory_size, "word_size": cfg.word_size}
-    return arrays, meta
 
 
 # ------------------------------------------------------------------------- loop
@@ -440,62 +256,62 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     left to do). A checkpoint is written every ``checkpoint_every`` steps and at least every
     ``checkpoint_seconds``; on resume, metrics rows past the checkpoint are dropped.
     """
-    cfg = trainer.cfg
+    cfg, progress = trainer.cfg, trainer.progress
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(trainer.state_json()["train"], indent=2) + "\n")
     metrics = run_dir / "metrics.csv"
     header = ",".join(METRICS) + "\n"
-    if not metrics.exists() or trainer.step == 0:
+    if not metrics.exists() or progress.step == 0:
         metrics.write_text(header)
     else:  # resumed: rows written after the checkpoint will be written again
         rows = metrics.read_text().splitlines(keepends=True)[1:]
-        kept = [r for r in rows if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= trainer.step]
+        kept = [r for r in rows if r.split(",", 1)[0].isdigit() and int(r.split(",", 1)[0]) <= progress.step]
         if len(kept) != len(rows):
-            _write_atomic(metrics, lambda f: f.write((header + "".join(kept)).encode()))
+            write_atomic(metrics, lambda f: f.write((header + "".join(kept)).encode()))
     probe_length = cfg.probe_length or trainer.task.max_length
-    started = time.perf_counter() - trainer.seconds
-    last_checkpoint, first_step = trainer.seconds, trainer.step
+    started = time.perf_counter() - progress.seconds
+    last_checkpoint, first_step = progress.seconds, progress.step
     reason = None
-    if cfg.max_steps and trainer.step >= cfg.max_steps:  # a resumed run already there: no more steps
+    if cfg.max_steps and progress.step >= cfg.max_steps:  # a resumed run already there: no more steps
         reason = "already at max_steps"
-    elif cfg.max_seconds and trainer.seconds >= cfg.max_seconds:
+    elif cfg.max_seconds and progress.seconds >= cfg.max_seconds:
         reason = "already at max_seconds"
 
     def checkpoint():
         nonlocal last_checkpoint
-        trainer.seconds = last_checkpoint = time.perf_counter() - started
+        progress.seconds = last_checkpoint = time.perf_counter() - started
         trainer.save(run_dir / "checkpoint.npz")
-        on_event({"kind": "checkpoint", "step": trainer.step})
+        on_event({"kind": "checkpoint", "step": progress.step})
 
     def trace():
         arrays, meta = record(trainer.model, trainer.task, probe_length, cfg.probe_seed)
-        meta.update(step=trainer.step, seed=cfg.seed, sequences=trainer.sequences)
-        on_event({"kind": "trace", "step": trainer.step, "arrays": arrays, "metadata": meta})
+        meta.update(step=progress.step, seed=cfg.seed, sequences=progress.sequences)
+        on_event({"kind": "trace", "step": progress.step, "arrays": arrays, "metadata": meta})
 
     try:
         while reason is None:
             stats = trainer.train_step()
             elapsed = time.perf_counter() - started
-            on_event({"kind": "step", "step": trainer.step, "sequences": trainer.sequences,
+            on_event({"kind": "step", "step": progress.step, "sequences": progress.sequences,
                       "seconds": elapsed, **stats})
-            if trainer.step % cfg.eval_every == 0:
+            if progress.step % cfg.eval_every == 0:
                 result = trainer.evaluate()
                 with open(metrics, "a") as f:
-                    f.write(f"{trainer.step},{trainer.sequences},{stats['loss']:.6g},{result['bits']:.6g},"
-                            f"{result['wrong_bits']:.6g},{trainer.opt.lr:.3g},{trainer.rollbacks},{elapsed:.3f}\n")
+                    f.write(f"{progress.step},{progress.sequences},{stats['loss']:.6g},{result['bits']:.6g},"
+                            f"{result['wrong_bits']:.6g},{progress.lr:.3g},{progress.rollbacks},{elapsed:.3f}\n")
                 if result["improved"]:  # the snapshot evaluate() just took
                     save_checkpoint(run_dir / "best.npz", trainer.best_state, trainer.state_json())
-                on_event({"kind": "eval", "step": trainer.step, "sequences": trainer.sequences,
-                          "seconds": elapsed, "streak": trainer.streak, "level": trainer.level, **result})
+                on_event({"kind": "eval", "step": progress.step, "sequences": progress.sequences,
+                          "seconds": elapsed, "streak": progress.streak, "level": progress.level, **result})
                 if trainer.converged:
                     reason = "converged"
-            if snapshot_due(trainer.step, cfg.trace_every):
+            if snapshot_due(progress.step, cfg.trace_every):
                 trace()
-            if ((cfg.checkpoint_every and trainer.step % cfg.checkpoint_every == 0)
+            if ((cfg.checkpoint_every and progress.step % cfg.checkpoint_every == 0)
                     or (cfg.checkpoint_seconds and elapsed - last_checkpoint >= cfg.checkpoint_seconds)):
                 checkpoint()
-            if reason is None and cfg.max_steps and trainer.step >= cfg.max_steps:
+            if reason is None and cfg.max_steps and progress.step >= cfg.max_steps:
                 reason = "max_steps"
             if reason is None and cfg.max_seconds and elapsed >= cfg.max_seconds:
                 reason = "max_seconds"
@@ -503,10 +319,10 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 reason = "interrupted"
     except KeyboardInterrupt:
         reason = "interrupted"
-    if trainer.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
+    if progress.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
         checkpoint()
-        if not snapshot_due(trainer.step, cfg.trace_every):
+        if not snapshot_due(progress.step, cfg.trace_every):
             trace()
-    on_event({"kind": "done", "reason": reason, "step": trainer.step, "sequences": trainer.sequences,
-              "seconds": trainer.seconds, "converged_at": trainer.converged_at, "best": trainer.best})
+    on_event({"kind": "done", "reason": reason, "step": progress.step, "sequences": progress.sequences,
+              "seconds": progress.seconds, "converged_at": progress.converged_at, "best": progress.best})
     return reason

@@ -5,19 +5,12 @@ import sys
 import numpy as np
 import pytest
 
+from attnviz.ntm.checkpoint import CheckpointError, load_checkpoint, load_model
+from attnviz.ntm.config import TrainConfig
 from attnviz.ntm.optim import Adam, RMSProp
+from attnviz.ntm.record import record
 from attnviz.ntm.tasks import TASKS, get_task
-from attnviz.ntm.train import (
-    METRICS,
-    CheckpointError,
-    TrainConfig,
-    Trainer,
-    load_checkpoint,
-    load_model,
-    record,
-    run,
-    snapshot_due,
-)
+from attnviz.ntm.train import METRICS, Trainer, run, snapshot_due
 
 TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
 
@@ -78,7 +71,7 @@ def test_tiny_model_learns_short_copies(tmp_path):
     start = trainer.evaluate()["wrong_bits"]
     run(trainer, tmp_path)
     assert start > 5  # chance is 1 wrong bit in 2
-    assert trainer.best < 0.25, trainer.best
+    assert trainer.progress.best < 0.25, trainer.progress.best
 
 
 def _small(tmp_path, max_steps, seed=3):
@@ -94,7 +87,7 @@ def test_resume_is_exact(tmp_path):
     b = Trainer.load(tmp_path / "b" / "checkpoint.npz")
     b.cfg.max_steps = 20
     run(b, tmp_path / "b")
-    assert b.step == a.step == 20
+    assert b.progress.step == a.progress.step == 20
     for k in a.model.params:
         np.testing.assert_array_equal(a.model.params[k], b.model.params[k])
     for k in a.opt.state:
@@ -126,7 +119,8 @@ def test_a_collapse_rolls_back_to_the_best_state_even_after_resume(tmp_path, mon
         results.append(t.evaluate())
     assert [(r["improved"], r["rolled_back"]) for r in results] == [
         (True, False), (True, False), (False, False), (False, True)]
-    assert t.best == 2.0 and t.rollbacks == 1 and t.opt.lr == pytest.approx(0.5 * t.cfg.lr)
+    p = t.progress
+    assert p.best == 2.0 and p.rollbacks == 1 and p.lr == pytest.approx(0.5 * t.cfg.lr)
     for k, v in t.state_arrays().items():
         np.testing.assert_array_equal(v, best[k])
 
@@ -223,9 +217,10 @@ def test_initial_state_is_explicit():
     M, S = 4, 3
     assert p[M + 1] == cfg.gate_bias == -1.0 and p[M + 2 + S] == cfg.sharpen_bias == 2.0
     W = NTM.create(cfg).params["head_W"]
-    starts = np.cumsum([0] + cfg.head_sizes[:-1])
-    for start in starts:  # shift_init="zero": no head prefers a direction from the start
-        assert not W[:, start + M + 2 : start + M + 2 + S].any()
+    for j, start in enumerate(cfg.head_offsets[:-1]):  # shift_init="zero": no head prefers a direction
+        shift = cfg.head_layout(j < cfg.write_heads)["shift"]
+        assert shift == slice(M + 2, M + 2 + S)
+        assert not W[:, start + shift.start : start + shift.stop].any()
     assert W[:, : M + 2].any()  # the rest is random
 
 
@@ -254,7 +249,7 @@ def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_r
 
 
 def test_a_task_picks_its_model_defaults_and_the_config_overrides_them():
-    from attnviz.ntm.train import make_model_config
+    from attnviz.ntm.config import make_model_config
 
     def shift_bias(task, **model):
         cfg = TrainConfig(task=task, model=model)

@@ -1,0 +1,60 @@
+"""Recording: run a model on one new sequence and return every traced array, in the trace
+format (attnviz.trace writes it; this module stays numpy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import NTMConfig
+from .layers import sigmoid
+from .model import NTM
+from .tasks import Task
+
+RECORD_BYTES = 256 * 2**20  # what recording one sequence may hold in memory
+
+
+def recordable_steps(cfg: NTMConfig) -> int:
+    """The most steps ``record`` runs: the forward pass keeps every step (its memory and each
+    head's weighting and addressing intermediates, float64), as the trace will."""
+    heads = cfg.read_heads + cfg.write_heads
+    per_step = 8 * (3 * cfg.memory_size * cfg.word_size + 12 * heads * cfg.memory_size + 8 * cfg.controller_size)
+    return RECORD_BYTES // per_step
+
+
+def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000
+           ) -> tuple[dict[str, np.ndarray], dict]:
+    """Run the model on one new sequence of ``length`` and return every traced array.
+
+    Returns (arrays, metadata) in the trace format: inputs, outputs (probabilities),
+    targets, the scored-output mask, write/read weightings, adds, erases, reads, and the memory at every step
+    when it has at most ``memory_limit`` values.
+    """
+    limit = recordable_steps(model.cfg)
+    if length > limit:  # every task has at least one step per item
+        raise ValueError(f"length {length} is too long to record: this model records at most {limit:,} steps "
+                         f"within {RECORD_BYTES // 2**20} MiB")
+    b = task.make(np.random.default_rng(seed), 1, length)
+    if b.x.shape[0] > limit:
+        raise ValueError(f"length {length} is too long to record: its {b.x.shape[0]:,} steps are more than the "
+                         f"{limit:,} this model records within {RECORD_BYTES // 2**20} MiB")
+    logits, cache = model.forward(b.x, keep_memory=True)
+    cfg = model.cfg
+    steps = cache["steps"]
+
+    def heads(kind, attr):
+        idx = range(cfg.write_heads) if kind == "write" else range(cfg.write_heads, cfg.write_heads + cfg.read_heads)
+        a = np.stack([np.stack([getattr(s["out"][j], attr)[0] for j in idx]) for s in steps])  # (T, heads, ·)
+        return a[:, 0] if a.shape[1] == 1 else a
+
+    arrays = {"inputs": b.x[:, 0], "outputs": sigmoid(logits[:, 0]), "targets": b.y[:, 0],
+              "write_weightings": heads("write", "weighting"), "read_weightings": heads("read", "weighting"),
+              "adds": heads("write", "add"), "erases": heads("write", "erase"), "reads": heads("read", "read")}
+    output_mask = b.mask[:, 0] > 0  # (T,) the steps whose outputs the task scores
+    T = b.x.shape[0]
+    if T * cfg.memory_size * cfg.word_size <= memory_limit:
+        arrays["memory"] = np.stack([s["memory"][0] for s in steps])
+    arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
+    arrays["output_mask"] = output_mask
+    meta = {"task": task.name, "sequence_length": int(length), "probe_seed": int(seed), "model": "attnviz.ntm",
+            "controller": cfg.controller, "memory_size": cfg.memory_size, "word_size": cfg.word_size}
+    return arrays, meta
