@@ -13,7 +13,6 @@ import functools
 import importlib
 import inspect as pyinspect  # `inspect` is a command here
 import math
-import os
 import re
 import sys
 from pathlib import Path
@@ -607,15 +606,6 @@ def _bits(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else "-"
 
 
-def single_threaded_blas() -> None:
-    """One BLAS thread per process, if numpy is not loaded yet. Training runs one process per core;
-    BLAS threads on top only fight them (2 processes x 2 threads on 2 cores: 330 sequences/s
-    instead of ~1,100), and even alone a second thread gains nothing on these small matrices."""
-    if "numpy" not in sys.modules:
-        for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-            os.environ.setdefault(var, "1")
-
-
 @contextlib.contextmanager
 def _batch_progress(show: bool):
     """A progress bar for a batch (yields its update callback); nothing for a single file,
@@ -676,7 +666,6 @@ def train(
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
-    single_threaded_blas()
     from .training import train as train_run
 
     task, optimizer, controller = task.value, optimizer.value, controller.value

@@ -30,9 +30,8 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
     after the current step with a checkpoint. Returns a summary of the run.
 
     Gradients are computed in ``processes`` processes (0: one per core, up to the batch's
-    ``shards``, 2); the number changes the speed, never the numbers. Set
-    ``OPENBLAS_NUM_THREADS=1`` before numpy is first imported, as the command line does,
-    or BLAS threads will compete with those processes.
+    ``shards``, 2); the number changes the speed, never the numbers. Each process uses one BLAS
+    thread while training (set at run time: nothing to do before importing numpy).
     """
     try:
         if resume is not None:

@@ -15,11 +15,8 @@ import sys
 import tempfile
 import time
 
-from attnviz.cli import single_threaded_blas
-
-single_threaded_blas()  # as `attnviz train` does: one process per core, one BLAS thread each
-
-from attnviz.ntm.train import TrainConfig, Trainer, run  # noqa: E402
+from attnviz.ntm.config import TrainConfig
+from attnviz.ntm.train import Trainer, run
 
 
 def one(seed: int, max_seconds: float, overrides: dict, keep: str | None = None) -> dict:

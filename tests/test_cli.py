@@ -238,17 +238,6 @@ def test_train_says_when_it_rolls_back(runner, tmp_path, monkeypatch):
     assert "best held-out wrong bits per sequence 3" in r.stdout
 
 
-def test_train_asks_for_one_blas_thread_per_process():
-    """Training runs one process per core: BLAS threads on top would compete with them."""
-    code = ("import os, sys; {pre}from attnviz.cli import single_threaded_blas; single_threaded_blas(); "
-            "print(os.environ.get('OPENBLAS_NUM_THREADS'))")
-    env = {k: v for k, v in os.environ.items() if not k.endswith("_NUM_THREADS")}
-    for pre, expected in (("", "1"), ("import numpy; ", "None")):
-        out = subprocess.run([sys.executable, "-c", code.format(pre=pre)], env=env, capture_output=True, text=True,
-                             check=True).stdout.strip()
-        assert out == expected, pre
-
-
 def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
     from attnviz.batch import _tasks, plan
 
@@ -268,7 +257,6 @@ def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
 
 
 def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
-    import os
 
     env = {**os.environ, "COLUMNS": "200"}
     plot = runner.invoke(app, ["plot", "--help"], env=env).output

@@ -16,6 +16,7 @@ import os
 import signal
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .model import NTM, bce_loss, wrong_bits
 
@@ -110,6 +111,7 @@ def _serve(model: NTM, conn, grads: dict[str, np.ndarray], parent: int) -> None:
     process, and it holds a copy of the parent's end of the pipe, so no end-of-file would come)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the main process's to handle
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    threadpool_limits(limits=1, user_api="blas")  # one BLAS thread per process, as in train.run
     while True:
         try:
             while not conn.poll(PARENT_CHECK_SECONDS):

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 from .checkpoint import CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, save_checkpoint, write_atomic
 from .config import TrainConfig, make_model_config, make_task
@@ -289,6 +290,10 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
         meta.update(step=progress.step, seed=cfg.seed, sequences=progress.sequences)
         on_event({"kind": "trace", "step": progress.step, "arrays": arrays, "metadata": meta})
 
+    # One BLAS thread per process, set here at run time so that a notebook's attnviz.train() is as
+    # fast as the command line: BLAS threads on top of one process per core only fight them
+    # (docs/performance.md). The gradient workers set the same for themselves.
+    blas = threadpool_limits(limits=1, user_api="blas")
     try:
         while reason is None:
             stats = trainer.train_step()
@@ -319,6 +324,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 reason = "interrupted"
     except KeyboardInterrupt:
         reason = "interrupted"
+    finally:
+        blas.restore_original_limits()
     if progress.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
         checkpoint()
         if not snapshot_due(progress.step, cfg.trace_every):

@@ -79,6 +79,23 @@ def _small(tmp_path, max_steps, seed=3):
                        task_options={"max_length": 4}, model=TINY)
 
 
+def test_training_uses_one_blas_thread_and_restores_the_setting_after(tmp_path):
+    """Training runs one process per core; BLAS threads on top would only compete with them. The
+    limit is set at run time, so attnviz.train() in a notebook needs no environment variable."""
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    def blas_threads():
+        return {i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"}
+
+    seen = set()
+    with threadpool_limits(limits=2, user_api="blas"):  # as numpy starts on a machine with 2+ cores
+        before = blas_threads()
+        run(Trainer(_small(tmp_path, 10)), tmp_path,
+            lambda e: seen.update(blas_threads()) if e["kind"] in ("step", "eval") else None)
+        assert blas_threads() == before
+    assert seen == {1}
+
+
 def test_resume_is_exact(tmp_path):
     a = Trainer(_small(tmp_path, 20))
     run(a, tmp_path / "a")
