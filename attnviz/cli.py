@@ -641,6 +641,9 @@ def train(
                                                        "60 s of training).")] = 500,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while training; the last line only.")
                      ] = False,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="A JSON file of training options, such as a run folder's config.json; options given here "
+                         "win over it.", show_default=False)] = None,
     settings: Annotated[list[str] | None, typer.Option(
         "--set", help="KEY=VALUE for any field of the training or model configuration, e.g. lr=0.002 or "
                       "model.read_first=false (VALUE as JSON, or plain text); repeatable.",
@@ -666,29 +669,34 @@ def train(
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
+    from .training import load_config
     from .training import train as train_run
 
+    given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+    if resume and given & {"task", "seed", "run_dir", "config"}:
+        raise typer.BadParameter("--resume continues a run as it was: --task, --seed, --run-dir and --config "
+                                 "come from its folder")
     task, optimizer, controller = task.value, optimizer.value, controller.value
     model = {"controller": controller, "controller_size": controller_size, "memory_size": memory_size,
              "word_size": word_size, "read_heads": read_heads, "write_heads": write_heads}
-    with _training_progress(task, max_steps, max_seconds, quiet) as on_event:
-        kw = {"trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
-              "optimizer": optimizer, "lr": lr, "model": model}
-        if resume:  # only what was given: the library refuses what would change the run
-            given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
-            if given & {"task", "seed", "run_dir"}:
-                raise typer.BadParameter("--resume continues a run as it was: --task, --seed and --run-dir "
-                                         "come from its folder")
-            kw = {k: v for k, v in kw.items() if k in given}
-            kw["model"] = {k: v for k, v in model.items() if k in given}
-            if not kw["model"]:
-                del kw["model"]
-        for key, value in _settings(settings or []).items():
-            if key.startswith("model."):
-                kw.setdefault("model", {})[key[6:]] = value
-            else:
-                kw[key] = value
-        result = train_run(task, run_dir, seed, resume, max_steps, max_seconds, on_event, processes=processes, **kw)
+    kw = {"task": task, "seed": seed, "max_steps": max_steps, "max_seconds": max_seconds, "processes": processes,
+          "trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
+          "optimizer": optimizer, "lr": lr, "model": model}
+    if resume or config:  # only what was given: the run's folder or the file has the rest
+        limits = {"max_steps", "max_seconds", "processes"} if resume else set()  # a session's own, never the run's
+        kw = {k: v for k, v in kw.items() if k in given | limits}
+        kw["model"] = {k: v for k, v in model.items() if k in given}
+    for key, value in _settings(settings or []).items():
+        if key.startswith("model."):
+            kw.setdefault("model", {})[key[6:]] = value
+        else:
+            kw[key] = value
+    if not kw.get("model"):
+        kw.pop("model", None)
+    shown = {**(load_config(config) if config else {}), **kw}  # for the progress line's "left"
+    with _training_progress(shown.get("task", "copy"), shown.get("max_steps", 0), shown.get("max_seconds", 0),
+                            quiet) as on_event:
+        result = train_run(run_dir=run_dir, resume=resume, on_event=on_event, config=config, **kw)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
                    f"{result['seconds']:.1f} s, best held-out wrong bits per sequence "
                    f"{_bits(result['best_wrong_bits'])}; run folder {result['run_dir']}"))

@@ -4,6 +4,8 @@ trace files. (attnviz.ntm itself writes no HDF5 and draws nothing.)"""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import json
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -18,13 +20,18 @@ from .trace import Trace
 TRACE_FILE = "traces.h5"
 
 
-def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_steps: int = 0,
-          max_seconds: float = 0.0, on_event: Callable[[dict], None] | None = None, processes: int = 0,
+def train(task: str | None = None, run_dir=None, seed: int | None = None, resume=None,
+          max_steps: int | None = None, max_seconds: float | None = None,
+          on_event: Callable[[dict], None] | None = None, processes: int | None = None, config=None,
           **overrides) -> dict:
     """Train the reference NTM; write config.json, metrics.csv, checkpoint.npz, best.npz and
-    traces.h5 (one group per recorded step) into ``run_dir``.
+    traces.h5 (one group per recorded step) into ``run_dir`` [default: runs/TASK-seedSEED].
 
-    ``overrides`` set TrainConfig fields (batch_size, lr, optimizer, trace_every, model={...}, ...).
+    ``overrides`` set TrainConfig fields (batch_size, lr, optimizer, trace_every, model={...}, ...);
+    ``config`` (a JSON file such as a run folder's config.json, or a dict) sets any of them too;
+    arguments given here win over it. What neither sets keeps TrainConfig's default (task
+    "copy", seed 0, no step or time limit).
+
     With ``resume`` (a run folder) training continues exactly where that run's checkpoint
     stopped; ``max_steps`` then counts from the start of the original run. Ctrl-C stops
     after the current step with a checkpoint. Returns a summary of the run.
@@ -38,13 +45,15 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
             run_dir = Path(resume)
             trainer = ntm_train.Trainer.load(run_dir / "checkpoint.npz")
             _check_resume_options(run_dir, trainer.cfg, overrides)
-            trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps, max_seconds
-            trainer.cfg.processes = processes
+            if config is not None:
+                raise AttnvizError("--config starts a new run; --resume continues one as its folder configured it")
+            trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps or 0, max_seconds or 0
+            trainer.cfg.processes = processes or 0
         else:
-            cfg = TrainConfig(task=task, seed=seed, max_steps=max_steps, max_seconds=max_seconds,
-                                        processes=processes, **overrides)
+            cfg = TrainConfig.from_dict(_settings(config, task=task, seed=seed, max_steps=max_steps,
+                                                  max_seconds=max_seconds, processes=processes, **overrides))
             trainer = ntm_train.Trainer(cfg)
-            run_dir = Path(run_dir or f"runs/{task}-seed{seed}")
+            run_dir = Path(run_dir or f"runs/{cfg.task}-seed{cfg.seed}")
     except (ValueError, TypeError) as e:
         raise AttnvizError(str(e)) from None
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -83,6 +92,36 @@ def train(task: str = "copy", run_dir=None, seed: int = 0, resume=None, max_step
 
 
 RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew
+
+
+def load_config(path) -> dict:
+    """Training options from a JSON file: one object of TrainConfig fields, as in a run folder's
+    config.json (checked when the run is made)."""
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except OSError as e:
+        raise AttnvizError(f"{path}: cannot read the configuration ({e.strerror or e})") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise AttnvizError(f"{path}: not a JSON configuration ({e})") from None
+    if not isinstance(config, dict) or not isinstance(config.get("model", {}), dict):
+        raise AttnvizError(f"{path}: a configuration is one JSON object of training options, its \"model\" an "
+                           "object of model options (as in a run folder's config.json)")
+    unknown = sorted(set(config) - {f.name for f in dataclasses.fields(TrainConfig)})
+    if unknown:
+        raise AttnvizError(f"{path}: unknown training option {unknown[0]!r}; the options are the fields of "
+                           "attnviz.ntm.config.TrainConfig (docs/cli.md)")
+    return config
+
+
+def _settings(config, **given) -> dict:
+    """TrainConfig fields: the configuration (a file or a dict), then what was given (None: not
+    given) on top of it; model options merge, field by field."""
+    base = dict(config) if isinstance(config, dict) else load_config(config) if config is not None else {}
+    given = {k: v for k, v in given.items() if v is not None}
+    if isinstance(base.get("model"), dict) and isinstance(given.get("model"), dict):
+        given["model"] = {**base["model"], **given["model"]}
+    return {**base, **given}
 
 
 def _check_resume_options(run_dir: Path, cfg, overrides: dict) -> None:

@@ -279,3 +279,33 @@ def test_train_set_reaches_every_configuration_field(runner, tmp_path):
     assert cfg["model"]["read_first"] is False and cfg["model"]["memory_size"] == 16
     r = run(runner, "train", "--set", "seed=3")
     assert r.exit_code == 2 and "not KEY=VALUE with KEY one of" in r.stderr
+
+
+def test_train_config_file_sets_a_run_and_given_options_win(runner, tmp_path):
+    """--config FILE takes a JSON object of training options (a run folder's config.json is one);
+    options given on the command line win over it, model options merging field by field; the same
+    through attnviz.train(config=...)."""
+    import json
+
+    import attnviz
+
+    conf = tmp_path / "c.json"
+    conf.write_text(json.dumps({"task": "repeat-copy", "seed": 4, "max_steps": 2, "batch_size": 4, "trace_every": 0,
+                                "model": {"controller_size": 16, "memory_size": 16}}))
+    r = run(runner, "train", "--config", conf, "--run-dir", tmp_path / "a", "--quiet", "--batch-size", "8",
+            "--set", "model.word_size=6")
+    assert r.exit_code == 0, r.output
+    cfg = json.loads((tmp_path / "a" / "config.json").read_text())
+    assert (cfg["task"], cfg["seed"], cfg["max_steps"], cfg["batch_size"]) == ("repeat-copy", 4, 2, 8)
+    assert cfg["model"] == {"controller_size": 16, "memory_size": 16, "word_size": 6}
+    # the run's own config.json starts the same run again
+    again = attnviz.train(config=tmp_path / "a" / "config.json", run_dir=tmp_path / "b", max_steps=1)
+    assert again["step"] == 1
+    assert json.loads((tmp_path / "b" / "config.json").read_text()) == {**cfg, "max_steps": 1}
+    for text, message in (('{"lr": 1, "bogus": 2}', "unknown training option 'bogus'"), ("[1]", "one JSON object"),
+                          ("{", "not a JSON configuration"), ('{"model": 3}', '"model" an object')):
+        conf.write_text(text)
+        r = run(runner, "train", "--config", conf, "--run-dir", tmp_path / "x")
+        assert r.exit_code == 1 and r.stderr.count("\n") == 1 and f"{conf}: " in r.stderr and message in r.stderr
+    r = run(runner, "train", "--resume", tmp_path / "a", "--config", conf)
+    assert r.exit_code == 2 and "--config come from its folder" in r.stderr
