@@ -93,6 +93,10 @@ def test_lstm_backward_matches_finite_differences():
           n_out=2)
 
 
+def test_erase_add_backward_takes_both_upstream_gradients():
+    check(memory.erase_add_forward, memory.erase_add_backward, [r(B, M, lo=-3, hi=3), r(B, M, lo=-3, hi=3)], n_out=2)
+
+
 def test_sharpen_survives_exact_zeros_and_large_gamma():
     ws = np.zeros((2, 6))
     ws[:, 2] = 1.0
@@ -102,26 +106,92 @@ def test_sharpen_survives_exact_zeros_and_large_gamma():
     np.testing.assert_allclose(w.sum(axis=1), 1.0)
 
 
+def model_check(cfg: NTMConfig, mask=None, T=4, rtol=1e-5, seed=1, blocks=False):
+    """The whole model's gradient (BPTT through every op) against finite differences, for every
+    parameter; with ``blocks``, also each part of each head's raw output (key, beta, g, shift,
+    gamma, erase, add) on its own, relative to its own largest gradient, so that a small block's
+    error cannot hide behind a large one's."""
+    model = NTM.create(cfg, seed=seed, dtype=np.float64)
+    g = np.random.default_rng(seed)
+    x = g.random((T, 2, cfg.input_size))
+    y = (g.random((T, 2, cfg.output_size)) > 0.5).astype(float)
+    mask = np.ones((T, 2)) if mask is None else mask
+    logits, cache = model.forward(x)
+    _, dlogits = bce_loss(logits, y, mask)
+    grads = model.backward(dlogits, cache)
+    assert set(grads) == set(model.params)
+
+    def loss():
+        return bce_loss(model.forward(x)[0], y, mask)[0]
+
+    numeric = {k: numeric_grad(loss, p, h=1e-5) for k, p in model.params.items()}
+    for k in model.params:
+        err = rel_error(grads[k], numeric[k])
+        assert err < rtol, f"{k}: relative error {err:.2e}"
+    if blocks:
+        # Some blocks' gradients are 1e-6 of the largest (beta while the memory rows are still alike):
+        # at h=1e-5 rounding in the loss limits them, at 1e-3 truncation limits the key's. Each block
+        # is checked at both steps and must match at one; a wrong derivative matches at neither.
+        coarse = [{k: numeric_grad(loss, model.params[k], h=h) for k in ("head_b", "head_W")} for h in (1e-3, 1e-4)]
+        offsets = cfg.head_offsets
+        for j in range(cfg.write_heads + cfg.read_heads):
+            for part, sl in cfg.head_layout(j < cfg.write_heads).items():
+                cols = slice(offsets[j] + sl.start, offsets[j] + sl.stop)
+                for k in ("head_b", "head_W"):
+                    a = grads[k][..., cols]
+                    assert np.abs(a).max() > 1e-12, f"head {j} {part}: no gradient reaches {k}"
+                    err = min(rel_error(a, n[k][..., cols]) for n in coarse)
+                    assert err < rtol, f"head {j} {part} ({k}): relative error {err:.2e}"
+    return grads
+
+
 @pytest.mark.parametrize("read_first", [False, True])
 @pytest.mark.parametrize("controller", ["lstm", "feedforward"])
 @pytest.mark.parametrize("heads", [(1, 1), (2, 1), (2, 3)])
 def test_every_model_parameter(controller, heads, read_first):
     W, R = heads
-    cfg = NTMConfig(input_size=4, output_size=3, controller=controller, controller_size=6, memory_size=5,
-                    word_size=4, write_heads=W, read_heads=R, init_memory=0.1, read_first=read_first)
-    model = NTM.create(cfg, seed=1, dtype=np.float64)
-    T = 4
-    x = rng.random((T, 2, 4))
-    y = (rng.random((T, 2, 3)) > 0.5).astype(float)
-    mask = np.ones((T, 2))
-    logits, cache = model.forward(x)
-    _, dlogits = bce_loss(logits, y, mask)
-    grads = model.backward(dlogits, cache)
-    assert set(grads) == set(model.params)
-    for k, p in model.params.items():
-        num = numeric_grad(lambda: bce_loss(model.forward(x)[0], y, mask)[0], p, h=1e-5)
-        err = rel_error(grads[k], num)
-        assert err < 1e-5, f"{k}: relative error {err:.2e}"
+    model_check(NTMConfig(input_size=4, output_size=3, controller=controller, controller_size=6, memory_size=5,
+                          word_size=4, write_heads=W, read_heads=R, init_memory=0.1, read_first=read_first))
+
+
+@pytest.mark.parametrize("read_first", [False, True])
+def test_every_head_parameter_block(read_first):
+    """key, strength (beta), gate (g), shift, sharpening (gamma), erase and add of every head, each
+    checked on its own scale."""
+    model_check(NTMConfig(input_size=4, output_size=3, controller_size=6, memory_size=6, word_size=4,
+                          write_heads=1, read_heads=2, init_memory=0.1, read_first=read_first), T=5, blocks=True)
+
+
+SMALL = {"input_size": 4, "output_size": 3, "controller_size": 6, "memory_size": 7, "word_size": 4}
+
+
+@pytest.mark.parametrize("shift_bias", ["none", "forward"])
+@pytest.mark.parametrize("shift_init", ["zero", "random"])
+def test_every_shift_start(shift_bias, shift_init):
+    model_check(NTMConfig(**SMALL, shift_bias=shift_bias, shift_init=shift_init, init_memory=0.1), blocks=True)
+
+
+def test_shift_range_2():
+    cfg = NTMConfig(**SMALL, shift_range=2, init_memory=0.1, shift_init="random")
+    assert cfg.head_layout(True)["shift"].stop - cfg.head_layout(True)["shift"].start == 5
+    model_check(cfg, blocks=True)
+
+
+def test_the_default_memory_of_1e_6():
+    """The default initial memory: every row's norm sits near the cosine's epsilon at first."""
+    cfg = NTMConfig(**{**SMALL, "memory_size": 5})
+    assert cfg.init_memory == 1e-6
+    model_check(cfg, T=5, blocks=True)
+
+
+def test_a_copy_style_partial_mask():
+    """Outputs scored only after the delimiter, as in copy: gradients reach the input phase
+    through the memory and the controller alone."""
+    T = 7
+    mask = np.zeros((T, 2))
+    mask[4:] = 1.0
+    grads = model_check(NTMConfig(**SMALL, init_memory=0.1), mask=mask, T=T, blocks=True)
+    assert np.abs(grads["out_b"]).max() > 0
 
 
 def test_read_first_reads_the_memory_the_previous_step_left():
