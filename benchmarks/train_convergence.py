@@ -1,10 +1,13 @@
-"""How long does the default `attnviz train --task copy` take to converge? Per seed.
+"""How long does `attnviz train` take to learn a task with its defaults? Per seed.
 
-    python benchmarks/train_convergence.py --seeds 0 1 2 [--max-seconds 600] [--out docs/convergence.json]
+    python benchmarks/train_convergence.py --seeds 0 1 2 [--max-seconds 600] [--set 'task="repeat-copy"']
 
-Runs the real trainer (attnviz.ntm.train) with its defaults in a temporary folder and reports,
-per seed: wall time and sequences until sustained convergence (held-out wrong bits per sequence
-below 0.1 for 10 evaluations in a row), when the streak began, and training throughput.
+Runs the real trainer (attnviz.ntm.train) with its defaults (or --set overrides of TrainConfig
+fields) in a temporary folder and reports, per seed: wall time and sequences until sustained
+convergence (held-out wrong bits per sequence below converge_below, 0.1, for 10 evaluations in a
+row), training throughput, and for each of the thresholds 1 and 0.1 when held-out wrong bits per
+sequence first fell below it and when they first stayed below it for 10 evaluations in a row.
+--set converge_below=1 stops a run at the first of those instead.
 """
 
 from __future__ import annotations
@@ -30,8 +33,9 @@ def one(seed: int, max_seconds: float, overrides: dict, keep: str | None = None)
         if e["kind"] == "eval":
             evals.append((e["sequences"], round(e["seconds"], 2), round(e["wrong_bits"], 4)))
             note = " - rolled back to the best" if e["rolled_back"] else ""
+            level = f" curriculum level {e['level']}" if cfg.curriculum_start else ""
             print(f"  seed {seed} step {e['step']:6d} seqs {e['sequences']:7d} {e['seconds']:6.1f}s "
-                  f"held-out wrong bits {e['wrong_bits']:.3f}{note}", file=sys.stderr, flush=True)
+                  f"held-out wrong bits {e['wrong_bits']:.3f}{level}{note}", file=sys.stderr, flush=True)
 
     if keep:  # keep the run folder (best.npz, metrics.csv) to look at afterwards
         reason = run(trainer, f"{keep}/seed{seed}", on_event)
@@ -42,7 +46,21 @@ def one(seed: int, max_seconds: float, overrides: dict, keep: str | None = None)
     p = trainer.progress
     return {"seed": seed, "reason": reason, "wall_seconds": round(wall, 1), "sequences": p.sequences,
             "streak_began_at_sequences": p.converged_at, "sequences_per_second": round(p.sequences / wall, 1),
-            "best_wrong_bits": p.best, "rollbacks": p.rollbacks, "evals": evals}
+            "best_wrong_bits": p.best, "rollbacks": p.rollbacks,
+            "below": {str(x): crossings(evals, x) for x in (1.0, 0.1)}, "evals": evals}
+
+
+def crossings(evals, threshold: float, patience: int = 10) -> dict:
+    """When held-out wrong bits first fell below ``threshold`` and when they first stayed below it for
+    ``patience`` evaluations in a row (the start of that streak): (seconds, sequences), or None."""
+    first = next(((s, n) for n, s, w in evals if w < threshold), None)
+    streak, start = 0, None
+    for n, s, w in evals:
+        streak = streak + 1 if w < threshold else 0
+        start = (s, n) if streak == 1 else start
+        if streak == patience:
+            return {"first": first, "sustained": start}
+    return {"first": first, "sustained": None}
 
 
 def main():
@@ -58,8 +76,10 @@ def main():
     for seed in args.seeds:
         r = one(seed, args.max_seconds, overrides, args.keep)
         results.append(r)
+        below = "; ".join(f"below {x}: first {v['first']}, 10 in a row from {v['sustained']}"
+                          for x, v in r["below"].items())
         print(f"seed {seed}: {r['reason']} after {r['wall_seconds']} s, {r['sequences']} sequences, "
-              f"{r['sequences_per_second']} seq/s", flush=True)
+              f"{r['sequences_per_second']} seq/s; (seconds, sequences) {below}", flush=True)
     if args.out:
         with open(args.out, "w") as f:
             json.dump({"overrides": overrides, "results": results}, f, indent=1)

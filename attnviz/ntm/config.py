@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from itertools import accumulate
 
-from .tasks import Task, get_task
+from .tasks import TASKS, Task, get_task
 
 
 class DictConfig:
@@ -51,21 +51,18 @@ class NTMConfig(DictConfig):
     # 17.6 held-out wrong bits after 212k sequences; zero ones left the plateau after ~40k sequences
     # for seeds 0-2 and cut seeds 0 and 1 from 75k and 106k to 62k and 80k (docs/performance.md).
     shift_init: str = "zero"
-    # Initial biases of the shift logits. "forward": every write head starts out moving one
-    # location up per step (logit +1 for offset +1, 0 for staying, -1 for any other) and every read
-    # head staying put (+1 for offset 0, 0 for +1, -1 for any other): the copy algorithm's two moves,
-    # in one agreed direction. "none": all zero, so that with zero shift weights the +1 and -1 directions
-    # are an exact tie that only noise breaks. Measured on copy (docs/performance.md): with "none"
-    # 5 of seeds 0-9 converged within 3 minutes (seed 1 not by 228k sequences); with "forward" 8 of
-    # 10 did, seeds 0-2 after 82k, 160k and 77k. But it half draws the walk before any training: copy
-    # now starts with "none" and read_first (Copy.model_defaults), and every seed learns.
-    shift_bias: str = "forward"
-    # Order of the heads within a step: False, write heads change the memory, then read heads
-    # address and read it (the order the model has always had); True, read heads address and read
-    # the memory as the previous step left it, then write heads write. A lead against the copy
-    # plateau (a write head that stays where the waiting read head looks pays off at once only when
-    # writes come first); not yet the default: see docs/performance.md before changing it.
-    read_first: bool = False
+    # Initial biases of the shift logits. "none": all zero, so that with zero shift weights the +1
+    # and -1 directions are an exact tie that only training breaks: an untrained model does not walk
+    # (tested). "forward", a documented option: every write head starts out moving one location up
+    # per step (logit +1 for offset +1, 0 for staying, -1 for any other) and every read head staying
+    # put: the copy algorithm's two moves, drawn before any training (docs/ntm.md).
+    shift_bias: str = "none"
+    # Order of the heads within a step: True, read heads address and read the memory as the
+    # previous step left it, then write heads write; False, the other way round (Graves et al. do not
+    # fix the order). Writing first lets a write head that stays where the waiting read head looks
+    # pay off at once, a trap that held seeds 3 and 8 of copy on the plateau; reading first, with no
+    # shift bias, every seed of 0-9 learns copy within 3 minutes (docs/performance.md).
+    read_first: bool = True
 
     def head_layout(self, is_write: bool) -> dict[str, slice]:
         """Where each part sits in one head's raw parameters: key, beta, g, shift, gamma, and
@@ -100,10 +97,13 @@ class TrainConfig(DictConfig):
     # where the machine has the cores (see parallel.py). The numbers depend on shards, not on processes.
     shards: int = 2
     processes: int = 0  # 0: one per shard, up to the number of cores
+    # Fields set to None here take the task's value (Task.train_defaults), else the one in
+    # TRAIN_DEFAULTS below; the resolved value is what config.json and checkpoints record.
     optimizer: str = "adam"  # "adam" or "rmsprop" (the paper's: lr 1e-4, momentum 0.9)
-    lr: float = 1e-3
+    lr: float | None = None
     momentum: float = 0.9  # rmsprop only
-    clip: float = 10.0  # gradients are clipped elementwise to [-clip, clip], as in the paper
+    clip: float | None = None  # elementwise: every gradient into [-clip, clip], as in the paper (0: off)
+    clip_norm: float | None = None  # the whole gradient scaled down to this norm when above it (0: off)
     # Once held-out wrong bits drop below lr_decay_below, the rate is multiplied by lr_decay
     # (once): a converged model then wanders less, and the collapses seen at full rate are rarer.
     lr_decay_below: float = 1.0
@@ -115,11 +115,12 @@ class TrainConfig(DictConfig):
     rollback_from: float = 5.0
     rollback_margin: float = 10.0
     rollback_lr: float = 0.5
-    # Curriculum: train on lengths up to `level`, starting at curriculum_start and growing by
-    # curriculum_step whenever held-out wrong bits at every length up to the level fall below
-    # curriculum_below. Short sequences are cheap and teach the same moves. 0 turns it off.
-    curriculum_start: int = 0
-    curriculum_step: int = 4
+    # Curriculum: train on batches up to `level` (the task says what a level is: a length for copy,
+    # a repeat count for repeat-copy), starting at curriculum_start and growing by curriculum_step
+    # whenever held-out wrong bits per sequence of every level up to the current one fall below
+    # curriculum_below. 0 turns it off.
+    curriculum_start: int | None = None
+    curriculum_step: int | None = None
     curriculum_below: float = 0.5
     eval_every: int = 50  # steps between held-out evaluations
     heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
@@ -134,6 +135,12 @@ class TrainConfig(DictConfig):
     probe_seed: int = 2014
     model: dict = field(default_factory=dict)  # NTMConfig overrides (controller, sizes, heads)
 
+    def __post_init__(self):
+        task_defaults = _task_class(self.task).train_defaults
+        for name, default in TRAIN_DEFAULTS.items():
+            if getattr(self, name) is None:
+                setattr(self, name, task_defaults.get(name, default))
+
 
 def make_task(cfg: TrainConfig) -> Task:
     return get_task(cfg.task, **cfg.task_options)
@@ -141,3 +148,14 @@ def make_task(cfg: TrainConfig) -> Task:
 
 def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
     return NTMConfig(task.input_size, task.output_size, **{**task.model_defaults, **cfg.model})
+
+
+# What a None field of TrainConfig becomes when the task sets nothing: copy's settings, which
+# docs/performance.md measures (every seed of 0-9 within 3 minutes).
+TRAIN_DEFAULTS = {"lr": 1e-3, "clip": 10.0, "clip_norm": 0.0, "curriculum_start": 0, "curriculum_step": 4}
+
+
+def _task_class(name: str) -> type[Task]:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[name]

@@ -29,26 +29,34 @@ from .record import record
 LN2 = float(np.log(2.0))
 
 
-def clip_(grads: dict[str, np.ndarray], limit: float) -> None:
-    for g in grads.values():
-        np.clip(g, -limit, limit, out=g)
+def clip_(grads: dict[str, np.ndarray], limit: float, norm_limit: float) -> None:
+    """Scale the whole gradient down to norm ``norm_limit`` if it is longer (0: never), then clip
+    every element to [-limit, limit] (0: never). In place."""
+    if norm_limit:
+        norm = float(np.sqrt(sum(float(np.square(g, dtype=np.float64).sum()) for g in grads.values())))
+        if norm > norm_limit:
+            for g in grads.values():
+                g *= norm_limit / norm
+    if limit:
+        for g in grads.values():
+            np.clip(g, -limit, limit, out=g)
 
 
 def evaluate(model: NTM, batches) -> dict:
-    """Held-out cost: bits per sequence (cross-entropy), wrong bits per sequence, and wrong
-    bits per sequence at each length."""
-    bits = wrong = n = 0.0
-    by_length = {}
+    """Held-out cost: bits per sequence (cross-entropy), wrong bits per sequence, and wrong bits
+    per sequence at each curriculum level (Batch.levels)."""
+    bits = n = 0.0
+    wrong, levels = [], []
     for b in batches:
         logits, _ = model.forward(b.x)
         loss, _ = bce_loss(logits, b.y, b.mask)
-        B = b.x.shape[1]
-        w = float(wrong_bits(logits, b.y, b.mask).sum())
-        bits += loss * B / LN2
-        wrong += w
-        n += B
-        by_length[b.length] = w / B
-    return {"bits": bits / n, "wrong_bits": wrong / n, "by_length": by_length}
+        bits += loss * b.x.shape[1] / LN2
+        n += b.x.shape[1]
+        wrong.append(wrong_bits(logits, b.y, b.mask))
+        levels.append(b.levels)
+    wrong, levels = np.concatenate(wrong), np.concatenate(levels)
+    by_level = {int(k): float(wrong[levels == k].mean()) for k in np.unique(levels)}
+    return {"bits": bits / n, "wrong_bits": float(wrong.sum()) / n, "by_level": by_level}
 
 
 @dataclass
@@ -64,7 +72,7 @@ class Progress:
     streak: int = 0  # evaluations in a row below the convergence threshold
     best: float = float("inf")  # lowest held-out wrong bits per sequence so far
     converged_at: int | None = None  # sequences seen when the streak began
-    level: int = 0  # curriculum: the longest length trained on
+    level: int = 0  # curriculum: the highest level trained on (a length for copy; see Task.sample)
     rollbacks: int = 0
 
     @classmethod
@@ -86,7 +94,7 @@ class Trainer:
         self.opt = self._make_optimizer(cfg.lr)
         self.rng = np.random.default_rng(cfg.seed + 1)  # the training data stream
         self.heldout = self.task.heldout(per_length=cfg.heldout_per_length)
-        self.progress = Progress(lr=cfg.lr, level=cfg.curriculum_start or self.task.max_length)
+        self.progress = Progress(lr=cfg.lr, level=cfg.curriculum_start or self.task.max_level)
         self.best_state: dict[str, np.ndarray] | None = None  # state_arrays() at the best evaluation
         self._pool: GradientPool | None = None
 
@@ -118,7 +126,7 @@ class Trainer:
         p = self.progress
         b = self.task.sample(self.rng, self.cfg.batch_size, p.level)
         loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
-        clip_(grads, self.cfg.clip)
+        clip_(grads, self.cfg.clip, self.cfg.clip_norm)
         self.opt.lr = p.lr
         self.opt.step(self.model.params, grads)
         p.step += 1
@@ -165,9 +173,9 @@ class Trainer:
 
     def _grow_curriculum(self, result) -> None:
         p, cfg = self.progress, self.cfg
-        if p.level < self.task.max_length and all(
-                v < cfg.curriculum_below for n, v in result["by_length"].items() if n <= p.level):
-            p.level = min(self.task.max_length, p.level + cfg.curriculum_step)
+        if p.level < self.task.max_level and all(
+                v < cfg.curriculum_below for n, v in result["by_level"].items() if n <= p.level):
+            p.level = min(self.task.max_level, p.level + cfg.curriculum_step)
 
     def _decay_rate(self, result) -> None:
         p = self.progress

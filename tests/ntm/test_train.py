@@ -29,9 +29,31 @@ def test_repeat_copy_layout():
     task = get_task("repeat-copy")
     b = task.make(np.random.default_rng(0), 2, 3, repeats=4)
     assert b.x.shape[0] == 3 + 1 + 12 + 1
-    np.testing.assert_allclose(b.x[3, :, 9], 0.4)  # 4 repeats of at most 10
+    counts = np.array([task.count_input(r) for r in range(1, 11)])  # as in the paper: mean 0, variance 1
+    assert abs(counts.mean()) < 1e-9 and abs(counts.std() - 1) < 1e-9 and np.all(np.diff(counts) > 0)
+    np.testing.assert_allclose(b.x[3, :, 9], counts[3], rtol=1e-6)  # 4 repeats
     np.testing.assert_array_equal(b.y[4:16, :, :8], np.tile(b.x[:3, :, :8], (4, 1, 1)))
     np.testing.assert_array_equal(b.y[-1, :, 8], 1)  # end marker
+    np.testing.assert_array_equal(b.levels, [4, 4])  # the curriculum's level is the repeat count
+
+
+def test_repeat_copy_mixes_repeat_counts_in_one_batch_padded_and_unscored():
+    """A held-out batch holds every repeat count: each sequence ends with its end marker, then
+    padding that is never scored; the model is causal, so the padding changes no earlier output."""
+    task = get_task("repeat-copy")
+    b = task.make(np.random.default_rng(0), 3, 2, repeats=[1, 3, 2])
+    assert b.x.shape[0] == 2 + 1 + 6 + 1
+    for j, r in enumerate([1, 3, 2]):
+        end = 3 + 2 * r
+        assert b.mask[:, j].sum() == 2 * r + 1 and b.mask[end, j] == 1 and not b.mask[end + 1 :, j].any()
+        assert b.y[end, j, 8] == 1 and b.y[:, j, 8].sum() == 1
+        np.testing.assert_array_equal(b.y[3:end, j, :8], np.tile(b.x[:2, j, :8], (r, 1)))
+    held = task.heldout(per_length=10)
+    assert [sorted(h.levels) for h in held] == [list(range(1, 11))] * 10  # every count at every length
+    # training at level k: every length, at most k repeats
+    rng = np.random.default_rng(1)
+    batches = [task.sample(rng, 2, level=2) for _ in range(200)]
+    assert {b.length for b in batches} == set(range(1, 11)) and {int(b.levels[0]) for b in batches} == {1, 2}
 
 
 def test_associative_recall_layout():
@@ -250,7 +272,7 @@ def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_r
     from attnviz.ntm.model import NTM
 
     cfg = NTMConfig(input_size=3, output_size=2, memory_size=10, word_size=4, read_heads=2,
-                    shift_range=shift_range)
+                    shift_range=shift_range, shift_bias="forward")
     x = np.zeros((1, 3, 3), np.float32)
     x[0, 1] = [1, 0, 1]
     x[0, 2] = [1, 1, 0]
@@ -265,18 +287,27 @@ def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_r
     np.testing.assert_allclose(w[1:], w[1:][::-1])  # location k and N-k alike: no direction
 
 
-def test_a_task_picks_its_model_defaults_and_the_config_overrides_them():
-    from attnviz.ntm.config import make_model_config
+def test_a_task_picks_its_defaults_and_the_config_overrides_them(monkeypatch):
+    """Task.model_defaults under TrainConfig.model; Task.train_defaults fill the TrainConfig fields
+    left at None, and the resolved values are what the run records."""
+    from attnviz.ntm.config import TRAIN_DEFAULTS, make_model_config
 
-    def shift_bias(task, **model):
-        cfg = TrainConfig(task=task, model=model)
-        return make_model_config(cfg, get_task(task)).shift_bias
-
-    assert shift_bias("repeat-copy") == "forward"
-    assert shift_bias("copy") == shift_bias("associative-recall") == "none"
-    assert shift_bias("associative-recall", shift_bias="forward") == "forward"
-    assert make_model_config(TrainConfig(task="copy"), get_task("copy")).read_first
-    assert not make_model_config(TrainConfig(task="copy", model={"read_first": False}), get_task("copy")).read_first
+    monkeypatch.setattr(get_task("copy").__class__, "model_defaults", {"shift_bias": "forward"})
+    assert make_model_config(TrainConfig(), get_task("copy")).shift_bias == "forward"
+    assert make_model_config(TrainConfig(model={"shift_bias": "none"}), get_task("copy")).shift_bias == "none"
+    monkeypatch.undo()
+    for name in TASKS:  # no task starts with a direction, and every one reads first
+        m = make_model_config(TrainConfig(task=name), get_task(name))
+        assert m.shift_bias == "none" and m.read_first
+    copy, repeat = TrainConfig(), TrainConfig(task="repeat-copy")
+    assert (copy.lr, copy.clip, copy.clip_norm, copy.curriculum_start) == (1e-3, 10.0, 0.0, 0)
+    assert (repeat.lr, repeat.clip, repeat.clip_norm, repeat.curriculum_start) == (3e-3, 0.0, 50.0, 1)
+    assert TrainConfig(task="repeat-copy", lr=1e-3, curriculum_start=0).to_dict()["lr"] == 1e-3
+    assert TrainConfig(task="associative-recall").clip_norm == 50.0
+    assert all(v is not None for v in TrainConfig(task="repeat-copy").to_dict().values())
+    assert set(TRAIN_DEFAULTS) >= set().union(*(t.train_defaults for t in TASKS.values()))
+    with pytest.raises(ValueError, match="unknown task 'sort'"):
+        TrainConfig(task="sort")
 
 
 def small_config(**kw):
@@ -340,3 +371,44 @@ def test_a_failing_worker_is_an_error_not_a_hang(monkeypatch):
     with pytest.raises(RuntimeError, match="boom"):  # the pipes are still in step
         t.train_step()
     t.close()
+
+
+def test_clip_scales_the_whole_gradient_to_its_norm_limit_then_clips_elements():
+    from attnviz.ntm.train import clip_
+
+    g = {"a": np.array([30.0, 40.0]), "b": np.array([[0.0, 0.0]])}  # norm 50
+    clip_(g, limit=0, norm_limit=25)
+    np.testing.assert_allclose(g["a"], [15.0, 20.0])  # direction kept, norm 25
+    clip_(g, limit=0, norm_limit=25)
+    np.testing.assert_allclose(g["a"], [15.0, 20.0])  # within the limit: untouched
+    clip_(g, limit=16, norm_limit=0)
+    np.testing.assert_allclose(g["a"], [15.0, 16.0])
+
+
+def test_the_curriculum_rises_one_level_when_every_level_so_far_is_learned(monkeypatch):
+    """Repeat-copy's levels are repeat counts: training starts at 1 repeat; the level rises by
+    curriculum_step when held-out wrong bits of every level up to it are below curriculum_below."""
+    import attnviz.ntm.train as train_mod
+
+    t = Trainer(TrainConfig(task="repeat-copy", batch_size=4, eval_every=1, model=TINY))
+    assert t.progress.level == 1 and t.task.max_level == 10
+    assert {int(t.task.sample(t.rng, 4, t.progress.level).levels[0]) for _ in range(20)} == {1}
+    scores = iter([{1: 0.6, 2: 9.0}, {1: 0.4, 2: 9.0}, {1: 0.1, 2: 0.7}, {1: 0.1, 2: 0.2, 3: 0.0}])
+    monkeypatch.setattr(train_mod, "evaluate", lambda m, b: {"bits": 1.0, "wrong_bits": 5.0, "by_level": next(scores)})
+    levels = []
+    for _ in range(4):
+        t.evaluate()
+        levels.append(t.progress.level)
+    assert levels == [1, 2, 2, 3]
+
+
+def test_evaluation_scores_each_level_apart():
+    from attnviz.ntm.train import evaluate
+
+    task = get_task("repeat-copy", max_length=3)
+    t = Trainer(TrainConfig(task="repeat-copy", task_options={"max_length": 3}, model=TINY))
+    held = task.heldout(per_length=10)
+    result = evaluate(t.model, held)
+    assert sorted(result["by_level"]) == list(range(1, 11))
+    mean = sum(result["by_level"].values()) / 10  # every level has the same number of sequences here
+    assert result["wrong_bits"] == pytest.approx(mean)

@@ -1,4 +1,4 @@
-"""What every task provides: a seeded batch generator and a held-out set."""
+"""What every task provides: a seeded batch generator, a held-out set, and curriculum levels."""
 
 from __future__ import annotations
 
@@ -13,6 +13,11 @@ class Batch:
     y: np.ndarray  # (T, B, output_size) targets, zero where not scored
     mask: np.ndarray  # (T, B) 1 where the output is scored
     length: int  # the task's size parameter for this batch (sequence length, item count)
+    levels: np.ndarray | None = None  # (B,) each sequence's curriculum level; None: all ``length``
+
+    def __post_init__(self):
+        if self.levels is None:
+            self.levels = np.full(self.x.shape[1], self.length)
 
 
 class Task:
@@ -22,15 +27,26 @@ class Task:
     min_length = 1
     max_length = 1
     model_defaults: dict = {}  # NTMConfig fields this task is best started with (TrainConfig.model wins)
+    train_defaults: dict = {}  # TrainConfig fields left unset (None) that this task sets (see TrainConfig)
+
+    # The curriculum's levels: a training batch at level k is no harder than k (by default the
+    # sequence length is at most k); the curriculum starts at a low level and rises to max_level.
+    @property
+    def min_level(self) -> int:
+        return self.min_length
+
+    @property
+    def max_level(self) -> int:
+        return self.max_length
 
     def make(self, rng: np.random.Generator, batch_size: int, length: int) -> Batch:
         """A batch of ``batch_size`` sequences, all of size ``length``."""
         raise NotImplementedError
 
-    def sample(self, rng: np.random.Generator, batch_size: int, max_length: int | None = None) -> Batch:
-        """A training batch with its size drawn uniformly from min_length to max_length
-        (the task's own maximum unless a curriculum gives a smaller one)."""
-        hi = self.max_length if max_length is None else max(self.min_length, min(max_length, self.max_length))
+    def sample(self, rng: np.random.Generator, batch_size: int, level: int | None = None) -> Batch:
+        """A training batch with its size drawn uniformly from min_length to max_length, or to
+        ``level`` when a curriculum gives a lower one."""
+        hi = self.max_length if level is None else max(self.min_length, min(level, self.max_length))
         return self.make(rng, batch_size, int(rng.integers(self.min_length, hi + 1)))
 
     def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:

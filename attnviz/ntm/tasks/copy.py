@@ -12,11 +12,6 @@ class Copy(Task):
     Targets: the same L vectors during the L steps after the delimiter (no input then)."""
 
     name = "copy"
-    # An honest start: no head prefers a direction (no shift bias), and read heads read the memory
-    # the previous step left before write heads write. All of seeds 0-9 converge within 3 minutes,
-    # median 87 s; with the model's defaults (writes first, write heads leaning +1) 8 of 10 did, and
-    # the walk was half drawn before any training (docs/performance.md).
-    model_defaults = {"read_first": True, "shift_bias": "none"}
 
     def __init__(self, width: int = 8, min_length: int = 1, max_length: int = 20):
         self.width, self.min_length, self.max_length = width, min_length, max_length
