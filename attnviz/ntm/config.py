@@ -33,23 +33,21 @@ class NTMConfig(DictConfig):
     read_heads: int = 1
     write_heads: int = 1
     shift_range: int = 1  # offsets -1..1 as in the paper: a head moves at most one step at a time
-    # Initial state. Measured in issue 4: one-hot initial weightings learn copy in ~90k sequences,
-    # soft learned ones had not learned it after 840k. Memory stays a fixed small constant: a learned
-    # initial memory was erratic, and all-equal rows give the content lookup nothing to latch onto.
-    init_weighting: str = "onehot"  # every head at location 0 ("uniform" could never learn to address)
+    # Initial state, none of it learned (docs/ntm.md): every head one-hot at location 0 (soft learned
+    # initial weightings did not learn copy), and a small constant memory (a learned one was
+    # erratic; "uniform" weightings over a constant memory could never learn to address).
+    init_weighting: str = "onehot"
     init_memory: float = 1e-6  # every cell of the initial memory
     # Initial biases of every head's sharpening (gamma = 1 + softplus(bias)) and interpolation
     # gate (g = sigmoid(bias)). gamma ~3.1 keeps the one-hot start focused instead of blurring it
-    # with every shift; g ~0.27 leans on the previous weighting, i.e. location-based moves. Measured
-    # on copy, seed 0 (docs/performance.md): held-out wrong bits < 0.1 after 61k sequences, against
-    # 104k with both biases at 0 and still 0.8 at 72k with the sharpening bias alone.
+    # with every shift; g ~0.27 leans on the previous weighting, i.e. location-based moves. They cut
+    # copy's seed 0 from 120,000 to 75,200 sequences (docs/performance.md).
     sharpen_bias: float = 2.0
     gate_bias: float = -1.0
     # The controller weights into every head's shift logits: "zero" (shifts start from their
     # biases, no head prefers a direction) or "random" (Glorot, like every other weight). With random
-    # ones, seed 2 set the write head walking up and the read head walking down, and was still at
-    # 17.6 held-out wrong bits after 212k sequences; zero ones left the plateau after ~40k sequences
-    # for seeds 0-2 and cut seeds 0 and 1 from 75k and 106k to 62k and 80k (docs/performance.md).
+    # ones, copy's seed 2 set the write head walking up and the read head walking down, and had not
+    # converged after 212,000 sequences (docs/performance.md).
     shift_init: str = "zero"
     # Initial biases of the shift logits. "none": all zero, so that with zero shift weights the +1
     # and -1 directions are an exact tie that only training breaks: an untrained model does not walk
