@@ -651,7 +651,8 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
                          ] = Optimizer.adam,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 1e-3,
+    lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: the task's: 1e-3, repeat-copy 3e-3].",
+                                             show_default=False)] = None,
     controller: Annotated[Controller, typer.Option(help="The controller network.")] = Controller.lstm,
     controller_size: Annotated[int, typer.Option(help="Controller units.")] = 100,
     memory_size: Annotated[int, typer.Option(help="N, memory locations.")] = 128,
@@ -682,10 +683,11 @@ def train(
     kw = {"task": task, "seed": seed, "max_steps": max_steps, "max_seconds": max_seconds, "processes": processes,
           "trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
           "optimizer": optimizer, "lr": lr, "model": model}
-    if resume or config:  # only what was given: the run's folder or the file has the rest
-        limits = {"max_steps", "max_seconds", "processes"} if resume else set()  # a session's own, never the run's
-        kw = {k: v for k, v in kw.items() if k in given | limits}
-        kw["model"] = {k: v for k, v in model.items() if k in given}
+    # Only what was given: the library's defaults (some of them the task's), the file or the resumed
+    # run's folder decide the rest. A resumed run's limits are the session's own, never the run's.
+    limits = {"max_steps", "max_seconds", "processes"} if resume else set()
+    kw = {k: v for k, v in kw.items() if k in given | limits}
+    kw["model"] = {k: v for k, v in model.items() if k in given}
     for key, value in _settings(settings or []).items():
         if key.startswith("model."):
             kw.setdefault("model", {})[key[6:]] = value

@@ -309,3 +309,16 @@ def test_train_config_file_sets_a_run_and_given_options_win(runner, tmp_path):
         assert r.exit_code == 1 and r.stderr.count("\n") == 1 and f"{conf}: " in r.stderr and message in r.stderr
     r = run(runner, "train", "--resume", tmp_path / "a", "--config", conf)
     assert r.exit_code == 2 and "--config come from its folder" in r.stderr
+
+
+def test_train_leaves_unset_options_to_the_task(runner, tmp_path):
+    """An option not given on the command line is the library's to set, some per task: repeat-copy's
+    rate is 3e-3, copy's 1e-3, and --lr wins over both."""
+    import json
+
+    small = ("--max-steps", "1", "--quiet", "--controller-size", "8", "--memory-size", "8", "--trace-every", "0")
+    for args, lr in ((("--task", "repeat-copy"), 3e-3), (("--task", "copy"), 1e-3),
+                     (("--task", "repeat-copy", "--lr", "0.01"), 0.01)):
+        r = run(runner, "train", *args, *small, "--run-dir", tmp_path / "r")
+        assert r.exit_code == 0, r.output
+        assert json.loads((tmp_path / "r" / "config.json").read_text())["lr"] == lr
