@@ -539,7 +539,8 @@ def _settings(items: list[str]) -> dict:
 def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
     plain line per held-out evaluation; nothing with --quiet. Yields the callback."""
-    state = {"loss": math.nan, "wrong": math.nan, "best": math.inf, "start": None}  # start: the first (s, seqs)
+    state = {"loss": math.nan, "wrong": math.nan, "best": math.inf, "start": None,  # start: the first (s, seqs)
+             "level": ""}
 
     def line(e) -> str:
         t0, seqs0 = state["start"]
@@ -551,7 +552,7 @@ def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: boo
             left = f"  {_duration(max(0.0, max_seconds - e['seconds']))} left"
         return (f"step {e['step']:,}  {e['sequences']:,} seqs  {rate:,.0f} seqs/s  train {state['loss']:.1f} bits/seq"
                 f"  held-out wrong bits/seq {_bits(state['wrong'])} (best {_bits(state['best'])})"
-                f"  {e['seconds']:.0f} s{left}")
+                f"{state['level']}  {e['seconds']:.0f} s{left}")
 
     def remember(e) -> bool:
         """Keep what the line shows; True at a held-out evaluation."""
@@ -562,6 +563,8 @@ def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: boo
         elif e["kind"] == "eval":
             state["wrong"] = e["wrong_bits"]
             state["best"] = min(state["best"], e["wrong_bits"])
+            if e.get("max_level"):  # a curriculum: how far it has come
+                state["level"] = f"  curriculum level {e['level']} of {e['max_level']}"
             return True
         return False
 

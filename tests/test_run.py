@@ -132,6 +132,11 @@ def test_progress_off_a_terminal_is_one_plain_line_per_evaluation(tmp_path, runn
     assert rows[0] == HEADER.strip() and len(rows) == 3
     r = run(runner, "train", "--run-dir", tmp_path / "q", "--max-steps", "100", "--quiet", *small)
     assert r.exit_code == 0 and r.stderr == "" and r.stdout.startswith("max_steps: step 100, 3,200 sequences")
+    assert "curriculum" not in r.stderr  # copy has none
+    r = run(runner, "train", "--task", "repeat-copy", "--run-dir", tmp_path / "c", "--max-steps", "50", "--batch-size",
+            "4", "--trace-every", "0", *small)
+    assert r.exit_code == 0, r.output
+    assert "curriculum level 1 of 10" in r.stderr  # repeat-copy's starts at 1 repeat
 
 
 def test_animate_command(tmp_path, runner):

@@ -316,7 +316,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 if result["improved"]:  # the snapshot evaluate() just took
                     save_checkpoint(run_dir / "best.npz", trainer.best_state, trainer.state_json())
                 on_event({"kind": "eval", "step": progress.step, "sequences": progress.sequences,
-                          "seconds": elapsed, "streak": progress.streak, "level": progress.level, **result})
+                          "seconds": elapsed, "streak": progress.streak, "level": progress.level,
+                          "max_level": trainer.task.max_level if cfg.curriculum_start else None, **result})
                 if trainer.converged:
                     reason = "converged"
             if snapshot_due(progress.step, cfg.trace_every):
