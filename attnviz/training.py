@@ -94,11 +94,19 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
 RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew
 
 
+CONFIG_MAX_BYTES = 2**20  # a run folder's config.json is under 1 KiB
+
+
 def load_config(path) -> dict:
     """Training options from a JSON file: one object of TrainConfig fields, as in a run folder's
     config.json (checked when the run is made)."""
     path = Path(path)
     try:
+        if path.exists() and not path.is_file():
+            raise AttnvizError(f"{path}: not a regular file; a configuration is a JSON file")
+        if path.stat().st_size > CONFIG_MAX_BYTES:
+            raise AttnvizError(f"{path}: {path.stat().st_size:,} bytes, more than a configuration holds "
+                               f"(at most {CONFIG_MAX_BYTES // 2**10} KiB)")
         config = json.loads(path.read_text())
     except OSError as e:
         raise AttnvizError(f"{path}: cannot read the configuration ({e.strerror or e})") from None

@@ -307,6 +307,12 @@ def test_train_config_file_sets_a_run_and_given_options_win(runner, tmp_path):
         conf.write_text(text)
         r = run(runner, "train", "--config", conf, "--run-dir", tmp_path / "x")
         assert r.exit_code == 1 and r.stderr.count("\n") == 1 and f"{conf}: " in r.stderr and message in r.stderr
+    conf.write_text(" " * (2**20 + 1))
+    r = run(runner, "train", "--config", conf)
+    assert r.exit_code == 1 and "more than a configuration holds" in r.stderr
+    os.mkfifo(tmp_path / "fifo")  # would block a plain read forever
+    r = run(runner, "train", "--config", tmp_path / "fifo")
+    assert r.exit_code == 1 and "not a regular file" in r.stderr
     r = run(runner, "train", "--resume", tmp_path / "a", "--config", conf)
     assert r.exit_code == 2 and "--config come from its folder" in r.stderr
 
