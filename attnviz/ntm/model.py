@@ -3,9 +3,10 @@
 Shapes: T time steps, B batch, X input width, Y output width, H controller units,
 N memory locations, M word width, W write heads, R read heads.
 
-One step: the controller reads [x_t, r_{t-1}], emits every head's parameters; the
-write heads address and write (erase then add) in turn, then the read heads address
-the updated memory and read it; the output is sigmoid([h_t, r_t] W_out + b_out).
+One step: the controller reads [x_t, r_{t-1}] and emits every head's parameters (laid out
+by NTMConfig.head_layout); the read heads address and read the memory as the previous step
+left it, then the write heads address and write (erase then add) in turn (read_first, the
+default; the other order with read_first=False); the output is sigmoid([h_t, r_t] W_out + b_out).
 """
 
 from __future__ import annotations
