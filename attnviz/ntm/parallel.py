@@ -1,4 +1,5 @@
-"""Data-parallel gradients: one slice of every batch per core.
+"""Data-parallel gradients (one slice of every batch per core) and held-out scores (whole
+batches shared out among the same processes).
 
 A batch is cut into ``shards`` equal slices along its batch axis; the gradient is the mean
 of the slices' gradients, summed in slice order. Where the platform can fork, slice k > 0
@@ -29,6 +30,12 @@ def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.
     loss, dlogits = bce_loss(logits, y, mask)
     wrong = float(wrong_bits(logits, y, mask).sum())
     return loss, wrong, model.backward(dlogits, cache)
+
+
+def batch_scores(model: NTM, x, y, mask) -> tuple[float, np.ndarray]:
+    """Forward only: loss (nats per sequence) and wrong bits of each sequence (B,) of one batch."""
+    logits, _ = model.forward(x)
+    return bce_loss(logits, y, mask)[0], wrong_bits(logits, y, mask)
 
 
 def shared_like(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -70,7 +77,7 @@ class GradientPool:
         cut = [(x[:, i * n:(i + 1) * n], y[:, i * n:(i + 1) * n], mask[:, i * n:(i + 1) * n])
                for i in range(self.shards)]
         for i, (_, conn, _) in enumerate(self.workers, 1):
-            conn.send(cut[i])
+            conn.send(("gradients", cut[i]))
         mine = [0, *range(len(self.workers) + 1, self.shards)]  # slices computed in this process
         try:
             local = {i: shard_gradients(self.model, *cut[i]) for i in mine}
@@ -91,6 +98,31 @@ class GradientPool:
         for g in total.values():
             g /= self.shards
         return loss, wrong, total
+
+    def scores(self, batches) -> list[tuple[float, np.ndarray]]:
+        """batch_scores of every (x, y, mask) in ``batches``, in their order; the batches are shared
+        out among the processes, longest first to the least loaded. The same numbers as computing
+        them one after the other here: each batch is computed whole, by the same code."""
+        load = [0] * (len(self.workers) + 1)
+        share: list[list[int]] = [[] for _ in load]
+        for i in sorted(range(len(batches)), key=lambda i: -batches[i][0].size):
+            k = load.index(min(load))
+            share[k].append(i)
+            load[k] += batches[i][0].size
+        for (_, conn, _), mine in zip(self.workers, share[1:], strict=True):
+            conn.send(("scores", [batches[i] for i in mine]))
+        out = [None] * len(batches)
+        try:
+            for i in share[0]:
+                out[i] = batch_scores(self.model, *batches[i])
+        finally:  # every reply is collected, so that the pipes stay in step even after an error
+            replies = [conn.recv() for _, conn, _ in self.workers]
+        for reply, mine in zip(replies, share[1:], strict=True):
+            if isinstance(reply, str):
+                raise RuntimeError(f"gradient worker failed: {reply}")
+            for i, r in zip(mine, reply, strict=True):
+                out[i] = r
+        return out
 
     def close(self) -> None:
         for proc, conn, _ in self.workers:
@@ -123,7 +155,11 @@ def _serve(model: NTM, conn, grads: dict[str, np.ndarray], parent: int) -> None:
         if job is None:
             return
         try:
-            loss, wrong, g = shard_gradients(model, *job)
+            kind, data = job
+            if kind == "scores":
+                conn.send([batch_scores(model, *b) for b in data])
+                continue
+            loss, wrong, g = shard_gradients(model, *data)
             for k, v in g.items():
                 grads[k][...] = v
             conn.send((loss, wrong))

@@ -21,9 +21,9 @@ from threadpoolctl import threadpool_limits
 
 from .checkpoint import CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, save_checkpoint, write_atomic
 from .config import TrainConfig, make_model_config, make_task
-from .model import NTM, bce_loss, wrong_bits
+from .model import NTM
 from .optim import OPTIMIZERS
-from .parallel import GradientPool
+from .parallel import GradientPool, batch_scores
 from .record import record
 
 LN2 = float(np.log(2.0))
@@ -42,17 +42,18 @@ def clip_(grads: dict[str, np.ndarray], limit: float, norm_limit: float) -> None
             np.clip(g, -limit, limit, out=g)
 
 
-def evaluate(model: NTM, batches) -> dict:
+def evaluate(model: NTM, batches, scores=None) -> dict:
     """Held-out cost: bits per sequence (cross-entropy), wrong bits per sequence, and wrong bits
-    per sequence at each curriculum level (Batch.levels)."""
+    per sequence at each curriculum level (Batch.levels). ``scores`` computes batch_scores for a
+    list of (x, y, mask) (GradientPool.scores shares them out among processes); by default here."""
+    data = [(b.x, b.y, b.mask) for b in batches]
+    results = scores(data) if scores else [batch_scores(model, *d) for d in data]
     bits = n = 0.0
     wrong, levels = [], []
-    for b in batches:
-        logits, _ = model.forward(b.x)
-        loss, _ = bce_loss(logits, b.y, b.mask)
+    for b, (loss, w) in zip(batches, results, strict=True):
         bits += loss * b.x.shape[1] / LN2
         n += b.x.shape[1]
-        wrong.append(wrong_bits(logits, b.y, b.mask))
+        wrong.append(w)
         levels.append(b.levels)
     wrong, levels = np.concatenate(wrong), np.concatenate(levels)
     by_level = {int(k): float(wrong[levels == k].mean()) for k in np.unique(levels)}
@@ -139,7 +140,7 @@ class Trainer:
         """Evaluate on the held-out set, then take the evaluation's steps in order: keep the
         best state, roll back after a collapse, count the convergence streak, grow the curriculum,
         decay the rate. The result says "improved" (a new best) and "rolled_back"."""
-        result = evaluate(self.model, self.heldout)
+        result = evaluate(self.model, self.heldout, self.pool.scores)
         result["improved"] = result["rolled_back"] = False
         for step in (self._keep_best, self._roll_back, self._count_streak, self._grow_curriculum, self._decay_rate):
             step(result)

@@ -144,7 +144,7 @@ def test_a_collapse_rolls_back_to_the_best_state_even_after_resume(tmp_path, mon
 
     scores = iter([3.0, 2.0, 2.5, 40.0])  # learned, improved, noise (no rollback), collapse
     real = train_mod.evaluate
-    monkeypatch.setattr(train_mod, "evaluate", lambda m, b: {**real(m, b), "wrong_bits": next(scores)})
+    monkeypatch.setattr(train_mod, "evaluate", lambda m, b, *rest: {**real(m, b), "wrong_bits": next(scores)})
     t = Trainer(_small(tmp_path, 0))
     results = []
     for _ in range(2):
@@ -333,6 +333,21 @@ def test_gradient_shards_give_the_batch_gradient():
         np.testing.assert_allclose(sharded[k], full[k], rtol=1e-10, atol=1e-14)
 
 
+def test_held_out_scores_shared_out_among_processes_are_the_same_numbers():
+    """Evaluation shares the held-out batches out among the gradient processes; every batch is
+    computed whole, so the result is the same, bit for bit, as computing them all here."""
+    from attnviz.ntm.train import evaluate
+
+    t = Trainer(small_config(processes=2))
+    t.train_step()
+    held = t.task.heldout(per_length=5)
+    here = evaluate(t.model, held)
+    shared = evaluate(t.model, held, t.pool.scores)
+    assert len(t.pool.workers) == (1 if sys.platform != "win32" else 0)
+    assert here == shared and here["by_level"] == shared["by_level"]
+    t.close()
+
+
 def test_worker_processes_change_speed_not_numbers():
     params = {}
     for processes in (1, 2):
@@ -394,7 +409,8 @@ def test_the_curriculum_rises_one_level_when_every_level_so_far_is_learned(monke
     assert t.progress.level == 1 and t.task.max_level == 10
     assert {int(t.task.sample(t.rng, 4, t.progress.level).levels[0]) for _ in range(20)} == {1}
     scores = iter([{1: 0.6, 2: 9.0}, {1: 0.4, 2: 9.0}, {1: 0.1, 2: 0.7}, {1: 0.1, 2: 0.2, 3: 0.0}])
-    monkeypatch.setattr(train_mod, "evaluate", lambda m, b: {"bits": 1.0, "wrong_bits": 5.0, "by_level": next(scores)})
+    monkeypatch.setattr(train_mod, "evaluate",
+                        lambda m, b, *rest: {"bits": 1.0, "wrong_bits": 5.0, "by_level": next(scores)})
     levels = []
     for _ in range(4):
         t.evaluate()
