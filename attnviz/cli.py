@@ -654,7 +654,8 @@ def train(
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
     optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
                          ] = Optimizer.adam,
-    lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: the task's: 1e-3, repeat-copy 3e-3].",
+    lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: the task's: 1e-3 for copy, 3e-3 "
+                                                  "for the others].",
                                              show_default=False)] = None,
     controller: Annotated[Controller, typer.Option(help="The controller network.")] = Controller.lstm,
     controller_size: Annotated[int, typer.Option(help="Controller units.")] = 100,

@@ -318,13 +318,15 @@ def test_train_config_file_sets_a_run_and_given_options_win(runner, tmp_path):
 
 
 def test_train_leaves_unset_options_to_the_task(runner, tmp_path):
-    """An option not given on the command line is the library's to set, some per task: repeat-copy's
-    rate is 3e-3, copy's 1e-3, and --lr wins over both."""
+    """An option not given on the command line is the library's to set, some per task: repeat-copy
+    trains at 3e-3 with norm clipping and a curriculum from 1 repeat, copy at 1e-3 with elementwise
+    clipping and none; --lr wins over both."""
     import json
 
     small = ("--max-steps", "1", "--quiet", "--controller-size", "8", "--memory-size", "8", "--trace-every", "0")
-    for args, lr in ((("--task", "repeat-copy"), 3e-3), (("--task", "copy"), 1e-3),
-                     (("--task", "repeat-copy", "--lr", "0.01"), 0.01)):
+    for args, expected in ((("--task", "repeat-copy"), (3e-3, 1, 50.0)), (("--task", "copy"), (1e-3, 0, 0.0)),
+                           (("--task", "repeat-copy", "--lr", "0.01"), (0.01, 1, 50.0))):
         r = run(runner, "train", *args, *small, "--run-dir", tmp_path / "r")
         assert r.exit_code == 0, r.output
-        assert json.loads((tmp_path / "r" / "config.json").read_text())["lr"] == lr
+        cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+        assert (cfg["lr"], cfg["curriculum_start"], cfg["clip_norm"]) == expected
