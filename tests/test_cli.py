@@ -230,7 +230,7 @@ def test_train_says_when_it_rolls_back(runner, tmp_path, monkeypatch):
 
     scores = iter([3.0, 40.0])  # learned, then collapsed
     real = train_mod.evaluate
-    monkeypatch.setattr(train_mod, "evaluate", lambda m, b: {**real(m, b), "wrong_bits": next(scores)})
+    monkeypatch.setattr(train_mod, "evaluate", lambda m, b, *rest: {**real(m, b), "wrong_bits": next(scores)})
     small = ["--memory-size", "8", "--word-size", "4", "--controller-size", "8", "--trace-every", "0"]
     r = run(runner, "train", "--run-dir", tmp_path / "run", "--max-steps", "100", "--processes", "1", *small)
     assert r.exit_code == 0, r.output
