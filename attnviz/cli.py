@@ -536,16 +536,18 @@ def _settings(items: list[str]) -> dict:
 
 
 @contextlib.contextmanager
-def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: bool):
+def _training_progress(quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
-    plain line per held-out evaluation; nothing with --quiet. Yields the callback."""
+    plain line per held-out evaluation; nothing with --quiet. Yields the callback. The run's "start"
+    event says its task and this session's limits."""
     state = {"loss": math.nan, "wrong": math.nan, "best": math.inf, "start": None,  # start: the first (s, seqs)
-             "level": ""}
+             "level": "", "task": "", "max_steps": 0, "max_seconds": 0.0}
 
     def line(e) -> str:
         t0, seqs0 = state["start"]
-        rate = (e["sequences"] - seqs0) / (e["seconds"] - t0) if e["seconds"] > t0 else 0.0  # this session's
-        left = ""
+        # since this process started: a resumed run's rate does not count the checkpoint's earlier training
+        rate = (e["sequences"] - seqs0) / (e["seconds"] - t0) if e["seconds"] > t0 else 0.0
+        left, max_steps, max_seconds = "", state["max_steps"], state["max_seconds"]
         if max_steps and rate > 0:
             left = f"  {_duration((max_steps - e['step']) * (e['sequences'] / max(e['step'], 1)) / rate)} left"
         elif max_seconds:
@@ -556,6 +558,9 @@ def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: boo
 
     def remember(e) -> bool:
         """Keep what the line shows; True at a held-out evaluation."""
+        if e["kind"] == "start":
+            state.update(task=e["task"], max_steps=e["max_steps"], max_seconds=e["max_seconds"])
+            return False
         if state["start"] is None:
             state["start"] = (e["seconds"], e["sequences"])
         if e["kind"] == "step":
@@ -577,7 +582,7 @@ def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: boo
         yield lambda e: None
     elif not err.is_terminal:
         def plain(e):
-            if e["kind"] in ("step", "eval") and remember(e):
+            if e["kind"] in ("start", "step", "eval") and remember(e):
                 print(line(e), file=sys.stderr, flush=True)
             rollback(e, lambda text: print(text, file=sys.stderr, flush=True))
         yield plain
@@ -588,13 +593,13 @@ def _training_progress(task: str, max_steps: int, max_seconds: float, quiet: boo
         # One column that folds: at any width the whole line shows, on as many rows as it needs.
         with Progress(TextColumn("{task.fields[status]}", markup=False, table_column=Column(overflow="fold")),
                       console=err, transient=False, expand=True) as progress:
-            bar = progress.add_task(f"train {task}", status=f"train {task}: starting")
+            bar = progress.add_task("train", status="train: starting")
 
             def live(e):
-                if e["kind"] not in ("step", "eval"):
+                if e["kind"] not in ("start", "step", "eval"):
                     return
-                if remember(e) or e["step"] % 10 == 0:
-                    progress.update(bar, status=f"train {task}: {line(e)}")
+                if remember(e) or (e["kind"] == "step" and e["step"] % 10 == 0):
+                    progress.update(bar, status=f"train {state['task']}: {line(e)}")
                 rollback(e, progress.console.print)
             yield live
 
@@ -674,7 +679,6 @@ def train(
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
-    from .training import load_config
     from .training import train as train_run
 
     given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
@@ -699,9 +703,7 @@ def train(
             kw[key] = value
     if not kw.get("model"):
         kw.pop("model", None)
-    shown = {**(load_config(config) if config else {}), **kw}  # for the progress line's "left"
-    with _training_progress(shown.get("task", "copy"), shown.get("max_steps", 0), shown.get("max_seconds", 0),
-                            quiet) as on_event:
+    with _training_progress(quiet) as on_event:
         result = train_run(run_dir=run_dir, resume=resume, on_event=on_event, config=config, **kw)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
                    f"{result['seconds']:.1f} s, best held-out wrong bits per sequence "

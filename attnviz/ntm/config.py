@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from itertools import accumulate
 
-from .tasks import TASKS, Task, get_task
+from .tasks import Task, get_task, task_class
 
 
 class DictConfig:
@@ -134,7 +134,7 @@ class TrainConfig(DictConfig):
     model: dict = field(default_factory=dict)  # NTMConfig overrides (controller, sizes, heads)
 
     def __post_init__(self):
-        task_defaults = _task_class(self.task).train_defaults
+        task_defaults = task_class(self.task).train_defaults
         for name, default in TRAIN_DEFAULTS.items():
             if getattr(self, name) is None:
                 setattr(self, name, task_defaults.get(name, default))
@@ -153,9 +153,3 @@ def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
 # gradient's norm clipped at 50, but that model failed at length 50 and 120 where this one copies
 # (docs/performance.md).
 TRAIN_DEFAULTS = {"lr": 1e-3, "clip": 10.0, "clip_norm": 0.0, "curriculum_start": 0, "curriculum_step": 1}
-
-
-def _task_class(name: str) -> type[Task]:
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
-    return TASKS[name]

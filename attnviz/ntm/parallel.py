@@ -76,16 +76,9 @@ class GradientPool:
         n = B // self.shards
         cut = [(x[:, i * n:(i + 1) * n], y[:, i * n:(i + 1) * n], mask[:, i * n:(i + 1) * n])
                for i in range(self.shards)]
-        for i, (_, conn, _) in enumerate(self.workers, 1):
-            conn.send(("gradients", cut[i]))
         mine = [0, *range(len(self.workers) + 1, self.shards)]  # slices computed in this process
-        try:
-            local = {i: shard_gradients(self.model, *cut[i]) for i in mine}
-        finally:  # every reply is collected, so that the pipes stay in step even after an error
-            replies = [conn.recv() for _, conn, _ in self.workers]
-        for reply in replies:
-            if isinstance(reply, str):
-                raise RuntimeError(f"gradient worker failed: {reply}")
+        local, replies = self._share("gradients", cut[1 : len(self.workers) + 1],
+                                     lambda: {i: shard_gradients(self.model, *cut[i]) for i in mine})
         for i, (reply, (_, _, grads)) in enumerate(zip(replies, self.workers, strict=True), 1):
             local[i] = (*reply, grads)
         results = [local[i] for i in range(self.shards)]
@@ -109,20 +102,27 @@ class GradientPool:
             k = load.index(min(load))
             share[k].append(i)
             load[k] += batches[i][0].size
-        for (_, conn, _), mine in zip(self.workers, share[1:], strict=True):
-            conn.send(("scores", [batches[i] for i in mine]))
         out = [None] * len(batches)
-        try:
-            for i in share[0]:
-                out[i] = batch_scores(self.model, *batches[i])
-        finally:  # every reply is collected, so that the pipes stay in step even after an error
-            replies = [conn.recv() for _, conn, _ in self.workers]
-        for reply, mine in zip(replies, share[1:], strict=True):
-            if isinstance(reply, str):
-                raise RuntimeError(f"gradient worker failed: {reply}")
-            for i, r in zip(mine, reply, strict=True):
+        here, replies = self._share("scores", [[batches[i] for i in mine] for mine in share[1:]],
+                                    lambda: [batch_scores(self.model, *batches[i]) for i in share[0]])
+        for mine, results in zip(share, [here, *replies], strict=True):
+            for i, r in zip(mine, results, strict=True):
                 out[i] = r
         return out
+
+    def _share(self, kind: str, jobs: list, local):
+        """Send worker k the job ``(kind, jobs[k])``, compute ``local()`` here meanwhile, and return
+        its result with the workers' replies, in worker order."""
+        for (_, conn, _), job in zip(self.workers, jobs, strict=True):
+            conn.send((kind, job))
+        try:
+            mine = local()
+        finally:  # every reply is collected, so that the pipes stay in step even after an error
+            replies = [conn.recv() for _, conn, _ in self.workers]
+        for reply in replies:
+            if isinstance(reply, str):
+                raise RuntimeError(f"gradient worker failed: {reply}")
+        return mine, replies
 
     def close(self) -> None:
         for proc, conn, _ in self.workers:

@@ -259,7 +259,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
 
     Writes config.json, metrics.csv, checkpoint.npz (latest, full state for --resume)
     and best.npz (lowest held-out wrong bits). Sends events to ``on_event``:
-    {"kind": "step" | "eval" | "trace" | "checkpoint" | "done", ...}; a "trace" event
+    {"kind": "start" | "step" | "eval" | "trace" | "checkpoint" | "done", ...} ("start" says the
+    task and the step and time limits of this session); a "trace" event
     carries (arrays, metadata) for the caller to store. Returns why it stopped:
     "converged", "max_steps", "max_seconds", "interrupted" (Ctrl-C or SIGTERM, after a
     checkpoint), or "already at max_steps" / "already at max_seconds" (a resumed run with nothing
@@ -269,7 +270,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     cfg, progress = trainer.cfg, trainer.progress
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.json").write_text(json.dumps(trainer.state_json()["train"], indent=2) + "\n")
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     metrics = run_dir / "metrics.csv"
     header = ",".join(METRICS) + "\n"
     if not metrics.exists() or progress.step == 0:
@@ -302,6 +303,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     # One BLAS thread per process, set here at run time so that a notebook's attnviz.train() is as
     # fast as the command line: BLAS threads on top of one process per core only fight them
     # (docs/performance.md). The gradient workers set the same for themselves.
+    on_event({"kind": "start", "task": cfg.task, "step": progress.step, "max_steps": cfg.max_steps,
+              "max_seconds": cfg.max_seconds})
     blas = threadpool_limits(limits=1, user_api="blas")
     try:
         while reason is None:

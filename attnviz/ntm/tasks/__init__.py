@@ -11,11 +11,14 @@ from .repeat_copy import RepeatCopy
 TASKS: dict[str, type[Task]] = {t.name: t for t in (Copy, RepeatCopy, AssociativeRecall)}
 
 
+def task_class(name: str) -> type[Task]:
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}")
+    return TASKS[name]
+
+
 def get_task(name: str, **options) -> Task:
-    try:
-        return TASKS[name](**options)
-    except KeyError:
-        raise ValueError(f"unknown task {name!r}: choose one of {', '.join(TASKS)}") from None
+    return task_class(name)(**options)
 
 
-__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "get_task"]
+__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "get_task", "task_class"]

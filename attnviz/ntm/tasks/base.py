@@ -46,7 +46,7 @@ class Task:
     def sample(self, rng: np.random.Generator, batch_size: int, level: int | None = None) -> Batch:
         """A training batch with its size drawn uniformly from min_length to max_length, or to
         ``level`` when a curriculum gives a lower one."""
-        hi = self.max_length if level is None else max(self.min_length, min(level, self.max_length))
+        hi = up_to(level, self.min_length, self.max_length)
         return self.make(rng, batch_size, int(rng.integers(self.min_length, hi + 1)))
 
     def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:
@@ -56,6 +56,12 @@ class Task:
 
     def options(self) -> dict:
         return {"min_length": self.min_length, "max_length": self.max_length}
+
+
+def up_to(level: int | None, lo: int, hi: int) -> int:
+    """The largest size a batch at curriculum ``level`` may have: ``hi`` without a level, and
+    never below ``lo``."""
+    return hi if level is None else max(lo, min(level, hi))
 
 
 def random_bits(rng: np.random.Generator, shape) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Batch, Task, random_bits
+from .base import Batch, Task, random_bits, up_to
 
 
 class RepeatCopy(Task):
@@ -64,7 +64,7 @@ class RepeatCopy(Task):
 
     def sample(self, rng, batch_size, level=None):
         """Every length; at most ``level`` repeats when a curriculum gives a level."""
-        hi = self.max_repeats if level is None else max(self.min_repeats, min(level, self.max_repeats))
+        hi = up_to(level, self.min_repeats, self.max_repeats)
         L = int(rng.integers(self.min_length, self.max_length + 1))
         return self.make(rng, batch_size, L, int(rng.integers(self.min_repeats, hi + 1)))
 
