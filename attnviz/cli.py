@@ -540,7 +540,8 @@ def _training_progress(quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
     plain line per held-out evaluation; nothing with --quiet. Yields the callback. The run's "start"
     event says its task and this session's limits."""
-    state = {"loss": math.nan, "wrong": math.nan, "best": math.inf, "start": None,  # start: the first (s, seqs)
+    state = {"loss": math.nan, "losses": [], "wrong": math.nan, "best": math.inf,
+             "start": None,  # the first (s, seqs)
              "level": "", "task": "", "max_steps": 0, "max_seconds": 0.0}
 
     def line(e) -> str:
@@ -563,13 +564,18 @@ def _training_progress(quiet: bool):
             return False
         if state["start"] is None:
             state["start"] = (e["seconds"], e["sequences"])
-        if e["kind"] == "step":
-            state["loss"] = e["loss"]
+        if e["kind"] == "step":  # the mean over the batches since the last evaluation, not the last one
+            state["losses"].append(e["loss"])
+            state["loss"] = sum(state["losses"]) / len(state["losses"])
         elif e["kind"] == "eval":
             state["wrong"] = e["wrong_bits"]
             state["best"] = min(state["best"], e["wrong_bits"])
-            if e.get("max_level"):  # a curriculum: how far it has come
-                state["level"] = f"  curriculum level {e['level']} of {e['max_level']}"
+            state["losses"] = []
+            if e.get("max_level"):  # a curriculum: how far it has come, and what it waits for
+                waits = max((v, k) for k, v in e["by_level"].items() if k <= e["level"])
+                state["level"] = (f"  curriculum level {e['level']} of {e['max_level']}"
+                                  + (f" (level {waits[1]}: {_bits(waits[0])} wrong bits/seq)"
+                                     if e["level"] < e["max_level"] else ""))
             return True
         return False
 

@@ -18,6 +18,9 @@ import sys
 import tempfile
 import time
 
+import numpy as np
+from threadpoolctl import threadpool_info
+
 from attnviz.ntm.config import TrainConfig
 from attnviz.ntm.train import Trainer, run
 
@@ -63,15 +66,25 @@ def crossings(evals, threshold: float, patience: int = 10) -> dict:
     return {"first": first, "sustained": None}
 
 
+def blas_kernel() -> str:
+    """The BLAS library, its version and the kernel it runs on this machine, e.g. "openblas 0.3.31
+    SkylakeX" (OPENBLAS_CORETYPE can choose another: the same seed can then round differently)."""
+    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
+    return "; ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')}" for i in info) or "unknown"
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--max-seconds", type=float, default=600)
-    ap.add_argument("--set", nargs="*", default=[], help="TrainConfig overrides as key=json, e.g. lr=0.002")
+    ap.add_argument("--set", nargs="*", action="extend", default=[],
+                    help="TrainConfig overrides as key=json, e.g. lr=0.002 (several after one --set, or --set again)")
     ap.add_argument("--out", help="write the results as JSON here")
     ap.add_argument("--keep", metavar="DIR", help="keep each run's folder as DIR/seedN")
     args = ap.parse_args()
     overrides = {k: json.loads(v) for k, v in (s.split("=", 1) for s in args.set)}
+    blas = blas_kernel()
+    print(f"numpy {np.__version__}, BLAS {blas}", flush=True)
     results = []
     for seed in args.seeds:
         r = one(seed, args.max_seconds, overrides, args.keep)
@@ -82,7 +95,7 @@ def main():
               f"{r['sequences_per_second']} seq/s; (seconds, sequences) {below}", flush=True)
     if args.out:
         with open(args.out, "w") as f:
-            json.dump({"overrides": overrides, "results": results}, f, indent=1)
+            json.dump({"overrides": overrides, "numpy": np.__version__, "blas": blas, "results": results}, f, indent=1)
 
 
 if __name__ == "__main__":

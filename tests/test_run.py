@@ -136,7 +136,7 @@ def test_progress_off_a_terminal_is_one_plain_line_per_evaluation(tmp_path, runn
     r = run(runner, "train", "--task", "repeat-copy", "--run-dir", tmp_path / "c", "--max-steps", "50", "--batch-size",
             "4", "--trace-every", "0", *small)
     assert r.exit_code == 0, r.output
-    assert "curriculum level 1 of 10" in r.stderr  # repeat-copy's starts at 1 repeat
+    assert "curriculum level 1 of 10 (level 1: " in r.stderr  # starts at 1 repeat; says what it waits for
 
 
 def test_animate_command(tmp_path, runner):

@@ -120,6 +120,9 @@ class TrainConfig(DictConfig):
     curriculum_start: int | None = None
     curriculum_step: int | None = None
     curriculum_below: float = 0.5
+    # With a curriculum, this share of training batches ignores the level and is drawn from the
+    # task's whole range (the "combined" curriculum of Zaremba and Sutskever, 2014).
+    curriculum_mix: float | None = None
     eval_every: int = 50  # steps between held-out evaluations
     heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
     converge_below: float = 0.1  # held-out wrong bits per sequence
@@ -152,4 +155,5 @@ def make_model_config(cfg: TrainConfig, task: Task) -> NTMConfig:
 # with each element clipped at 10 (the paper's clipping). Copy learns twice as fast at 3e-3 with the
 # gradient's norm clipped at 50, but that model failed at length 50 and 120 where this one copies
 # (docs/performance.md).
-TRAIN_DEFAULTS = {"lr": 1e-3, "clip": 10.0, "clip_norm": 0.0, "curriculum_start": 0, "curriculum_step": 1}
+TRAIN_DEFAULTS = {"lr": 1e-3, "clip": 10.0, "clip_norm": 0.0, "curriculum_start": 0, "curriculum_step": 1,
+                  "curriculum_mix": 0.0}

@@ -25,6 +25,7 @@ from .model import NTM
 from .optim import OPTIMIZERS
 from .parallel import GradientPool, batch_scores
 from .record import record
+from .tasks.base import Batch
 
 LN2 = float(np.log(2.0))
 
@@ -123,9 +124,17 @@ class Trainer:
             self._pool.close()
             self._pool = None
 
+    def next_batch(self) -> Batch:
+        """The next training batch: at most the curriculum's level, or, for a curriculum_mix share of
+        batches, from the task's whole range (drawn only when there is a curriculum and a mix)."""
+        level, cfg = self.progress.level, self.cfg
+        if cfg.curriculum_start and cfg.curriculum_mix and self.rng.random() < cfg.curriculum_mix:
+            level = None
+        return self.task.sample(self.rng, cfg.batch_size, level)
+
     def train_step(self) -> dict[str, float]:
         p = self.progress
-        b = self.task.sample(self.rng, self.cfg.batch_size, p.level)
+        b = self.next_batch()
         loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
         clip_(grads, self.cfg.clip, self.cfg.clip_norm)
         self.opt.lr = p.lr
