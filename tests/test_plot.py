@@ -75,10 +75,26 @@ def test_default_colormap_rises_in_lightness_from_blue_to_bright_red():
     assert contrast(table[0], table[-1]) >= 4.0
     lo, hi = table[0], table[-1]
     assert lo[2] > lo[0] and hi[0] > 0.9 and hi[0] > 2 * hi[2]  # blue low, red high
+    import colorsys
+
+    hue, saturation, _ = colorsys.rgb_to_hsv(*hi)
+    assert min(hue, 1 - hue) * 360 <= 10 and saturation >= 0.6  # red, not orange (#ff6a2a: 18 degrees)
     from matplotlib import colormaps
 
     attnviz.register_colormap()
     assert colormaps["attnviz"].name == "attnviz" and "attnviz_r" in colormaps
+
+
+def test_the_focus_stays_light_on_a_dark_ground_for_every_colour_vision():
+    from attnviz.plot.colors import CVD_SIMULATIONS, get_cmap, simulate
+
+    table = get_cmap("attnviz").resampled(256)(np.linspace(0, 1, 256))[:, :3]
+    for name, matrix in CVD_SIMULATIONS.items():
+        seen = simulate(table, matrix)
+        assert contrast(seen[0], seen[-1]) >= 4.0, name  # docs/figure.md's table
+        assert lightness(seen[-1]) > lightness(seen[int(0.75 * 255)]) > lightness(seen[0]) + 25, name
+    deuteranopia = lightness(simulate(table, CVD_SIMULATIONS["deuteranopia"]))
+    assert np.all(np.diff(deuteranopia) > 0)
 
 
 def test_every_matplotlib_colormap_name_still_works_and_typos_get_suggestions():
