@@ -28,6 +28,8 @@ from .reduce import reduce_axis, spread
 
 USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
 BAND_STEP = 4  # crops of 8 or more locations start and end on multiples of this
+CUT = 8  # the whole memory is cut open in the middle of a stretch of at least this many locations
+EDGE = 4  # ... unless the CUT-wide stretch at the end of memory (N-4..3) is unused already
 TITLE_KEYS = (("step", "step {}"), ("sequences", "{:,} sequences"), ("sequence_length", "length {}"))
 
 
@@ -80,6 +82,7 @@ class Scene:
     markers: tuple[int, ...]  # time steps with a dashed line before them
     warnings: list[str] = field(default_factory=list)
     peaks: np.ndarray | None = None  # (N,) each location's peak weight in the window; None if not read whole
+    dwell: np.ndarray | None = None  # (N,) each location's weight summed over the drawn columns (with peaks)
     source_meta: dict = field(default_factory=dict)  # the trace's metadata (step, sequences: the interactive view)
 
     def rects(self) -> list[tuple[float, float, float, float]]:
@@ -241,6 +244,35 @@ def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
     return (y0, y1) if y1 - y0 < N else None
 
 
+def whole_memory(peaks: np.ndarray, dwell: np.ndarray) -> tuple[int, int]:
+    """Rows [y0, y0 + N) drawing every location, rolled so that the heads' walk stays in one piece
+    and no focus sits on the panel's top or bottom edge: the memory is cut open in the middle of the
+    longest stretch of locations not in use when it is CUT or more long, else in the middle of the
+    CUT locations where the heads spend least time (``dwell``: weight summed over time). Not rolled
+    when nothing is focused, or when the stretch around the end of memory is unused already."""
+    N = peaks.size
+    unused = peaks <= USED
+    if unused.all() or (unused[-EDGE:].all() and unused[:EDGE].all()) or N <= CUT:
+        return (0, N)
+    used = np.flatnonzero(~unused)
+    gaps = np.diff(np.append(used, used[0] + N)) - 1  # unused locations after each used one, circularly
+    i = int(np.argmax(gaps))
+    if gaps[i] >= CUT:
+        middle = int(used[i]) + 1 + int(gaps[i]) // 2
+    else:
+        window = np.convolve(np.append(dwell, dwell[: CUT - 1]), np.ones(CUT), "valid")  # from each location on
+        middle = int(np.argmin(window)) + CUT // 2
+    y0 = BAND_STEP * round(middle / BAND_STEP) % N
+    return (y0, y0 + N)
+
+
+def memory_rows(peaks: np.ndarray, dwell: np.ndarray, locations: str) -> tuple[int, int]:
+    """The weighting rows to draw for ``--locations auto`` (the crop of used_band, else the whole
+    memory) or ``all`` (the whole memory), rolled as whole_memory says."""
+    band = used_band(peaks) if locations == "auto" else None
+    return band or whole_memory(peaks, dwell)
+
+
 # --------------------------------------------------------------------- scene
 
 
@@ -267,11 +299,12 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
     N = source.locations
     weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
-    peaks = None
+    peaks = dwell = None
     if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
         peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
-    if band is None and opts.locations == "auto" and peaks is not None:
-        band = used_band(peaks)
+        dwell = np.sum([w.sum(axis=0) for w in weightings], axis=0)
+    if band is None and opts.locations in ("auto", "all") and peaks is not None:
+        band = memory_rows(peaks, dwell, opts.locations)
 
     grids = []
     for p, rect in zip(panels, rects, strict=False):
@@ -286,9 +319,9 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             if band is not None:
                 rows = band
                 values = values[:, np.arange(*band) % N]
-                ylabel = f"Location ({band[1] - band[0]} of {N})"
             elif source.columns:
                 rows = source.columns
+            if rows[1] - rows[0] < N:
                 ylabel = f"Location ({rows[1] - rows[0]} of {N})"
         width, height = pixel_size(rect, figsize, opts.dpi)
         reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
@@ -304,5 +337,5 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
         grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw))
-    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dict(source.metadata))
+    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dwell, dict(source.metadata))
 
