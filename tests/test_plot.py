@@ -275,6 +275,7 @@ def test_a_location_window_may_wrap(runner, tmp_path):
     assert ww.rows == (100, 138) and ww.ylabel == "Location (38 of 128)"
     np.testing.assert_array_equal(ww.values, t["write_weightings"][:, np.r_[100:128, 0:10]])
     assert set(columns) == {(100, 128), (0, 10)}  # only those locations are read
+    assert ww.yticks.wraps == (127.5,) and "0" in ww.yticks.labels
     assert scene_of(t, locations=(-28, 10)).panels[2].rows == (100, 138)
     attnviz.save(t, tmp_path / "t.h5")
     from conftest import run
@@ -284,6 +285,49 @@ def test_a_location_window_may_wrap(runner, tmp_path):
     r = run(runner, "plot", tmp_path / "t.h5", "--locations", "10:10", "-o", tmp_path / "e.png")
     assert r.exit_code != 0 and "location window 10:10 is empty for 128 locations" in r.stderr
     assert not (tmp_path / "e.png").exists()
+
+
+@pytest.mark.parametrize("lo, hi, most, modulo", [
+    (0, 41, 7, None), (0, 241, 7, None), (0, 200_000, 7, None), (0, 9, 6, None), (0, 20, 6, None),
+    (84, 136, 6, 128), (16, 144, 6, 128), (100, 138, 6, 128), (0, 12, 6, 128), (90, 140, 6, 120), (56, 72, 6, 64),
+])
+def test_ticks_are_round_and_evenly_spaced_across_the_wrap(lo, hi, most, modulo):
+    from attnviz.plot.plan import axis_ticks
+
+    ticks = axis_ticks(lo, hi, most, modulo)
+    step = ticks.steps[0]
+    assert 2 <= len(ticks.positions) <= most and all(lo <= v < hi for v in ticks.positions)
+    assert set(np.diff(ticks.positions)) == {step}  # evenly spaced, across the wrap too
+    assert ticks.labels == tuple(str(v % modulo if modulo else v) for v in ticks.positions)  # true numbers
+    assert all(int(label) % step == 0 for label in ticks.labels)
+    assert str(step).rstrip("0") in ("1", "2", "25", "5") or (modulo and modulo % step == 0 and step & (step - 1) == 0)
+    wraps = tuple(k * modulo - 0.5 for k in range(1, 3) if lo < k * modulo < hi) if modulo else ()
+    assert ticks.wraps == wraps and (not wraps or "0" in ticks.labels)
+    assert list(ticks.steps) == sorted(ticks.steps, reverse=True) and ticks.steps[-1] == 1
+
+
+def test_every_back_end_draws_the_scenes_ticks_and_marks_the_wrap():
+    t = copy_trace(L=20, N=128, start=110)  # the walk wraps from 127 to 0
+    scene = scene_of(t)
+    ww = scene.panels[2]
+    assert ww.yticks.wraps == (127.5,) and ww.yticks.labels[-2:] == ("120", "0")
+    res = draw_scene(scene)
+    for ax, p in zip(res.axes, scene.panels, strict=True):
+        assert list(ax.get_xticks()) == list(p.xticks.positions)
+        assert [tk.get_text() for tk in ax.get_xticklabels()] == list(p.xticks.labels)
+        assert list(ax.get_yticks()) == list(p.yticks.positions)
+        assert [tk.get_text() for tk in ax.get_yticklabels()] == list(p.yticks.labels)
+    wrap_lines = [line for line in res.axes[2].lines if line.get_alpha() is not None]
+    assert len(wrap_lines) == 1 and list(wrap_lines[0].get_ydata()) == [127.5, 127.5]
+    # in the PNG: a faint white line along the top of location 127's cells, the cells showing through
+    scene, img, boxes = render(t)
+    top, bottom, left, right = boxes[2]
+    h = (bottom - top) / (ww.rows[1] - ww.rows[0])
+    y = bottom - round((128 - ww.rows[0]) * h)
+    line, below = img[y, left:right], img[y + int(h // 2), left:right]
+    ground = is_colour(below, BOTTOM)
+    assert ground.mean() > 0.9 and np.all(line[ground].sum(axis=1) > BOTTOM.sum() + 150)
+    assert not is_colour(img[y - 1, left:right], line[ground][0]).any()  # one pixel row
 
 
 # ------------------------------------------------- masks, markers, titles, spikes

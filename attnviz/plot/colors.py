@@ -20,6 +20,7 @@ SEQUENTIAL = "attnviz"  # weightings, outputs, erases: 0 is dark blue, 1 bright 
 DIVERGING = "RdBu_r"  # signed panels (adds, reads): blue below 0, white at 0, red above
 ANCHORS = ((0.0, "#060d38"), (0.30, "#2447c0"), (0.55, "#8a44c0"), (0.78, "#df3a6a"), (1.0, "#ff5a48"))
 MASK_RGBA = (221, 221, 221, 255)  # unscored output steps: light grey, outside every colormap
+WRAP_ALPHA = 0.45  # the line where location numbers wrap from N-1 to 0: white, this opaque over the cells
 LUT_SIZE = 256
 
 

@@ -9,6 +9,7 @@ only paint a Scene; neither decides anything of its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,8 @@ USED = 0.05  # a location whose weight exceeds this at some step is "in use" (un
 BAND_STEP = 4  # crops of 8 or more locations start and end on multiples of this
 CUT = 8  # the whole memory is cut open in the middle of a stretch of at least this many locations
 EDGE = 4  # ... unless the CUT-wide stretch at the end of memory (N-4..3) is unused already
+NICE = (1, 2, 5, 10, 20, 25, 50)  # tick steps, and these times powers of ten
+MOST_TICKS = {"x": 7, "y": 6}  # labelled ticks along time, along rows, at most
 TITLE_KEYS = (("step", "step {}"), ("sequences", "{:,} sequences"), ("sequence_length", "length {}"))
 
 
@@ -42,6 +45,21 @@ class PanelPlan:
     title: str
     cmap: str
     present: bool = True  # False: the layout names a dataset this trace did not record
+
+
+@dataclass(frozen=True)
+class Ticks:
+    """One axis's ticks, decided once for every back end (PNG, SVG, PDF and the interactive view).
+
+    ``positions`` are row (or step) coordinates, ``labels`` what is written there (true location
+    numbers on a rolled axis); ``steps`` is the step between labels, then the finer ones the
+    interactive view switches to when zoomed in; ``wraps`` are the coordinates (between two rows)
+    where the location numbers wrap from N-1 to 0, marked with a faint white line."""
+
+    positions: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    steps: tuple[int, ...] = (1,)
+    wraps: tuple[float, ...] = ()
 
 
 @dataclass
@@ -68,6 +86,14 @@ class PanelGrid:
     @property
     def title(self) -> str:
         return self.plan.title if self.plan.present else f"{self.plan.title} (not recorded)"
+
+    @property
+    def xticks(self) -> Ticks:
+        return axis_ticks(*self.time, MOST_TICKS["x"])
+
+    @property
+    def yticks(self) -> Ticks:
+        return axis_ticks(*self.rows, MOST_TICKS["y"], self.modulo) if self.values is not None else Ticks()
 
 
 @dataclass
@@ -140,6 +166,56 @@ def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[flo
 def pixel_size(rect, figsize, dpi) -> tuple[int, int]:
     """Pixels inside a panel's spines (about: the raster finds the exact box in the drawn frame)."""
     return max(1, int(rect[2] * figsize[0] * dpi) - 2), max(1, int(rect[3] * figsize[1] * dpi) - 2)
+
+
+# --------------------------------------------------------------------- ticks
+
+
+def _ladder(span: int) -> list[int]:
+    """NICE steps times powers of ten, ascending, up to the first one at least ``span``."""
+    out, scale = [], 1
+    while not out or out[-1] < span:
+        out += [n * scale for n in NICE if n * scale > (out[-1] if out else 0)]
+        scale *= 10
+    return out
+
+
+def _marks(lo: int, hi: int, step: int, modulo: int | None) -> Sequence[int]:
+    """Coordinates in [lo, hi) whose label (the coordinate modulo ``modulo``) is a multiple of
+    ``step``; where ``step`` does not divide ``modulo``, a mark closer than half a step below a
+    wrap whose 0 is marked is left out, so that labels never crowd the wrap."""
+    if not modulo:
+        return range(-(-lo // step) * step, hi, step)
+    out = []
+    for base in range(lo - lo % modulo, hi, modulo):  # one stretch of locations 0..N-1 at a time
+        out += range(max(lo, base) + (-(max(lo, base) - base)) % step, min(hi, base + modulo), step)
+    if modulo % step:
+        out = [v for v in out if not (v % modulo > modulo - step / 2 and v - v % modulo + modulo < hi)]
+    return out
+
+
+def axis_ticks(lo: int, hi: int, most: int, modulo: int | None = None) -> Ticks:
+    """Ticks for the coordinates [lo, hi): round labels, evenly spaced, at most ``most`` of them.
+
+    Steps are 1, 2, 5, 10, 20, 25, 50, ... On a location axis (``modulo`` N) steps that divide N come
+    first, then powers of two that do (8, 16 or 32 for 128 locations), so that the ticks stay evenly
+    spaced across the wrap from N-1 to 0, and 0 is one of them."""
+    ladder = _ladder(hi - lo)
+    ladders = [ladder]
+    if modulo:
+        powers = [2**k for k in range(modulo.bit_length())]
+        ladders = [[s for s in steps if modulo % s == 0] for steps in (ladder, powers)] + ladders
+    for steps in ladders:
+        fits = [s for s in steps if 2 <= len(_marks(lo, hi, s, modulo)) <= most]
+        if fits:
+            ladder, step = steps, fits[0]
+            break
+    else:  # room for one tick at most
+        step = next(s for s in ladder if len(_marks(lo, hi, s, modulo)) <= most)
+    at = _marks(lo, hi, step, modulo)
+    wraps = tuple(float(w) - 0.5 for w in range(lo - lo % modulo + modulo, hi, modulo)) if modulo else ()
+    return Ticks(tuple(at), tuple(str(v % modulo if modulo else v) for v in at),
+                 tuple(s for s in reversed(ladder) if s <= step), wraps)
 
 
 # ---------------------------------------------------------------------- plan
