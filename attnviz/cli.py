@@ -413,7 +413,8 @@ def plot(
     time: Annotated[str | None, typer.Option("--time", help="Draw only steps START:STOP (read only those).",
                                              show_default=False)] = None,
     locations: Annotated[str, typer.Option("--locations", help="Weighting rows to draw: auto (the locations "
-                                           "the heads use, with a margin), all, or START:STOP.")] = "auto",
+                                           "the heads use, with a margin), all, or START:STOP (a STOP below "
+                                           "START wraps: 100:10 is 100..N-1, then 0..9).")] = "auto",
     reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
                                                    "stays visible) or mean.")] = Reduction.max,
     jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.", min=1)] = 1,

@@ -25,7 +25,7 @@ import numpy as np
 
 from . import __version__
 
-ENTRY_VERSION = 3  # bump whenever the way frames, title strips or their boxes are drawn changes
+ENTRY_VERSION = 4  # bump whenever the way frames, title strips or their boxes are drawn changes
 MAX_ENTRIES = 256  # about 30 kB each: the oldest go first beyond this
 
 

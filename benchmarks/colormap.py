@@ -12,30 +12,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from attnviz.plot.colors import contrast, get_cmap, lightness
-
-SIMULATIONS = {
-    "normal vision": np.eye(3),
-    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
-                              [-0.011820, 0.042940, 0.968881]]),
-    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
-                            [-0.003882, -0.048116, 1.051998]]),
-    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
-                            [0.004733, -0.691367, 1.687635]]),
-}
-
-
-def simulate(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
-    out = np.clip(linear @ matrix.T, 0, 1)
-    return np.where(out <= 0.0031308, 12.92 * out, 1.055 * out ** (1 / 2.4) - 0.055)
+from attnviz.plot.colors import CVD_SIMULATIONS, contrast, get_cmap, lightness, simulate
 
 
 def main() -> None:
     rgb = get_cmap("attnviz").resampled(256)(np.linspace(0, 1, 256))[:, :3]
     print("| vision | L* at 0, 0.25, 0.5, 0.75, 1 | L* rises all the way | contrast 0 vs 1 | colour of 0, of 1 |")
     print("|---|---|---|---:|---|")
-    for name, matrix in SIMULATIONS.items():
+    for name, matrix in CVD_SIMULATIONS.items():
         seen = simulate(rgb, matrix)
         L = lightness(seen)
         at = ", ".join(f"{L[i]:.1f}" for i in (0, 64, 128, 191, 255))

@@ -180,7 +180,7 @@ def test_plot_default_title_crop_and_marker_can_each_be_turned_off(runner, tmp_p
     assert r.exit_code == 0 and "step 7" not in svg and "of 64" not in svg
     opts = PlotOptions(title=False, locations="all", phase_marker=False)
     scene = build_scene(Source.of_trace(t, opts), opts)
-    assert scene.suptitle is None and scene.markers == () and scene.panels[2].rows == (0, 64)
+    assert scene.suptitle is None and scene.markers == () and scene.panels[2].rows == (36, 100)  # all 64, rolled
 
 
 @pytest.mark.parametrize("args, words", [
@@ -190,7 +190,7 @@ def test_plot_default_title_crop_and_marker_can_each_be_turned_off(runner, tmp_p
     (["--shard", "5/4"], "K must be between 1 and N"),
     (["--trace", "nope"], "has no trace 'nope'"),
     (["--locations", "some"], "is not START:STOP (e.g. 0:500, 100:, :50, or auto, all)"),
-    (["--locations", "9:3"], "location window 9:3 is empty"),
+    (["--locations", "9:9"], "location window 9:9 is empty"),  # 9:3 wraps: 9..N-1, then 0..2
     (["--limits", "outputs=1:0"], "LOW must be below HIGH"),
 ])
 def test_plot_bad_options_are_one_line(runner, tmp_path, args, words):

@@ -75,10 +75,26 @@ def test_default_colormap_rises_in_lightness_from_blue_to_bright_red():
     assert contrast(table[0], table[-1]) >= 4.0
     lo, hi = table[0], table[-1]
     assert lo[2] > lo[0] and hi[0] > 0.9 and hi[0] > 2 * hi[2]  # blue low, red high
+    import colorsys
+
+    hue, saturation, _ = colorsys.rgb_to_hsv(*hi)
+    assert min(hue, 1 - hue) * 360 <= 10 and saturation >= 0.6  # red, not orange (#ff6a2a: 18 degrees)
     from matplotlib import colormaps
 
     attnviz.register_colormap()
     assert colormaps["attnviz"].name == "attnviz" and "attnviz_r" in colormaps
+
+
+def test_the_focus_stays_light_on_a_dark_ground_for_every_colour_vision():
+    from attnviz.plot.colors import CVD_SIMULATIONS, get_cmap, simulate
+
+    table = get_cmap("attnviz").resampled(256)(np.linspace(0, 1, 256))[:, :3]
+    for name, matrix in CVD_SIMULATIONS.items():
+        seen = simulate(table, matrix)
+        assert contrast(seen[0], seen[-1]) >= 4.0, name  # docs/figure.md's table
+        assert lightness(seen[-1]) > lightness(seen[int(0.75 * 255)]) > lightness(seen[0]) + 25, name
+    deuteranopia = lightness(simulate(table, CVD_SIMULATIONS["deuteranopia"]))
+    assert np.all(np.diff(deuteranopia) > 0)
 
 
 def test_every_matplotlib_colormap_name_still_works_and_typos_get_suggestions():
@@ -136,7 +152,11 @@ def test_crop_to_the_memory_in_use_with_true_location_numbers():
     rows = np.nonzero(hot.any(axis=1))[0]
     assert rows.min() < 0.2 * (bottom - top) and rows.max() > 0.05 * (bottom - top)  # the walk fills the panel
     full = scene_of(copy_trace(L=10, N=128), locations="all").panels[2]
-    assert full.rows == (0, 128) and full.ylabel == "Location"
+    assert full.rows == (68, 196) and full.ylabel == "Location"  # every location, the walk (0-10) mid-panel
+    uniform = copy_trace(L=10, N=128)
+    for k in ("write_weightings", "read_weightings"):
+        uniform.arrays[k][:] = 1 / 128
+    assert scene_of(uniform).panels[2].rows == scene_of(uniform, locations="all").panels[2].rows == (0, 128)
     window = scene_of(copy_trace(L=10, N=128), locations=(4, 40)).panels[2]
     assert window.rows == (4, 40) and window.values.shape[1] == 36
 
@@ -175,6 +195,139 @@ def test_used_band(used, N, band):
     peaks = np.full(N, 1 / N)
     peaks[used] = 0.9
     assert used_band(peaks) == band
+
+
+def down_walk(L, N=128, T=None):
+    """A copy whose write head walks down from location 0 (0, N-1, N-2, ...) on every step, as the
+    bundled model's does, while the read head waits at 0 until the delimiter, then walks the same way."""
+    T = T or 2 * L + 1
+    arrays = copy_like_arrays(L=L, N=N)
+    ww, rw = np.zeros((T, N), np.float32), np.zeros((T, N), np.float32)
+    for t in range(T):
+        ww[t, -t % N] = 1
+        rw[t, -max(0, t - L) % N] = 1
+    arrays.update(write_weightings=ww, read_weightings=rw)
+    return Trace(arrays, {"task": "copy", "sequence_length": L})
+
+
+def in_one_piece_and_off_the_edges(panel, steps):
+    """The focus moves at most one row a step over ``steps``, and never sits in the panel's two top
+    or two bottom rows."""
+    rows = panel.values[steps].argmax(axis=1)
+    assert np.all(np.abs(np.diff(rows)) <= 1), f"{panel.title}: the walk jumps"
+    assert rows.min() >= 2 and rows.max() <= panel.values.shape[1] - 3, f"{panel.title}: a focus on an edge"
+
+
+@pytest.mark.parametrize("L, band", [(50, (16, 144)), (120, (4, 132))])
+def test_a_walk_over_the_whole_memory_is_rolled_in_one_piece(L, band):
+    """A copy of 50 leaves 1-27 unused, and the memory is cut open in their middle; one of 120 uses
+    every location, and is cut where the heads spend least time (1-8, passed once each)."""
+    scene = scene_of(down_walk(L))
+    write, read = scene.panels[2:]
+    assert write.rows == read.rows == band and write.ylabel == "Location"
+    in_one_piece_and_off_the_edges(read, slice(None))
+    in_one_piece_and_off_the_edges(write, slice(0, L + 1))  # on to the delimiter: 0, 127, ... 128 - L
+    if L == 50:
+        in_one_piece_and_off_the_edges(write, slice(None))
+    assert scene_of(down_walk(L), locations="all").panels[2].rows == band
+
+
+def test_the_shipped_length_50_sample_is_rolled_in_one_piece():
+    from test_view import SAMPLES
+
+    scene = scene_of(attnviz.load(SAMPLES / "copy_len50.h5"), layout="paper")
+    write, read = scene.panels[4:]
+    assert write.rows[1] - write.rows[0] == 128 and write.rows[0] > 0
+    for panel in (write, read):
+        in_one_piece_and_off_the_edges(panel, slice(None))
+
+
+@pytest.mark.parametrize("used, dwell, band", [
+    ([0] + list(range(28, 128)), None, (16, 144)),  # the longest unused stretch (1-27) cut in its middle
+    (list(range(128)), {k: 0.2 for k in range(40, 48)}, (44, 172)),  # all in use: where heads spend least time
+    (list(range(4, 124)), None, (0, 128)),  # the end of memory is unused already: not rolled
+    ([], None, (0, 128)),  # nothing focused
+])
+def test_whole_memory(used, dwell, band):
+    from attnviz.plot.plan import whole_memory
+
+    peaks, time = np.full(128, 0.01), np.full(128, 2.0)
+    peaks[used] = 0.9
+    for k, v in (dwell or {}).items():
+        time[k] = v
+    assert whole_memory(peaks, time) == band
+
+
+def test_a_location_window_may_wrap(runner, tmp_path):
+    from attnviz.plot import MemoryReader
+
+    t = copy_trace(L=10, N=128, start=120)  # writes 120..127, then 0..2
+    columns = []
+
+    class Counting(MemoryReader):
+        def read(self, name, dataset, rows=slice(None), cols=None):
+            if cols is not None:
+                columns.append((cols.start, cols.stop))
+            return super().read(name, dataset, rows, cols)
+
+    opts = PlotOptions(locations=(100, 10)).validated()  # 100..127, then 0..9
+    ww = build_scene(Source(Counting(t), "/", opts), opts).panels[2]
+    assert ww.rows == (100, 138) and ww.ylabel == "Location (38 of 128)"
+    np.testing.assert_array_equal(ww.values, t["write_weightings"][:, np.r_[100:128, 0:10]])
+    assert set(columns) == {(100, 128), (0, 10)}  # only those locations are read
+    assert ww.yticks.wraps == (127.5,) and "0" in ww.yticks.labels
+    assert scene_of(t, locations=(-28, 10)).panels[2].rows == (100, 138)
+    attnviz.save(t, tmp_path / "t.h5")
+    from conftest import run
+
+    r = run(runner, "plot", tmp_path / "t.h5", "--locations", "100:10", "-o", tmp_path / "w.png")
+    assert r.exit_code == 0 and (tmp_path / "w.png").exists()
+    r = run(runner, "plot", tmp_path / "t.h5", "--locations", "10:10", "-o", tmp_path / "e.png")
+    assert r.exit_code != 0 and "location window 10:10 is empty for 128 locations" in r.stderr
+    assert not (tmp_path / "e.png").exists()
+
+
+@pytest.mark.parametrize("lo, hi, most, modulo", [
+    (0, 41, 7, None), (0, 241, 7, None), (0, 200_000, 7, None), (0, 9, 6, None), (0, 20, 6, None),
+    (84, 136, 6, 128), (16, 144, 6, 128), (100, 138, 6, 128), (0, 12, 6, 128), (90, 140, 6, 120), (56, 72, 6, 64),
+])
+def test_ticks_are_round_and_evenly_spaced_across_the_wrap(lo, hi, most, modulo):
+    from attnviz.plot.plan import axis_ticks
+
+    ticks = axis_ticks(lo, hi, most, modulo)
+    step = ticks.steps[0]
+    assert 2 <= len(ticks.positions) <= most and all(lo <= v < hi for v in ticks.positions)
+    assert set(np.diff(ticks.positions)) == {step}  # evenly spaced, across the wrap too
+    assert ticks.labels == tuple(str(v % modulo if modulo else v) for v in ticks.positions)  # true numbers
+    assert all(int(label) % step == 0 for label in ticks.labels)
+    assert str(step).rstrip("0") in ("1", "2", "25", "5") or (modulo and modulo % step == 0 and step & (step - 1) == 0)
+    wraps = tuple(k * modulo - 0.5 for k in range(1, 3) if lo < k * modulo < hi) if modulo else ()
+    assert ticks.wraps == wraps and (not wraps or "0" in ticks.labels)
+    assert list(ticks.steps) == sorted(ticks.steps, reverse=True) and ticks.steps[-1] == 1
+
+
+def test_every_back_end_draws_the_scenes_ticks_and_marks_the_wrap():
+    t = copy_trace(L=20, N=128, start=110)  # the walk wraps from 127 to 0
+    scene = scene_of(t)
+    ww = scene.panels[2]
+    assert ww.yticks.wraps == (127.5,) and ww.yticks.labels[-2:] == ("120", "0")
+    res = draw_scene(scene)
+    for ax, p in zip(res.axes, scene.panels, strict=True):
+        assert list(ax.get_xticks()) == list(p.xticks.positions)
+        assert [tk.get_text() for tk in ax.get_xticklabels()] == list(p.xticks.labels)
+        assert list(ax.get_yticks()) == list(p.yticks.positions)
+        assert [tk.get_text() for tk in ax.get_yticklabels()] == list(p.yticks.labels)
+    wrap_lines = [line for line in res.axes[2].lines if line.get_alpha() is not None]
+    assert len(wrap_lines) == 1 and list(wrap_lines[0].get_ydata()) == [127.5, 127.5]
+    # in the PNG: a faint white line along the top of location 127's cells, the cells showing through
+    scene, img, boxes = render(t)
+    top, bottom, left, right = boxes[2]
+    h = (bottom - top) / (ww.rows[1] - ww.rows[0])
+    y = bottom - round((128 - ww.rows[0]) * h)
+    line, below = img[y, left:right], img[y + int(h // 2), left:right]
+    ground = is_colour(below, BOTTOM)
+    assert ground.mean() > 0.9 and np.all(line[ground].sum(axis=1) > BOTTOM.sum() + 150)
+    assert not is_colour(img[y - 1, left:right], line[ground][0]).any()  # one pixel row
 
 
 # ------------------------------------------------- masks, markers, titles, spikes
@@ -230,11 +383,11 @@ def test_a_layout_draws_what_was_recorded_and_says_what_was_not(runner, tmp_path
 def test_a_lone_spike_in_a_long_wide_trace_is_a_3x3_block():
     T, N = 20_000, 600  # reduced on both axes, like 200,000 x 2,048 (benchmarks/large_traces.py)
     ww = np.zeros((T, N), np.float32)
-    ww[:, 0] = 1.0  # keeps the crop at every location (a band from 0 to the spike)
+    ww[:, 0] = 1.0
     ww[12_345, 0], ww[12_345, 450] = 0.0, 1.0
     arrays = {"inputs": np.zeros((T, 2), np.float32), "outputs": np.zeros((T, 2), np.float32),
               "write_weightings": ww, "read_weightings": np.zeros((T, N), np.float32)}
-    scene, img, boxes = render(Trace(arrays), locations="all")
+    scene, img, boxes = render(Trace(arrays), locations=(0, N))  # every location, not rolled
     top, bottom, left, right = boxes[2]
     hot = is_colour(img[top:bottom, left:right], TOP)
     hot[-4:] = False  # the bottom row of location 0

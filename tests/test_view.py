@@ -155,6 +155,52 @@ def test_a_reduced_view_reads_out_the_cells_a_pixel_covers(browser, tmp_path):
     assert lo <= 1234 <= hi and hi - lo + 1 in (T // cols, T // cols + 1) and text.endswith("max 0.900")
 
 
+def test_the_page_draws_the_ticks_and_wrap_of_the_static_figure(browser, tmp_path):
+    import json
+
+    from attnviz.plot import PlotOptions, Source, build_scene, draw_scene
+
+    t = attnviz.load(SAMPLES / "copy_len20.h5")  # cropped and rolled: 88, ..., 120, 0
+    attnviz.export(t, tmp_path / "v.html")
+    page = Page(browser, tmp_path / "v.html")
+    opts = PlotOptions().validated()
+    scene = build_scene(Source.of_trace(t, opts), opts)
+    axes = draw_scene(scene).axes
+
+    def drawn(k):
+        return json.loads(page.page.evaluate(f"document.querySelector(\"canvas[data-panel='{k}']\").dataset.ticks"))
+
+    for k, (p, ax) in enumerate(zip(scene.panels, axes, strict=True)):
+        ticks = drawn(k)
+        assert ticks["x"] == [[v, s] for v, s in zip(p.xticks.positions, p.xticks.labels, strict=True)]
+        assert ticks["y"] == [[v, s] for v, s in zip(p.yticks.positions, p.yticks.labels, strict=True)]
+        assert [v for v, _ in ticks["y"]] == list(ax.get_yticks())
+        assert [s for _, s in ticks["y"]] == [tk.get_text() for tk in ax.get_yticklabels()]
+    ww = scene.panels[2]
+    assert ww.yticks.wraps == (127.5,) and [s for _, s in drawn(2)["y"]][-1] == "0"
+    # the wrap line: the pixel row below the boundary is lighter than the ground above and below it
+    x, y127 = page.point(2, 30, 127)
+    _, y128 = page.point(2, 30, 128)
+    rows = page.page.evaluate(f"""() => {{
+        const c = document.querySelector("canvas[data-panel='2']"), r = c.getBoundingClientRect();
+        const d = window.devicePixelRatio || 1, ctx = c.getContext("2d");
+        const at = Math.round({(y127 + y128) / 2} - r.top) + 0.5;  // the boundary, then half a pixel down
+        return [-4, 0, 4].map((dy) => Array.from(ctx.getImageData(Math.round(({x} - r.left) * d),
+            Math.floor((at + dy) * d), 1, 1).data).slice(0, 3).reduce((a, b) => a + b));
+    }}""")
+    assert rows[1] > rows[0] + 100 and rows[1] > rows[2] + 100, rows
+    # zoomed in on time, the ticks are finer steps of the Scene's, at round labels
+    x, y = page.point(2, 20, 120)
+    page.page.mouse.move(x, y)
+    for _ in range(4):  # to 0.8^4 of the steps
+        page.page.mouse.wheel(0, -100)
+    steps = [int(s) for _, s in drawn(2)["x"]]
+    step = steps[1] - steps[0]
+    assert step in ww.xticks.steps and step < ww.xticks.steps[0] and all(s % step == 0 for s in steps)
+    assert len(steps) <= len(ww.xticks.positions)  # no more crowded than the whole axis
+    assert page.errors == []
+
+
 def test_pages_of_the_samples_are_small_and_self_contained(tmp_path):
     r = attnviz.plot_files([SAMPLES], out_dir=tmp_path, formats=["html"])
     assert r.ok and r.index == tmp_path / "index.html"

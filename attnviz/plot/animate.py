@@ -17,7 +17,7 @@ import numpy as np
 from ..errors import AttnvizError, OptionError
 from .colors import LUT_SIZE, MASK_RGBA
 from .options import PANELS, PlotOptions
-from .plan import build_scene, used_band
+from .plan import build_scene, memory_rows
 from .raster import Renderer
 from .source import Source
 
@@ -47,15 +47,17 @@ def snapshots(files, max_bytes: int | None = None) -> list[Snapshot]:
 def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None) -> tuple[tuple[int, int] | None, dict]:
     """The crop and colour limits every frame shares: the crop holding every frame's memory in use,
     and for each panel whose scale follows its data, the range over all frames."""
-    peaks, ranges = None, {}
+    peaks, dwell, ranges = None, None, {}
     for scene in _scenes(items, opts, max_bytes):
         if scene.peaks is not None:
             peaks = scene.peaks if peaks is None else np.maximum(peaks, scene.peaks)
+            dwell = scene.dwell if dwell is None else dwell + scene.dwell
         for p in scene.panels:
             if p.values is not None and PANELS[p.plan.key].scale != "probability":
                 lo, hi = ranges.get(p.plan.key, (p.vmin, p.vmax))
                 ranges[p.plan.key] = (min(lo, p.vmin), max(hi, p.vmax))
-    band = used_band(peaks) if peaks is not None and opts.locations == "auto" else None
+    shared = peaks is not None and opts.locations in ("auto", "all")
+    band = memory_rows(peaks, dwell, opts.locations) if shared else None
     return band, ranges
 
 

@@ -2,7 +2,8 @@
 
 ``attnviz`` runs from dark blue (low) through violet to bright red (high) with CIE lightness rising
 all the way, so the strongest weight is the most visible thing in a panel: the colours of 1.0 and
-0.0 differ by a WCAG contrast of 5.9:1 (turbo's: 1.4:1). ``attnviz.register_colormap()`` (also
+0.0 differ by a WCAG contrast of 6.1:1 (turbo's: 1.4:1), and by at least 4:1 for colour-blind
+readers too (CVD_SIMULATIONS). ``attnviz.register_colormap()`` (also
 called by every attnviz drawing function) registers it, and ``attnviz_r``, with matplotlib, so that
 any matplotlib code can then ask for it by name.
 """
@@ -17,8 +18,9 @@ from ..errors import OptionError
 
 SEQUENTIAL = "attnviz"  # weightings, outputs, erases: 0 is dark blue, 1 bright red
 DIVERGING = "RdBu_r"  # signed panels (adds, reads): blue below 0, white at 0, red above
-ANCHORS = ((0.0, "#0b1650"), (0.30, "#2447c0"), (0.55, "#8a44c0"), (0.78, "#df3a6a"), (1.0, "#ff6a2a"))
+ANCHORS = ((0.0, "#060d38"), (0.30, "#2447c0"), (0.55, "#8a44c0"), (0.78, "#df3a6a"), (1.0, "#ff5a48"))
 MASK_RGBA = (221, 221, 221, 255)  # unscored output steps: light grey, outside every colormap
+WRAP_ALPHA = 0.45  # the line where location numbers wrap from N-1 to 0: white, this opaque over the cells
 LUT_SIZE = 256
 
 
@@ -81,3 +83,24 @@ def contrast(rgb_a, rgb_b) -> float:
     """WCAG contrast ratio of two sRGB colours (1 to 21)."""
     a, b = sorted((float(relative_luminance(rgb_a)), float(relative_luminance(rgb_b))))
     return (b + 0.05) / (a + 0.05)
+
+
+# Colour-vision deficiencies at full severity, as linear-RGB matrices (Machado, Oliveira and
+# Fernandes, 2009): how a colormap reads for every reader (benchmarks/colormap.py, docs/figure.md).
+CVD_SIMULATIONS = {
+    "normal vision": np.eye(3),
+    "deuteranopia": np.array([[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                              [-0.011820, 0.042940, 0.968881]]),
+    "protanopia": np.array([[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                            [-0.003882, -0.048116, 1.051998]]),
+    "tritanopia": np.array([[1.255528, -0.076749, -0.178779], [-0.078411, 0.930809, 0.147602],
+                            [0.004733, -0.691367, 1.687635]]),
+}
+
+
+def simulate(rgb: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """sRGB colours in [0, 1] as seen with the colour vision of one of CVD_SIMULATIONS."""
+    rgb = np.asarray(rgb, np.float64)
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    out = np.clip(linear @ matrix.T, 0, 1)
+    return np.where(out <= 0.0031308, 12.92 * out, 1.055 * out ** (1 / 2.4) - 0.055)

@@ -11,12 +11,13 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .colors import LUT_SIZE, MASK_RGBA, SEQUENTIAL, get_cmap
+from .colors import LUT_SIZE, MASK_RGBA, SEQUENTIAL, WRAP_ALPHA, get_cmap
 from .options import PlotOptions
 from .plan import TITLE_TOP, Scene, build_scene
 from .source import Source
 
 MARKER_STYLE = {"color": "white", "lw": 1.0, "ls": (0, (4, 4))}
+WRAP_STYLE = {"color": "white", "alpha": WRAP_ALPHA, "lw": 0.72}  # where location numbers wrap from N-1 to 0
 
 
 def draw_panel(ax, data, *, title: str | None = None, cmap=SEQUENTIAL, norm=None, vmin=None, vmax=None,
@@ -96,7 +97,7 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
     """The Scene as a matplotlib Figure. ``paint=False`` leaves the cells out (the raster's frame)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import FuncFormatter, MaxNLocator
+    from matplotlib.transforms import ScaledTranslation
 
     o = scene.opts
     fig = Figure(figsize=scene.figsize, dpi=o.dpi)
@@ -128,18 +129,14 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
             ax, p.values, title=p.title, cmap=get_cmap(p.plan.cmap).resampled(LUT_SIZE), vmin=p.vmin, vmax=p.vmax,
             mask=p.unscored, colorbar=o.colorbar, cbar_ax=cbar_ax,
             extent=(t0 - 0.5, t1 - 0.5, y0 - 0.5, y1 - 0.5), ylabel=p.ylabel, fontsize=o.fontsize)
-        if p.modulo is not None and y1 > p.modulo:  # a crop that wraps: true location numbers, round ones
-            ticks = MaxNLocator(nbins=5, integer=True).tick_values(0, y1 - y0)
-            step = max(1, int(round(ticks[1] - ticks[0])))
-            kept = []
-            for v in sorted(range(y0, y1), key=lambda v: v % p.modulo != 0):  # location 0 first
-                if (v % p.modulo) % step == 0 and all(abs(v - k) >= 0.6 * step for k in kept):
-                    kept.append(v)
-            ax.set_yticks(sorted(kept))
-            ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _, n=p.modulo: f"{int(round(v)) % n}"))
+        for axis, ticks in ((ax.xaxis, p.xticks), (ax.yaxis, p.yticks)):  # as the Scene decided them
+            axis.set_ticks(ticks.positions, ticks.labels)
         if paint:
             for step in scene.markers:
                 ax.axvline(step - 0.5, **MARKER_STYLE)
+            below = ScaledTranslation(0, -0.5 / o.dpi, fig.dpi_scale_trans)  # half a pixel: the row raster paints
+            for row in p.yticks.wraps:
+                ax.plot((0, 1), (row, row), transform=ax.get_yaxis_transform() + below, **WRAP_STYLE)
         else:
             image.set_visible(False)  # the raster paints cells and markers itself
         images[p.title] = image

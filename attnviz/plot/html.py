@@ -1,8 +1,8 @@
 """The interactive view: a Scene (or several) as one self-contained HTML page.
 
 The page holds the figure as decided in Python: each panel's cells as colour indices (exactly
-what the PNG paints), the value each cell stands for (for the readout), and the labels, crop,
-title and markers of the Scene. Its script (``web/view.js``) and style are inlined; nothing is
+what the PNG paints), the value each cell stands for (for the readout), and the labels, ticks,
+crop, title and markers of the Scene. Its script (``web/view.js``) and style are inlined; nothing is
 fetched, so the page works from ``file://`` with no network.
 """
 
@@ -15,12 +15,17 @@ from importlib import resources
 
 import numpy as np
 
-from .colors import MASK_RGBA, lut, lut_index
-from .plan import Scene, pixel_size
+from .colors import MASK_RGBA, WRAP_ALPHA, lut, lut_index
+from .plan import Scene, Ticks, pixel_size
 
 
 def _b64(array: np.ndarray) -> str:
     return base64.b64encode(np.ascontiguousarray(array).tobytes()).decode("ascii")
+
+
+def _ticks(t: Ticks) -> dict:
+    """An axis's ticks as the Scene decided them (the page draws these, not ticks of its own)."""
+    return {"at": list(t.positions), "labels": list(t.labels), "steps": list(t.steps), "wraps": list(t.wraps)}
 
 
 def scene_payload(scene: Scene, label: str = "") -> dict:
@@ -29,7 +34,8 @@ def scene_payload(scene: Scene, label: str = "") -> dict:
     rect = scene.rects()[0]
     for p in scene.panels:
         entry = {"title": p.title, "ylabel": p.ylabel, "present": p.values is not None, "time": list(p.time),
-                 "rows": list(map(int, p.rows)), "modulo": p.modulo, "cmap": p.plan.cmap}
+                 "rows": list(map(int, p.rows)), "modulo": p.modulo, "cmap": p.plan.cmap,
+                 "xticks": _ticks(p.xticks), "yticks": _ticks(p.yticks)}
         if p.values is not None:
             entry.update(cols=int(p.values.shape[0]), nrows=int(p.values.shape[1]),
                          index=_b64(lut_index(p.values, p.vmin, p.vmax).astype(np.uint8)),
@@ -48,7 +54,7 @@ def page(scenes: list[Scene], labels: list[str] | None = None, curves: dict | No
     frames = [scene_payload(s, (labels or [""] * len(scenes))[k]) for k, s in enumerate(scenes)]
     cmaps = {p["cmap"] for f in frames for p in f["panels"]}
     data = {"frames": frames, "luts": {c: _b64(lut(c)[:, :3]) for c in sorted(cmaps)}, "mask": list(MASK_RGBA),
-            "reduce": scenes[0].opts.reduce, "fps": fps, "curves": curves}
+            "wrapAlpha": WRAP_ALPHA, "reduce": scenes[0].opts.reduce, "fps": fps, "curves": curves}
     web = resources.files("attnviz.plot") / "web"
     script, style = (web / "view.js").read_text(), (web / "view.css").read_text()
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")

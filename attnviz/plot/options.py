@@ -77,7 +77,8 @@ class PlotOptions:
     fontsize: float = 10
     transparent: bool = False
     time: tuple[int | None, int | None] | None = None  # window of steps [start, stop)
-    locations: str | tuple[int | None, int | None] = "auto"  # "auto": the memory in use; "all"; or a window
+    locations: str | tuple[int | None, int | None] = "auto"  # "auto": the memory in use; "all"; or a window,
+    # [start, stop) (a stop below the start wraps: (100, 10) is 100..N-1, then 0..9)
     reduce: str = "max"  # how a pixel summarises a block of cells: "max" (keeps spikes) or "mean"
 
     @property

@@ -9,6 +9,7 @@ only paint a Scene; neither decides anything of its own.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +29,10 @@ from .reduce import reduce_axis, spread
 
 USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
 BAND_STEP = 4  # crops of 8 or more locations start and end on multiples of this
+CUT = 8  # the whole memory is cut open in the middle of a stretch of at least this many locations
+EDGE = 4  # ... unless the CUT-wide stretch at the end of memory (N-4..3) is unused already
+NICE = (1, 2, 5, 10, 20, 25, 50)  # tick steps, and these times powers of ten
+MOST_TICKS = {"x": 7, "y": 6}  # labelled ticks along time, along rows, at most
 TITLE_KEYS = (("step", "step {}"), ("sequences", "{:,} sequences"), ("sequence_length", "length {}"))
 
 
@@ -40,6 +45,21 @@ class PanelPlan:
     title: str
     cmap: str
     present: bool = True  # False: the layout names a dataset this trace did not record
+
+
+@dataclass(frozen=True)
+class Ticks:
+    """One axis's ticks, decided once for every back end (PNG, SVG, PDF and the interactive view).
+
+    ``positions`` are row (or step) coordinates, ``labels`` what is written there (true location
+    numbers on a rolled axis); ``steps`` is the step between labels, then the finer ones the
+    interactive view switches to when zoomed in; ``wraps`` are the coordinates (between two rows)
+    where the location numbers wrap from N-1 to 0, marked with a faint white line."""
+
+    positions: tuple[int, ...] = ()
+    labels: tuple[str, ...] = ()
+    steps: tuple[int, ...] = (1,)
+    wraps: tuple[float, ...] = ()
 
 
 @dataclass
@@ -67,6 +87,14 @@ class PanelGrid:
     def title(self) -> str:
         return self.plan.title if self.plan.present else f"{self.plan.title} (not recorded)"
 
+    @property
+    def xticks(self) -> Ticks:
+        return axis_ticks(*self.time, MOST_TICKS["x"])
+
+    @property
+    def yticks(self) -> Ticks:
+        return axis_ticks(*self.rows, MOST_TICKS["y"], self.modulo) if self.values is not None else Ticks()
+
 
 @dataclass
 class Scene:
@@ -80,6 +108,7 @@ class Scene:
     markers: tuple[int, ...]  # time steps with a dashed line before them
     warnings: list[str] = field(default_factory=list)
     peaks: np.ndarray | None = None  # (N,) each location's peak weight in the window; None if not read whole
+    dwell: np.ndarray | None = None  # (N,) each location's weight summed over the drawn columns (with peaks)
     source_meta: dict = field(default_factory=dict)  # the trace's metadata (step, sequences: the interactive view)
 
     def rects(self) -> list[tuple[float, float, float, float]]:
@@ -137,6 +166,56 @@ def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[flo
 def pixel_size(rect, figsize, dpi) -> tuple[int, int]:
     """Pixels inside a panel's spines (about: the raster finds the exact box in the drawn frame)."""
     return max(1, int(rect[2] * figsize[0] * dpi) - 2), max(1, int(rect[3] * figsize[1] * dpi) - 2)
+
+
+# --------------------------------------------------------------------- ticks
+
+
+def _ladder(span: int) -> list[int]:
+    """NICE steps times powers of ten, ascending, up to the first one at least ``span``."""
+    out, scale = [], 1
+    while not out or out[-1] < span:
+        out += [n * scale for n in NICE if n * scale > (out[-1] if out else 0)]
+        scale *= 10
+    return out
+
+
+def _marks(lo: int, hi: int, step: int, modulo: int | None) -> Sequence[int]:
+    """Coordinates in [lo, hi) whose label (the coordinate modulo ``modulo``) is a multiple of
+    ``step``; where ``step`` does not divide ``modulo``, a mark closer than half a step below a
+    wrap whose 0 is marked is left out, so that labels never crowd the wrap."""
+    if not modulo:
+        return range(-(-lo // step) * step, hi, step)
+    out = []
+    for base in range(lo - lo % modulo, hi, modulo):  # one stretch of locations 0..N-1 at a time
+        out += range(max(lo, base) + (-(max(lo, base) - base)) % step, min(hi, base + modulo), step)
+    if modulo % step:
+        out = [v for v in out if not (v % modulo > modulo - step / 2 and v - v % modulo + modulo < hi)]
+    return out
+
+
+def axis_ticks(lo: int, hi: int, most: int, modulo: int | None = None) -> Ticks:
+    """Ticks for the coordinates [lo, hi): round labels, evenly spaced, at most ``most`` of them.
+
+    Steps are 1, 2, 5, 10, 20, 25, 50, ... On a location axis (``modulo`` N) steps that divide N come
+    first, then powers of two that do (8, 16 or 32 for 128 locations), so that the ticks stay evenly
+    spaced across the wrap from N-1 to 0, and 0 is one of them."""
+    ladder = _ladder(hi - lo)
+    ladders = [ladder]
+    if modulo:
+        powers = [2**k for k in range(modulo.bit_length())]
+        ladders = [[s for s in steps if modulo % s == 0] for steps in (ladder, powers)] + ladders
+    for steps in ladders:
+        fits = [s for s in steps if 2 <= len(_marks(lo, hi, s, modulo)) <= most]
+        if fits:
+            ladder, step = steps, fits[0]
+            break
+    else:  # room for one tick at most
+        step = next(s for s in ladder if len(_marks(lo, hi, s, modulo)) <= most)
+    at = _marks(lo, hi, step, modulo)
+    wraps = tuple(float(w) - 0.5 for w in range(lo - lo % modulo + modulo, hi, modulo)) if modulo else ()
+    return Ticks(tuple(at), tuple(str(v % modulo if modulo else v) for v in at),
+                 tuple(s for s in reversed(ladder) if s <= step), wraps)
 
 
 # ---------------------------------------------------------------------- plan
@@ -241,6 +320,35 @@ def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
     return (y0, y1) if y1 - y0 < N else None
 
 
+def whole_memory(peaks: np.ndarray, dwell: np.ndarray) -> tuple[int, int]:
+    """Rows [y0, y0 + N) drawing every location, rolled so that the heads' walk stays in one piece
+    and no focus sits on the panel's top or bottom edge: the memory is cut open in the middle of the
+    longest stretch of locations not in use when it is CUT or more long, else in the middle of the
+    CUT locations where the heads spend least time (``dwell``: weight summed over time). Not rolled
+    when nothing is focused, or when the stretch around the end of memory is unused already."""
+    N = peaks.size
+    unused = peaks <= USED
+    if unused.all() or (unused[-EDGE:].all() and unused[:EDGE].all()) or N <= CUT:
+        return (0, N)
+    used = np.flatnonzero(~unused)
+    gaps = np.diff(np.append(used, used[0] + N)) - 1  # unused locations after each used one, circularly
+    i = int(np.argmax(gaps))
+    if gaps[i] >= CUT:
+        middle = int(used[i]) + 1 + int(gaps[i]) // 2
+    else:
+        window = np.convolve(np.append(dwell, dwell[: CUT - 1]), np.ones(CUT), "valid")  # from each location on
+        middle = int(np.argmin(window)) + CUT // 2
+    y0 = BAND_STEP * round(middle / BAND_STEP) % N
+    return (y0, y0 + N)
+
+
+def memory_rows(peaks: np.ndarray, dwell: np.ndarray, locations: str) -> tuple[int, int]:
+    """The weighting rows to draw for ``--locations auto`` (the crop of used_band, else the whole
+    memory) or ``all`` (the whole memory), rolled as whole_memory says."""
+    band = used_band(peaks) if locations == "auto" else None
+    return band or whole_memory(peaks, dwell)
+
+
 # --------------------------------------------------------------------- scene
 
 
@@ -267,11 +375,12 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
     N = source.locations
     weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
-    peaks = None
+    peaks = dwell = None
     if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
         peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
-    if band is None and opts.locations == "auto" and peaks is not None:
-        band = used_band(peaks)
+        dwell = np.sum([w.sum(axis=0) for w in weightings], axis=0)
+    if band is None and opts.locations in ("auto", "all") and peaks is not None:
+        band = memory_rows(peaks, dwell, opts.locations)
 
     grids = []
     for p, rect in zip(panels, rects, strict=False):
@@ -286,9 +395,9 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             if band is not None:
                 rows = band
                 values = values[:, np.arange(*band) % N]
-                ylabel = f"Location ({band[1] - band[0]} of {N})"
             elif source.columns:
                 rows = source.columns
+            if rows[1] - rows[0] < N:
                 ylabel = f"Location ({rows[1] - rows[0]} of {N})"
         width, height = pixel_size(rect, figsize, opts.dpi)
         reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
@@ -304,5 +413,5 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
         grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw))
-    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dict(source.metadata))
+    return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dwell, dict(source.metadata))
 

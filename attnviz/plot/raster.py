@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .colors import MASK_RGBA, lut, lut_index
+from .colors import MASK_RGBA, WRAP_ALPHA, lut, lut_index
 from .options import PlotOptions
 from .plan import Scene, title_strip_inches
 from .reduce import nearest
@@ -105,6 +105,7 @@ class Renderer:
             if p.values is not None:
                 paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored)
                 paint_markers(canvas, box, p.time, scene.markers)
+                paint_wraps(canvas, box, p.rows, p.yticks.wraps)
         return canvas
 
 
@@ -165,6 +166,19 @@ def paint_markers(canvas, box, time, markers) -> None:
         x = min(max(x, left), right - 1)
         rows = np.arange(top, bottom)
         canvas[rows[(rows - top) % 8 < 4], x, :3] = 255
+
+
+def paint_wraps(canvas, box, rows, wraps) -> None:
+    """A faint white line (the cells show through it) where the location numbers wrap from N-1 to 0:
+    the pixel row just below the boundary, along the top of location N-1's cells (location 0, where
+    heads often wait, stays untouched)."""
+    top, bottom, left, right = box
+    y0, y1 = rows
+    for w in wraps:
+        y = bottom - int(round((w + 0.5 - y0) * (bottom - top) / (y1 - y0)))
+        y = min(max(y, top), bottom - 1)
+        line = canvas[y, left:right, :3].astype(np.float64)
+        canvas[y, left:right, :3] = np.round(line + WRAP_ALPHA * (255 - line)).astype(np.uint8)
 
 
 def _snap_to_spines(pixels: np.ndarray, box, reach: int = 3) -> tuple[int, int, int, int]:

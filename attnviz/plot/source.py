@@ -70,6 +70,8 @@ class Source:
         self.columns = None  # an explicit location window: only those columns are read
         if isinstance(opts.locations, tuple):
             l0, l1, _ = slice(*opts.locations).indices(N)
+            if l1 < l0 < N:  # wrapped: l0..N-1, then 0..l1-1, as rows l0..N+l1-1
+                l1 += N
             if l1 <= l0:
                 raise self.error(f"location window {_fmt_window(opts.locations)} is empty for {N} locations")
             self.columns = (l0, l1)
@@ -93,7 +95,7 @@ class Source:
 
         Returns (cells (columns, rows) float64, data minimum, data maximum).
         """
-        t0 = self.time[0]
+        t0, N = self.time[0], self.locations
         cols = slice(*self.columns) if key in WEIGHTING_PANELS and self.columns else None
         shape = self.shapes[key]
         rows_to = height if shape[-1] > FULL_ROWS else None
@@ -105,7 +107,12 @@ class Source:
         row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtypes[key].itemsize
 
         def read(a, b):
-            block = self.reader.read(self.name, key, slice(t0 + a, t0 + b), cols)
+            steps = slice(t0 + a, t0 + b)
+            if cols is not None and cols.stop > N:  # a window that wraps: two reads
+                block = np.concatenate([self.reader.read(self.name, key, steps, c)
+                                        for c in (slice(cols.start, N), slice(0, cols.stop - N))], axis=-1)
+            else:
+                block = self.reader.read(self.name, key, steps, cols)
             return block[:, head, :] if head is not None and block.ndim == 3 else block
 
         check = finite_check(key)

@@ -26,18 +26,18 @@
     }
   }
 
-  function niceStep(span, count) {
-    const raw = span / Math.max(1, count);
-    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
-    for (const m of [1, 2, 2.5, 5, 10]) if (m * mag >= raw) return Math.max(1, m * mag);
-    return Math.max(1, 10 * mag);
-  }
-
-  function ticks(lo, hi, count, modulo) {
-    const step = niceStep(hi - lo, count), out = [];
-    for (let v = Math.ceil(lo); v < hi; v++) {
+  // The Scene's ticks ([coordinate, label] pairs) for the view [lo, hi) of an axis spanning full:
+  // the very ticks of the PNG when the whole axis is in view; zoomed in, the finest of the Scene's
+  // steps (listed coarse to fine) that puts no more ticks in view than the whole axis has, at the
+  // coordinates whose label is a multiple of it.
+  function ticks(axis, lo, hi, full, modulo) {
+    if (lo <= full[0] && hi >= full[1]) return axis.at.map((v, k) => [v, axis.labels[k]]);
+    const want = axis.steps[0] * (hi - lo) / (full[1] - full[0]);
+    const step = axis.steps.filter((s) => s >= want).pop() || axis.steps[0];
+    const out = [];
+    for (let v = Math.ceil(lo - 0.5); v < hi - 0.5; v++) {
       const label = modulo ? ((v % modulo) + modulo) % modulo : v;
-      if (label % step === 0) out.push([v, label]);
+      if (label % step === 0) out.push([v, String(label)]);
     }
     return out;
   }
@@ -128,6 +128,8 @@
     ctx.strokeStyle = "#ffffff"; ctx.setLineDash([4, 4]); ctx.lineWidth = 1;
     for (const m of frame.markers) { ctx.beginPath(); ctx.moveTo(x(m), MARGIN.top); ctx.lineTo(x(m), MARGIN.top + H); ctx.stroke(); }
     ctx.setLineDash([]);
+    ctx.fillStyle = `rgba(255, 255, 255, ${data.wrapAlpha})`;  // where location numbers wrap from N-1 to 0
+    for (const w of p.yticks.wraps) if (w > r0 - 0.5 && w < r1 - 0.5) ctx.fillRect(MARGIN.left, Math.round(y(w + 0.5)), W, 1);
     if (state.t !== null) {  // the cursor, at the same step in every panel
       ctx.strokeStyle = "#00e0ff"; ctx.beginPath();
       ctx.moveTo(x(state.t + 0.5), MARGIN.top); ctx.lineTo(x(state.t + 0.5), MARGIN.top + H); ctx.stroke();
@@ -135,14 +137,16 @@
     ctx.restore();
     ctx.strokeStyle = "#000"; ctx.strokeRect(MARGIN.left + 0.5, MARGIN.top + 0.5, W - 1, H - 1);
     ctx.fillStyle = "#000"; ctx.font = "11px sans-serif";
-    for (const [v, label] of ticks(t0 - 0.5, t1 - 0.5, 6, null)) {
+    const xt = ticks(p.xticks, t0, t1, p.time, null), yt = ticks(p.yticks, r0, r1, p.rows, p.modulo);
+    p.canvas.dataset.ticks = JSON.stringify({ x: xt, y: yt });  // what is drawn: for tests
+    for (const [v, label] of xt) {
       const px = x(v + 0.5); ctx.textAlign = "center";
-      ctx.fillText(String(label), px, MARGIN.top + H + 14);
+      ctx.fillText(label, px, MARGIN.top + H + 14);
       ctx.beginPath(); ctx.moveTo(px, MARGIN.top + H); ctx.lineTo(px, MARGIN.top + H + 4); ctx.stroke();
     }
-    for (const [v, label] of ticks(r0 - 0.5, r1 - 0.5, 5, p.modulo)) {
+    for (const [v, label] of yt) {
       const py = y(v + 0.5); ctx.textAlign = "right";
-      ctx.fillText(String(label), MARGIN.left - 6, py + 4);
+      ctx.fillText(label, MARGIN.left - 6, py + 4);
       ctx.beginPath(); ctx.moveTo(MARGIN.left - 4, py); ctx.lineTo(MARGIN.left, py); ctx.stroke();
     }
     ctx.font = "12px sans-serif"; ctx.textAlign = "center";
