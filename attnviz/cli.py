@@ -156,11 +156,32 @@ def parse_max_bytes(value: str | None) -> int | None:
         raise typer.BadParameter(f"--max-bytes {value!r} is not a size (e.g. 500M, 4G)") from None
 
 
-Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz).", metavar="FILES...",
+Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz) and folders (a folder: every "
+                                                  "trace file in it, recursively).", metavar="FILES...",
                                              show_default=False)]
 MaxBytes = Annotated[str | None, typer.Option(
     "--max-bytes", help="Largest array to read whole, e.g. 500M or 8G "
                         "\\[default: $ATTNVIZ_MAX_BYTES or 4G].", show_default=False)]
+AllowExternal = Annotated[bool, typer.Option(
+    "--allow-external", help="Follow what leads out of the files and folders given: HDF5 external links, "
+                             "external and virtual datasets, filter plugins, symbolic links in folders. Only "
+                             "for files you trust; refused by default.")]
+
+
+def _trace_paths(files: list[Path], allow_external: bool) -> list[tuple[Path, str | None]]:
+    """Every trace file named, or found in a folder named, with the line that refuses it (a folder's
+    symbolic link, a folder with no trace file) or None."""
+    from .errors import TraceError
+    from .io import trace_files
+
+    out = []
+    for path in files:
+        refused: list[TraceError] = []
+        found = [(f, None) for f in trace_files([path], allow_external=allow_external, refused=refused)]
+        if path.is_dir() and not found and not refused:
+            refused.append(TraceError("holds no trace files (.h5, .hdf5, .npz)", path))
+        out += sorted(found + [(e.path, str(e)) for e in refused], key=lambda fe: fe[0])
+    return out
 
 
 # --------------------------------------------------------------------- inspect
@@ -173,6 +194,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one summary per file readable, "
                                                         "instead of tables.")] = False,
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
     """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
 
@@ -184,9 +206,11 @@ def inspect(
 
     limit = parse_max_bytes(max_bytes)
     summaries, failed = [], False
-    for path in files:
+    for path, problem in _trace_paths(files, allow_external):
         try:
-            summaries.append(summarize(path, limit))
+            if problem:
+                raise AttnvizError(problem)
+            summaries.append(summarize(path, limit, allow_external))
         except AttnvizError as e:
             error_line(str(e))
             failed = True
@@ -264,8 +288,9 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help='Print a JSON list of {"file", "problems"}, one per '
                                                         'file, instead of lines.')] = False,
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
-    """Check trace files against the trace format; exit 1 with one line per problem.
+    """Check trace files (and folders of them) against the trace format; exit 1 with one line per problem.
 
     Python: [bold]attnviz.validate_file(path)[/bold] returns the problem lines.
     """
@@ -275,8 +300,8 @@ def validate(
         raise typer.BadParameter(f"--tol {tol} must be a finite number, 0 or more")
     limit = parse_max_bytes(max_bytes)
     bad, report = 0, []
-    for path in files:
-        problems = validate_file(path, tol if weightings else None, limit)
+    for path, problem in _trace_paths(files, allow_external):
+        problems = [problem] if problem else validate_file(path, tol if weightings else None, limit, allow_external)
         report.append({"file": str(path), "problems": problems})
         for line in problems:
             error_line(line)
@@ -300,6 +325,7 @@ def convert(
     dst: Annotated[Path, typer.Argument(metavar="DST", help="File to write; .h5/.hdf5 or .npz picks the format.",
                                         show_default=False)],
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
     """Convert a trace file between HDF5 and NPZ, losslessly (arrays, dtypes, metadata, names).
 
@@ -307,7 +333,7 @@ def convert(
     """
     from .io import convert as convert_file
 
-    convert_file(src, dst, parse_max_bytes(max_bytes))
+    convert_file(src, dst, parse_max_bytes(max_bytes), allow_external)
     out.print(Text(f"wrote {dst}"))
 
 
@@ -420,6 +446,7 @@ def plot(
     shard: Annotated[str, typer.Option(help="K/N: draw only the K-th of N disjoint slices of the traces "
                                             "(for CI matrices).")] = "1/1",
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
     """Draw traces as the NTM paper's grid of Time x Location heatmaps (PNG, SVG or PDF).
 
@@ -437,12 +464,14 @@ def plot(
                          phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce)
     fmts = [f.value for f in formats or ()]
     if len(files) == 1 and is_run_dir(files[0]) and output is None and set(fmts) <= {"png", "html"}:
-        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts):
+        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts,
+                             allow_external=allow_external):
             out.print(Text(f"wrote {path}"))
         return
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
         result = plot_files(files, output, out_dir, opts, fmts or None, trace, jobs,
-                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
+                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress,
+                            allow_external=allow_external)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))
     for path in result.written if len(result.written) <= 10 else []:
@@ -487,7 +516,8 @@ def animate(**kw):
     from .plot.animate import animate as animate_files
 
     opts = _plot_options(*(kw[k] for k in FIGURE_OPTIONS))
-    path = animate_files(kw["files"], kw["output"], opts, fps=kw["fps"], max_bytes=parse_max_bytes(kw["max_bytes"]))
+    path = animate_files(kw["files"], kw["output"], opts, fps=kw["fps"], max_bytes=parse_max_bytes(kw["max_bytes"]),
+                         allow_external=kw["allow_external"])
     out.print(Text(f"wrote {path}"))
 
 
@@ -503,7 +533,7 @@ def _animate_signature() -> pyinspect.Signature:
                   "-o", "--output", help="The animation: .gif, or .mp4 (with the video extra).", show_default=False)]),
               pyinspect.Parameter("fps", keyword, default=4.0, annotation=Annotated[float, typer.Option(
                   help="Frames per second.")])]
-    params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes")]
+    params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes", "allow_external")]
     return pyinspect.Signature(params)
 
 

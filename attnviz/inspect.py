@@ -8,15 +8,16 @@ from .io import open_traces
 from .trace import DATASETS, check_structure, check_values
 
 
-def summarize(path, max_bytes: int | None = None) -> dict:
+def summarize(path, max_bytes: int | None = None, allow_external: bool = False) -> dict:
     """Describe every trace in a file as plain data (JSON-ready).
 
     Value ranges are computed block by block, so memory stays bounded for HDF5 files
-    of any size. Each trace lists its ``problems`` (one line each; empty when valid).
+    of any size. Each trace lists its ``problems`` (one line each; empty when valid). A dataset
+    that would make HDF5 read another file is refused unless ``allow_external``.
     """
     from .analysis import copy_diagnostics_from_file
 
-    with open_traces(path, max_bytes) as f:
+    with open_traces(path, max_bytes, allow_external) as f:
         f.resolve(f.names[0] if f.names else None)  # "holds no traces" for an empty file
         traces = []
         for name in f.names:
