@@ -382,3 +382,28 @@ def test_a_run_folder_does_not_follow_links(world, tmp_path):
     with pytest.raises(attnviz.TraceError, match="traces.h5: is a symbolic link"):
         attnviz.plot_run(run_dir)
     assert not (run_dir / "figures").exists()
+
+
+@pytest.mark.parametrize("data", [
+    [], {}, [[]], {"a": {}}, [1, 2.5, -0.0, 1e300, float("nan"), float("inf"), -float("inf"), True, False, None],
+    {"k": "é\n\"\\\x00\u2028"}, {2: 2, 2.5: 3, True: 4, None: 5, "x": [1, {"z": [], "w": ()}]}, "x", 3, (),
+])
+def test_json_is_written_as_json_writes_it(data):
+    from attnviz.cli import _json_parts
+
+    parts = []
+    _json_parts(data, parts, "\n", parts.append)
+    assert "".join(parts) == json.dumps(data, indent=2)
+
+
+def test_json_of_a_summary_is_written_as_json_writes_it(tmp_path):
+    import attnviz
+    from attnviz.cli import _json_parts
+
+    save_path = tmp_path / "t.h5"
+    attnviz.save([attnviz.Trace(copy_like_arrays(full=True, seed=s), {"task": "copy", "step": s, "x": 0.1}, f"s{s}")
+                  for s in range(3)], save_path)
+    data = [attnviz.summarize(save_path)] * 2
+    written = []
+    _json_parts(data, written, "\n", written.append)
+    assert "".join(written) == json.dumps(data, indent=2)
