@@ -359,11 +359,13 @@ class HDF5File(TraceFile):
             raise self.error(f"cannot be opened ({_first_line(e)})", name, key) from None
         return stored
 
-    def _follow(self, group, path: str, hops: int = 0):
+    def _follow(self, group, path: str, hops: list | None = None):
         """The object at ``path`` from a group (low-level ids), found as HDF5 finds it (a soft link's
-        path is taken from the group holding the link) without letting HDF5 follow a link itself: an
-        external or user-defined link anywhere on the way raises _Refused."""
+        path is taken from the group holding the link; at most SOFT_LINKS soft links in all) without
+        letting HDF5 follow a link itself: an external or user-defined link anywhere on the way
+        raises _Refused."""
         h5py = self._h5py
+        hops = [0] if hops is None else hops  # soft links followed so far, across every path on the way
         obj = h5py.h5o.open(self._f.id, b"/") if path.startswith("/") else group
         for part in (p for p in path.split("/") if p not in ("", ".")):
             if not isinstance(obj, h5py.h5g.GroupID):
@@ -372,9 +374,10 @@ class HDF5File(TraceFile):
             if kind == h5py.h5l.TYPE_HARD:
                 obj = h5py.h5o.open(obj, part.encode())
             elif kind == h5py.h5l.TYPE_SOFT:
-                if hops >= self.SOFT_LINKS:
+                hops[0] += 1
+                if hops[0] > self.SOFT_LINKS:
                     raise KeyError(f"more than {self.SOFT_LINKS} soft links")
-                obj = self._follow(obj, target, hops + 1)
+                obj = self._follow(obj, target, hops)
             elif kind == h5py.h5l.TYPE_EXTERNAL:
                 raise _Refused(f"an external link to {target!r}, in another file")
             elif kind is None:

@@ -407,3 +407,30 @@ def test_json_of_a_summary_is_written_as_json_writes_it(tmp_path):
     written = []
     _json_parts(data, written, "\n", written.append)
     assert "".join(written) == json.dumps(data, indent=2)
+
+
+def test_soft_links_are_followed_as_hdf5_follows_them(tmp_path):
+    """At most 16 soft links on the way to a dataset, in all, as HDF5 counts them: links whose
+    targets fan out ("l0" -> "/l1/l1/l1/l1", "l1" -> "/l2/l2/l2/l2", ..., "l20" -> "/") are refused
+    at once instead of being resolved 4**20 times; 16 links in a row are followed, as by HDF5."""
+    path = tmp_path / "fan.h5"
+    with h5py.File(path, "w") as f:
+        _trace(f.create_group("t"), skip=("inputs",))
+        f["t/inputs"] = h5py.SoftLink("/l0")
+        for i in range(20):
+            f[f"l{i}"] = h5py.SoftLink("/".join([f"/l{i + 1}"] * 4))
+        f["l20"] = h5py.SoftLink("/")
+        _trace(f.create_group("u"), skip=("inputs",))
+        f["store/x"] = copy_like_arrays()["inputs"]
+        f["u/inputs"] = h5py.SoftLink("/m1")
+        for i in range(1, 15):
+            f[f"m{i}"] = h5py.SoftLink(f"/m{i + 1}")
+        f["m15"] = h5py.SoftLink("/store/x")  # the 16th link
+    code, _, stderr, _, _ = run_limited("validate", path, timeout=20)
+    assert code == 1 and stderr.strip().splitlines() == [
+        f"attnviz: error: {path}: trace 't': dataset 'inputs': is a soft link to '/l0' that cannot be resolved (a "
+        "missing target, or links that point at each other)"]
+    with h5py.File(path, "r") as f:
+        assert f["u/inputs"].shape == (11, 9)  # HDF5 follows the 16, as attnviz does
+        with pytest.raises(RuntimeError, match="too many links"):
+            f["t/inputs"]
