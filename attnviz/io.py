@@ -520,7 +520,6 @@ def _link(group, key: str) -> tuple[int | None, str | None]:
         return None, None
 
 
-
 # ---------------------------------------------------------------------------- NPZ
 
 
