@@ -19,10 +19,10 @@ def _walk(w: np.ndarray) -> dict:
     N = w.shape[1]
     peak = w.max(axis=1)
     loc = w.argmax(axis=1)
-    moves = (np.diff(loc) + N // 2) % N - N // 2  # circular, in [-N/2, N/2)
+    moves = (loc[1:] - loc[:-1] + N // 2) % N - N // 2  # circular, in [-N/2, N/2)
     if moves.size:
-        direction = 1 if (moves == 1).sum() >= (moves == -1).sum() else -1
-        steady = float((moves == direction).mean())
+        direction = 1 if np.count_nonzero(moves == 1) >= np.count_nonzero(moves == -1) else -1
+        steady = np.count_nonzero(moves == direction) / moves.size
     else:
         direction, steady = 1, 1.0
     return {"mean_peak": float(peak.mean()), "min_peak": float(peak.min()),
@@ -87,22 +87,28 @@ def copy_length(inputs: np.ndarray, metadata: dict) -> int:
     return int(hits[0])
 
 
-def copy_diagnostics_from_file(f, name: str) -> dict:
+def copy_diagnostics_from_file(f, name: str, whole: dict | None = None) -> dict:
     """copy_diagnostics for a trace in an open TraceFile, outputs included (targets rebuilt from
-    the inputs when not recorded); a problem becomes {'error': ...}."""
+    the inputs when not recorded); a problem becomes {'error': ...}. ``whole`` holds datasets of
+    the trace already read whole, which are not read again."""
+    whole = whole or {}
+
+    def read(key, rows=slice(None)):
+        return whole[key][rows] if key in whole else f.read(name, key, rows)
+
     try:
         info = f.info(name)
-        inputs = f.read(name, "inputs")
+        inputs = read("inputs")
         L = copy_length(inputs, info.metadata)
         rows = slice(0, 2 * L + 1)  # only the steps the measure looks at
-        outputs = f.read(name, "outputs", rows)
+        outputs = read("outputs", rows)
         if "targets" in info.datasets:
-            targets = f.read(name, "targets", rows)
+            targets = read("targets", rows)
         else:  # a copy's targets are its inputs, after the delimiter
             targets = np.zeros_like(outputs)
             targets[L + 1 :] = inputs[:L, : outputs.shape[1]]
-        mask = f.read(name, "output_mask", rows) if "output_mask" in info.datasets else None
-        return copy_diagnostics(f.read(name, "write_weightings", rows), f.read(name, "read_weightings", rows), L,
-                                outputs, targets, mask)
+        mask = read("output_mask", rows) if "output_mask" in info.datasets else None
+        return copy_diagnostics(read("write_weightings", rows), read("read_weightings", rows), L, outputs, targets,
+                                mask)
     except (ValueError, KeyError, IndexError) as e:
         return {"error": str(e)}

@@ -54,33 +54,37 @@ def safe_name(text: str) -> str:
 
 
 def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tuple[int, int] = (1, 1),
-         max_bytes: int | None = None) -> list[Job]:
+         max_bytes: int | None = None, allow_external: bool = False) -> list[Job]:
     """Expand inputs (files and folders) into jobs with output names, then keep one shard.
 
     Output names derive from the file (relative to the folder it was found in) and the
     trace name; they never leave ``out_dir``. Sharding is over the sorted list of traces,
     so K/N for K = 1..N covers every trace exactly once.
     """
-    entries = []  # (file, base name, root folder)
+    entries = []  # (file, base name, why it is not read, if it is not)
     for p in map(Path, inputs):
         if p.is_dir():
-            entries += [(f, "__".join(f.relative_to(p).with_suffix("").parts), p) for f in trace_files([p])]
+            refused: list[AttnvizError] = []
+            found = [(f, None) for f in trace_files([p], allow_external=allow_external, refused=refused)]
+            for f, error in sorted(found + [(e.path, str(e)) for e in refused], key=lambda fe: fe[0]):
+                entries.append((f, "__".join(f.relative_to(p).with_suffix("").parts), error))
         else:
             entries.append((p, p.stem, None))
     if not entries:
         raise AttnvizError("no trace files (.h5, .hdf5, .npz) found in " + ", ".join(map(str, inputs)))
     jobs, items = [], []
-    for file, base, _ in entries:
-        job = Job(file)
+    for file, base, error in entries:
+        job, names = Job(file, error=error), []
         try:
-            with open_traces(file, max_bytes) as f:
-                names = [f.resolve(trace)] if trace is not None else f.names
-                if not names:
-                    f.resolve(None)
-                for n in names:  # a trace that cannot be read fails on its own, when drawn
-                    with contextlib.suppress(AttnvizError):
-                        job.steps = f.info(n).steps
-                        break
+            if not error:
+                with open_traces(file, max_bytes, allow_external) as f:
+                    names = [f.resolve(trace)] if trace is not None else f.names
+                    if not names:
+                        f.resolve(None)
+                    for n in names:  # a trace that cannot be read fails on its own, when drawn
+                        with contextlib.suppress(AttnvizError):
+                            job.steps = f.info(n).steps
+                            break
         except AttnvizError as e:
             job.error = str(e)
             names = []
@@ -127,7 +131,7 @@ _renderer: Renderer | None = None
 def _run_job(args) -> BatchResult:
     """Draw every trace of one file (in a worker process or in this one)."""
     global _renderer
-    job, opts, formats, max_bytes, cache_dir = args
+    job, opts, formats, max_bytes, allow_external, cache_dir = args
     if _renderer is None or _renderer.opts != opts:
         _renderer = Renderer(opts, cache_dir=cache_dir)
     result = BatchResult()
@@ -136,7 +140,7 @@ def _run_job(args) -> BatchResult:
         return result
     pages = []  # (name, scene) for the file's interactive page
     try:
-        with open_traces(job.file, max_bytes) as f:
+        with open_traces(job.file, max_bytes, allow_external) as f:
             for name, base in job.traces:
                 try:
                     suffix = base.suffix.lower().lstrip(".")
@@ -170,7 +174,7 @@ def write_page(path: Path, pages: list) -> list[Path]:
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
                trace: str | None = None, jobs: int = 1, shard: tuple[int, int] = (1, 1),
                max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None,
-               frame_cache: bool = True) -> BatchResult:
+               frame_cache: bool = True, allow_external: bool = False) -> BatchResult:
     """Draw trace files (and folders of them) to PNG, SVG or PDF.
 
     Without ``output`` or ``out_dir`` each figure lands beside its trace file
@@ -178,6 +182,8 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     A bad file or trace is recorded in ``failures`` and the rest are still drawn.
     With ``frame_cache`` PNG frames drawn once are kept on disk for the next run
     (see attnviz.framecache; ``ATTNVIZ_CACHE_DIR`` picks or turns off the folder).
+    ``allow_external`` lets a trace file lead to other files, and a folder's symbolic links be
+    followed (docs/trace-format.md); without it they are failures.
     """
     global _renderer
     opts = (options or PlotOptions()).validated()
@@ -191,9 +197,9 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
         raise OptionError(f"--shard {K}/{N}: K must be between 1 and N")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
-    todo = plan(inputs, output, out_dir, trace, shard, max_bytes)
+    todo = plan(inputs, output, out_dir, trace, shard, max_bytes, allow_external)
     todo.sort(key=lambda j: j.steps)  # same geometry together: frames get reused
-    work = [(j, opts, formats, max_bytes, cache_dir) for j in todo]
+    work = [(j, opts, formats, max_bytes, allow_external, cache_dir) for j in todo]
     total = len(work)
     result = BatchResult()
     if jobs > 1 and total > 1:

@@ -15,6 +15,7 @@ import inspect as pyinspect  # `inspect` is a command here
 import math
 import re
 import sys
+from json.encoder import encode_basestring_ascii as _json_quote
 from pathlib import Path
 from typing import Annotated
 
@@ -156,11 +157,32 @@ def parse_max_bytes(value: str | None) -> int | None:
         raise typer.BadParameter(f"--max-bytes {value!r} is not a size (e.g. 500M, 4G)") from None
 
 
-Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz).", metavar="FILES...",
+Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz) and folders (a folder: every "
+                                                  "trace file in it, recursively).", metavar="FILES...",
                                              show_default=False)]
 MaxBytes = Annotated[str | None, typer.Option(
     "--max-bytes", help="Largest array to read whole, e.g. 500M or 8G "
                         "\\[default: $ATTNVIZ_MAX_BYTES or 4G].", show_default=False)]
+AllowExternal = Annotated[bool, typer.Option(
+    "--allow-external", help="Follow what leads out of the files and folders given: HDF5 external links, "
+                             "external and virtual datasets, filter plugins, symbolic links in folders. Only "
+                             "for files you trust; refused by default.")]
+
+
+def _trace_paths(files: list[Path], allow_external: bool) -> list[tuple[Path, str | None]]:
+    """Every trace file named, or found in a folder named, with the line that refuses it (a folder's
+    symbolic link, a folder with no trace file) or None."""
+    from .errors import TraceError
+    from .io import trace_files
+
+    out = []
+    for path in files:
+        refused: list[TraceError] = []
+        found = [(f, None) for f in trace_files([path], allow_external=allow_external, refused=refused)]
+        if path.is_dir() and not found and not refused:
+            refused.append(TraceError("holds no trace files (.h5, .hdf5, .npz)", path))
+        out += sorted(found + [(e.path, str(e)) for e in refused], key=lambda fe: fe[0])
+    return out
 
 
 # --------------------------------------------------------------------- inspect
@@ -173,6 +195,7 @@ def inspect(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list, one summary per file readable, "
                                                         "instead of tables.")] = False,
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
     """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
 
@@ -184,9 +207,11 @@ def inspect(
 
     limit = parse_max_bytes(max_bytes)
     summaries, failed = [], False
-    for path in files:
+    for path, problem in _trace_paths(files, allow_external):
         try:
-            summaries.append(summarize(path, limit))
+            if problem:
+                raise AttnvizError(problem)
+            summaries.append(summarize(path, limit, allow_external))
         except AttnvizError as e:
             error_line(str(e))
             failed = True
@@ -205,12 +230,76 @@ def inspect(
 
 
 def _print_json(data) -> None:
-    """Indented JSON on stdout, written as it is encoded (rich's print_json holds the whole text
-    several times over: 1.4 GB for 10,000 traces)."""
-    import json
+    """Indented JSON on stdout, the text of ``json.dump(data, indent=2)``, written in pieces as it is
+    made (rich's print_json holds the whole text several times over: 1.4 GB for 10,000 traces)."""
+    parts: list[str] = []
+    _json_parts(data, parts, "\n", sys.stdout.write)
+    sys.stdout.write("".join(parts) + "\n")
 
-    json.dump(data, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+
+def _json_float(x: float) -> str:
+    return float.__repr__(x) if x - x == 0 else "NaN" if x != x else "Infinity" if x > 0 else "-Infinity"
+
+
+def _json_scalar(x) -> str | None:
+    """The JSON text of a string, number, bool or None, as json writes it; None for anything else."""
+    if isinstance(x, str):
+        return _json_quote(x)
+    if x is None or isinstance(x, bool):
+        return "null" if x is None else "true" if x else "false"
+    if isinstance(x, int):
+        return int.__repr__(x)
+    return _json_float(x) if isinstance(x, float) else None
+
+
+def _json_key(key) -> str:
+    """A mapping's key as json writes it: as a string."""
+    text = key if isinstance(key, str) else _json_scalar(key)
+    if text is None:
+        raise TypeError(f"keys must be str, int, float, bool or None, not {type(key).__name__}")
+    return _json_quote(text)
+
+
+_JSON_SCALARS = {str: _json_quote, float: _json_float, int: int.__repr__}
+
+
+def _json_parts(obj, parts: list, newline: str, write) -> None:
+    """Append the JSON text of ``obj`` to ``parts``, indented as json.dumps(obj, indent=2) indents it
+    (byte for byte: tested), handing full pieces to ``write``. json's own indented encoder passes
+    each value up through one generator per level of nesting: 2.5 times slower on `inspect --json`."""
+    quote, scalar = _json_quote, _JSON_SCALARS
+    inner = newline + "  "
+    if isinstance(obj, dict) and obj:
+        sep = "{" + inner
+        for key, item in obj.items():
+            name = quote(key) if type(key) is str else _json_key(key)
+            text = scalar.get(type(item), _json_scalar)(item)
+            if text is None:
+                parts.append(f"{sep}{name}: ")
+                _json_parts(item, parts, inner, write)
+            else:
+                parts.append(f"{sep}{name}: {text}")
+            sep = "," + inner
+        parts.append(newline + "}")
+    elif isinstance(obj, list | tuple) and obj:
+        sep = "[" + inner
+        for item in obj:
+            text = scalar.get(type(item), _json_scalar)(item)
+            if text is None:
+                parts.append(sep)
+                _json_parts(item, parts, inner, write)
+            else:
+                parts.append(sep + text)
+            sep = "," + inner
+        parts.append(newline + "]")
+    else:
+        text = "{}" if isinstance(obj, dict) else "[]" if isinstance(obj, list | tuple) else _json_scalar(obj)
+        if text is None:
+            raise TypeError(f"Object of type {type(obj).__name__} is not JSON serializable")
+        parts.append(text)
+    if len(parts) > 65536:
+        write("".join(parts))
+        parts.clear()
 
 
 TABLES_SHOWN = 20  # a file of thousands of traces shows the first tables, then a count
@@ -264,8 +353,9 @@ def validate(
     as_json: Annotated[bool, typer.Option("--json", help='Print a JSON list of {"file", "problems"}, one per '
                                                         'file, instead of lines.')] = False,
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
-    """Check trace files against the trace format; exit 1 with one line per problem.
+    """Check trace files (and folders of them) against the trace format; exit 1 with one line per problem.
 
     Python: [bold]attnviz.validate_file(path)[/bold] returns the problem lines.
     """
@@ -275,8 +365,8 @@ def validate(
         raise typer.BadParameter(f"--tol {tol} must be a finite number, 0 or more")
     limit = parse_max_bytes(max_bytes)
     bad, report = 0, []
-    for path in files:
-        problems = validate_file(path, tol if weightings else None, limit)
+    for path, problem in _trace_paths(files, allow_external):
+        problems = [problem] if problem else validate_file(path, tol if weightings else None, limit, allow_external)
         report.append({"file": str(path), "problems": problems})
         for line in problems:
             error_line(line)
@@ -300,6 +390,7 @@ def convert(
     dst: Annotated[Path, typer.Argument(metavar="DST", help="File to write; .h5/.hdf5 or .npz picks the format.",
                                         show_default=False)],
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
     """Convert a trace file between HDF5 and NPZ, losslessly (arrays, dtypes, metadata, names).
 
@@ -307,7 +398,7 @@ def convert(
     """
     from .io import convert as convert_file
 
-    convert_file(src, dst, parse_max_bytes(max_bytes))
+    convert_file(src, dst, parse_max_bytes(max_bytes), allow_external)
     out.print(Text(f"wrote {dst}"))
 
 
@@ -421,6 +512,7 @@ def plot(
     shard: Annotated[str, typer.Option(help="K/N: draw only the K-th of N disjoint slices of the traces "
                                             "(for CI matrices).")] = "1/1",
     max_bytes: MaxBytes = None,
+    allow_external: AllowExternal = False,
 ):
     """Draw traces as the NTM paper's grid of Time x Location heatmaps (PNG, SVG or PDF).
 
@@ -438,12 +530,14 @@ def plot(
                          phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce)
     fmts = [f.value for f in formats or ()]
     if len(files) == 1 and is_run_dir(files[0]) and output is None and set(fmts) <= {"png", "html"}:
-        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts):
+        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts,
+                             allow_external=allow_external):
             out.print(Text(f"wrote {path}"))
         return
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
         result = plot_files(files, output, out_dir, opts, fmts or None, trace, jobs,
-                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
+                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress,
+                            allow_external=allow_external)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))
     for path in result.written if len(result.written) <= 10 else []:
@@ -488,7 +582,8 @@ def animate(**kw):
     from .plot.animate import animate as animate_files
 
     opts = _plot_options(*(kw[k] for k in FIGURE_OPTIONS))
-    path = animate_files(kw["files"], kw["output"], opts, fps=kw["fps"], max_bytes=parse_max_bytes(kw["max_bytes"]))
+    path = animate_files(kw["files"], kw["output"], opts, fps=kw["fps"], max_bytes=parse_max_bytes(kw["max_bytes"]),
+                         allow_external=kw["allow_external"])
     out.print(Text(f"wrote {path}"))
 
 
@@ -504,7 +599,7 @@ def _animate_signature() -> pyinspect.Signature:
                   "-o", "--output", help="The animation: .gif, or .mp4 (with the video extra).", show_default=False)]),
               pyinspect.Parameter("fps", keyword, default=4.0, annotation=Annotated[float, typer.Option(
                   help="Frames per second.")])]
-    params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes")]
+    params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes", "allow_external")]
     return pyinspect.Signature(params)
 
 

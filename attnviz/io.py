@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import math
 import os
 import secrets
 import stat
@@ -122,11 +123,12 @@ def detect_format(path) -> str:
     raise TraceError(f"is neither HDF5 nor NPZ (it starts with bytes {head[:8]!r})", path)
 
 
-def open_traces(path, max_bytes: int | None = None) -> TraceFile:
-    """Open a trace file for reading (use as a context manager)."""
+def open_traces(path, max_bytes: int | None = None, allow_external: bool = False) -> TraceFile:
+    """Open a trace file for reading (use as a context manager). Unless ``allow_external``, a
+    dataset that would make HDF5 open another file (docs/trace-format.md) is refused."""
     fmt = detect_format(path)
     cls = HDF5File if fmt == "hdf5" else NPZFile
-    return cls(Path(path), default_max_bytes() if max_bytes is None else max_bytes)
+    return cls(Path(path), default_max_bytes() if max_bytes is None else max_bytes, allow_external)
 
 
 class TraceFile:
@@ -135,8 +137,8 @@ class TraceFile:
     format = ""
     size_advice = " (raise it with --max-bytes or ATTNVIZ_MAX_BYTES)"
 
-    def __init__(self, path: Path, max_bytes: int):
-        self.path, self.max_bytes = path, max_bytes
+    def __init__(self, path: Path, max_bytes: int, allow_external: bool = False):
+        self.path, self.max_bytes, self.allow_external = path, max_bytes, allow_external
 
     def __enter__(self):
         return self
@@ -196,7 +198,7 @@ class TraceFile:
             raise self.error(problem, name)
 
     def check_size(self, name, dataset, shape, dtype, what="is"):
-        nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         if nbytes > self.max_bytes:
             raise self.error(f"{what} {format_size(nbytes)}, above the {format_size(self.max_bytes)} "
                              f"limit for reading an array whole{self.size_advice}", name, dataset)
@@ -204,7 +206,7 @@ class TraceFile:
     def check_scan(self, name, dataset, shape, dtype, what="reading") -> None:
         """Refuse to read more than SCAN_FACTOR x max_bytes of one dataset block by block: a
         declared size can be far beyond any real recording (and its reading beyond any patience)."""
-        nbytes = int(np.prod(shape, dtype=np.float64)) * np.dtype(dtype).itemsize
+        nbytes = math.prod(shape) * np.dtype(dtype).itemsize
         limit = SCAN_FACTOR * self.max_bytes
         if nbytes > limit:
             dims = " x ".join(f"{d:,}" for d in shape)
@@ -227,12 +229,12 @@ class TraceFile:
         value = self.constant(name, dataset)
         if value is not None:
             if T:
-                row = int(np.prod(shape[1:], dtype=np.float64)) * np.dtype(dtype).itemsize
+                row = math.prod(shape[1:]) * np.dtype(dtype).itemsize
                 one = (1,) + tuple(shape[1:]) if row <= block_bytes else (1,) * len(shape)
                 yield 0, np.full(one, value, dtype)
             return
         self.check_scan(name, dataset, shape, dtype, "checking all")
-        row = max(1, int(np.prod(shape[1:], dtype=np.float64)) * np.dtype(dtype).itemsize)
+        row = max(1, math.prod(shape[1:]) * np.dtype(dtype).itemsize)
         step = max(1, block_bytes // row)
         for start in range(0, T, step):
             yield start, self.read(name, dataset, slice(start, min(T, start + step)))
@@ -263,9 +265,10 @@ def _strip_format_version(meta: dict, err) -> dict:
 
 class HDF5File(TraceFile):
     format = "hdf5"
+    SOFT_LINKS = 16  # soft links followed to reach one dataset: HDF5's own default limit
 
-    def __init__(self, path, max_bytes):
-        super().__init__(path, max_bytes)
+    def __init__(self, path, max_bytes, allow_external=False):
+        super().__init__(path, max_bytes, allow_external)
         import h5py
 
         self._h5py = h5py
@@ -274,67 +277,113 @@ class HDF5File(TraceFile):
         except OSError as e:
             raise self.error(f"is not a readable HDF5 file ({_first_line(e)}); is it truncated?") from None
         self._names = None
+        self._keys: dict[str, dict[str, int]] = {}  # trace -> its datasets' names and link classes
         self._infos: dict[str, TraceInfo] = {}
-        self._open_trace: tuple[str | None, dict] = (None, {})
+        self._open_trace: tuple = (None, None, {})  # the last trace asked for: name, group id, datasets opened
 
     def close(self):
         with contextlib.suppress(Exception):
+            self._open_trace = (None, None, {})
             self._f.close()
 
     @property
     def names(self) -> list[str]:
+        """Every group holding a dataset name of the format, reached through hard links: HDF5 visits
+        each group once however many links lead to it, follows no soft or external link and opens
+        no object on the way."""
         if self._names is None:
-            found, seen = [], set()
+            keys: dict[str, dict[str, int]] = {}
 
-            stack = [(self._f, "/")]  # depth first, without recursion: nesting has no limit
-            while stack:
-                group, path = stack.pop()
-                try:
-                    links = {key: group.get(key, getlink=True) for key in group.keys()}
-                except Exception as e:
-                    raise self.error(f"group {path!r} cannot be listed ({_first_line(e)})") from None
-                if any(k in DATASETS for k in links):
-                    found.append(normalise_name(path))
-                for key, link in links.items():
-                    if isinstance(link, self._h5py.HardLink) and key not in DATASETS:
-                        try:
-                            obj = group.get(key)
-                        except Exception:  # damaged: reported when the trace is read, if it is one
-                            continue
-                        if isinstance(obj, self._h5py.Group) and obj.id not in seen:
-                            seen.add(obj.id)
-                            stack.append((obj, f"{path.rstrip('/')}/{key}"))
+            def visit(link: bytes, info):
+                *groups, key = link.decode("utf-8", "replace").split("/")
+                if key in DATASETS and not any(g in DATASETS for g in groups):  # not below a dataset's name
+                    keys.setdefault(normalise_name("/".join(groups)), {})[key] = info.type
 
-            self._names = sorted(found, key=lambda n: (n != ROOT, n))
+            try:
+                self._f.id.links.visit(visit, info=True)
+            except Exception as e:
+                raise self.error(f"its groups cannot be listed ({_first_line(e)})") from None
+            self._keys = keys
+            self._names = sorted(keys, key=lambda n: (n != ROOT, n))
         return self._names
 
     def _group(self, name):
-        return self._f if name == ROOT else self._f[name]
-
-    def _dataset(self, name, key):
-        """The h5py Dataset of one trace's dataset (those of the last trace asked for are kept)."""
+        """(name, group id, datasets opened) of a trace: those of the last trace asked for are kept open."""
         if self._open_trace[0] != name:
-            self._open_trace = (name, {})
-        cache = self._open_trace[1]
-        if key not in cache:
-            cache[key] = self._open_dataset(name, key)
-        return cache[key]
+            try:
+                group = self._h5py.h5o.open(self._f.id, b"/" if name == ROOT else name.encode())
+            except Exception as e:
+                raise self.error(f"cannot be opened ({_first_line(e)})", name) from None
+            self._open_trace = (name, group, {})
+        return self._open_trace
 
-    def _open_dataset(self, name, key):
-        group = self._group(name)
-        link = group.get(key, getlink=True)
+    def _dataset(self, name, key) -> _Stored:
+        """One dataset of a trace, opened."""
+        _, group, opened = self._open_trace if self._open_trace[0] == name else self._group(name)
+        if key not in opened:
+            opened[key] = self._open_dataset(name, group, key)
+        return opened[key]
+
+    def _open_dataset(self, name, group, key) -> _Stored:
+        """The dataset at ``key`` in a trace's group. Unless allow_external, a dataset whose reading
+        would make HDF5 open another file is refused before that file is opened: nothing on the way
+        is followed by HDF5 itself, and the dataset's storage is checked before its shape is asked
+        for (HDF5 opens a virtual dataset's sources to find its shape)."""
+        h5py = self._h5py
         try:
-            obj = group[key]
-        except (KeyError, OSError, ValueError, RuntimeError) as e:
-            if isinstance(link, self._h5py.SoftLink):
-                raise self.error(f"is a soft link to {link.path} that cannot be resolved (a missing target, or "
+            if self.allow_external or self._keys[name].get(key) == h5py.h5l.TYPE_HARD:
+                obj = h5py.h5o.open(group, key.encode())  # HDF5 follows every link, when allowed
+            else:
+                obj = self._follow(group, key)
+            stored = _Stored(h5py, obj) if isinstance(obj, h5py.h5d.DatasetID) else None
+            problem = None if self.allow_external or stored is None else stored.outside()
+        except _Refused as e:
+            kind, target = _link(group, key)
+            problem = f"is a soft link to {target!r}, which leads to {e}" if kind == h5py.h5l.TYPE_SOFT else f"is {e}"
+        except Exception as e:  # a missing target, links in a loop, a damaged file
+            kind, target = _link(group, key)
+            if kind == h5py.h5l.TYPE_SOFT:
+                raise self.error(f"is a soft link to {target!r} that cannot be resolved (a missing target, or "
                                  "links that point at each other)", name, key) from None
-            if isinstance(link, self._h5py.ExternalLink):
-                raise self.error(f"is an external link to {link.filename}:{link.path} that cannot "
-                                 "be resolved", name, key) from None
+            if kind == h5py.h5l.TYPE_EXTERNAL:
+                raise self.error(f"is an external link to {target!r} that cannot be resolved", name, key) from None
             raise self.error(f"cannot be opened ({_first_line(e)})", name, key) from None
-        if not isinstance(obj, self._h5py.Dataset):
-            raise self.error("is a group; expected a dataset", name, key)
+        if problem:
+            raise self.error(problem + OUTSIDE, name, key)
+        if stored is None:
+            what = "group" if isinstance(obj, h5py.h5g.GroupID) else "named datatype"
+            raise self.error(f"is a {what}; expected a dataset", name, key)
+        try:
+            stored.shape, stored.dtype = tuple(obj.shape or ()), obj.dtype
+        except Exception as e:
+            raise self.error(f"cannot be opened ({_first_line(e)})", name, key) from None
+        return stored
+
+    def _follow(self, group, path: str, hops: list | None = None):
+        """The object at ``path`` from a group (low-level ids), found as HDF5 finds it (a soft link's
+        path is taken from the group holding the link; at most SOFT_LINKS soft links in all) without
+        letting HDF5 follow a link itself: an external or user-defined link anywhere on the way
+        raises _Refused."""
+        h5py = self._h5py
+        hops = [0] if hops is None else hops  # soft links followed so far, across every path on the way
+        obj = h5py.h5o.open(self._f.id, b"/") if path.startswith("/") else group
+        for part in (p for p in path.split("/") if p not in ("", ".")):
+            if not isinstance(obj, h5py.h5g.GroupID):
+                raise KeyError(f"{part!r} is inside a dataset")
+            kind, target = _link(obj, part)
+            if kind == h5py.h5l.TYPE_HARD:
+                obj = h5py.h5o.open(obj, part.encode())
+            elif kind == h5py.h5l.TYPE_SOFT:
+                hops[0] += 1
+                if hops[0] > self.SOFT_LINKS:
+                    raise KeyError(f"more than {self.SOFT_LINKS} soft links")
+                obj = self._follow(obj, target, hops)
+            elif kind == h5py.h5l.TYPE_EXTERNAL:
+                raise _Refused(f"an external link to {target!r}, in another file")
+            elif kind is None:
+                raise KeyError(f"no link {part!r}")
+            else:
+                raise _Refused(f"a user-defined HDF5 link (class {kind}), which may lead to another file")
         return obj
 
     def info(self, name: str) -> TraceInfo:
@@ -345,15 +394,13 @@ class HDF5File(TraceFile):
 
     def _info(self, name: str) -> TraceInfo:
         self.check_name(name)
-        group = self._group(name)
         datasets = {}
-        for key in group.keys():
-            if key in DATASETS:
-                ds = self._dataset(name, key)
-                datasets[key] = (tuple(ds.shape or ()), ds.dtype)
+        for key in self._keys[name]:
+            ds = self._dataset(name, key)
+            datasets[key] = (ds.shape, ds.dtype)
         try:
-            raw = {k: group.attrs[k] for k in group.attrs.keys()}
-            meta = check_metadata(raw)
+            attrs = self._h5py.Group(self._group(name)[1]).attrs
+            meta = check_metadata({k: attrs[k] for k in attrs.keys()})
         except (ValueError, OSError, TypeError) as e:
             raise self.error(f"metadata: {_first_line(e)}", name) from None
         meta = _strip_format_version(meta, lambda m: self.error(m, name))
@@ -364,17 +411,12 @@ class HDF5File(TraceFile):
         return int(chunks[0]) if chunks else 1
 
     def constant(self, name, dataset):
-        ds = self._dataset(name, dataset)
-        try:
-            unwritten = ds.id.get_storage_size() == 0 and ds.external is None and not ds.is_virtual
-        except Exception:
-            return None
-        return ds.fillvalue if unwritten else None
+        return self._dataset(name, dataset).constant()
 
     def _check_chunks(self, name, dataset, ds) -> None:
         """Every read decompresses whole chunks: refuse chunks that alone are too big to hold."""
         if ds.chunks:
-            nbytes = int(np.prod(ds.chunks, dtype=np.float64)) * ds.dtype.itemsize
+            nbytes = math.prod(ds.chunks) * ds.dtype.itemsize
             limit = self.max_bytes // CHUNK_DIVISOR
             if nbytes > limit:
                 raise self.error(f"is stored in chunks of {format_size(nbytes)}, each read whole to read any part, "
@@ -384,20 +426,98 @@ class HDF5File(TraceFile):
     def read(self, name, dataset, rows=slice(None), cols=None):
         ds = self._dataset(name, dataset)
         self._check_chunks(name, dataset, ds)
-        shape = ds.shape or ()
+        full = shape = ds.shape
         if shape:
             start, stop, _ = rows.indices(shape[0])
-            shape = (max(0, stop - start),) + tuple(shape[1:])
+            shape = (max(0, stop - start),) + shape[1:]
             if cols is not None and len(shape) > 1:
                 c0, c1, _ = cols.indices(shape[-1])
                 shape = shape[:-1] + (max(0, c1 - c0),)
         self.check_size(name, dataset, shape, ds.dtype)
         try:
-            if not ds.shape:
-                return ds[()]
-            return ds[rows] if cols is None or len(ds.shape) < 2 else ds[(rows, Ellipsis, cols)]
+            return ds.read(rows, cols, whole=shape == full and cols is None and rows.step in (None, 1))
         except (OSError, ValueError, TypeError) as e:
             raise self.error(f"cannot be read ({_first_line(e)})", name, dataset) from None
+
+
+class _Stored:
+    """An HDF5 dataset opened: its low-level id, creation properties, shape and dtype."""
+
+    def __init__(self, h5py, did):
+        self.h5py, self.id, self.dcpl = h5py, did, did.get_create_plist()
+        self.layout = self.dcpl.get_layout()
+        self.chunks = self.dcpl.get_chunk() if self.layout == h5py.h5d.CHUNKED else None
+        self.shape: tuple = ()
+        self.dtype = np.dtype(float)
+        self._dataset = None
+
+    def outside(self) -> str | None:
+        """Why reading this dataset would make HDF5 open another file, or None."""
+        dcpl = self.dcpl
+        if dcpl.get_external_count():
+            names = [dcpl.get_external(i)[0].decode("utf-8", "replace") for i in range(dcpl.get_external_count())]
+            return f"keeps its values in {len(names)} other file(s) ({', '.join(map(repr, names[:3]))})"
+        if self.layout == self.h5py.h5d.VIRTUAL:  # even a source in this file is found by HDF5, through any link
+            n = dcpl.get_virtual_count()
+            first = f"{dcpl.get_virtual_filename(0)}:{dcpl.get_virtual_dsetname(0)}" if n else ""
+            return (f"is a virtual dataset: its values are read from {n} other dataset(s) ({first!r} first), "
+                    "which HDF5 finds by name")
+        for i in range(dcpl.get_nfilters()):
+            code = dcpl.get_filter(i)[0]
+            try:
+                self.h5py.h5z.get_filter_info(code)  # a filter HDF5 has: asking never loads a plugin
+            except Exception:
+                return (f"is compressed with HDF5 filter {code}, which this HDF5 does not have: reading it would "
+                        "load plugin libraries from HDF5_PLUGIN_PATH")
+        return None
+
+    def constant(self):
+        """The fill value, when no storage was ever written; else None."""
+        try:
+            if self.id.get_storage_size() or self.dcpl.get_external_count() or self.layout == self.h5py.h5d.VIRTUAL:
+                return None
+            fill = np.zeros((1,), self.dtype)
+            self.dcpl.get_fill_value(fill)
+            return fill[0]
+        except Exception:
+            return None
+
+    def read(self, rows: slice, cols: slice | None, whole: bool) -> np.ndarray:
+        """Steps ``rows`` (and ``cols`` of the last axis); a whole numeric dataset in one plain read."""
+        if whole and self.dtype.kind in "biuf" and all(self.shape):
+            out = np.empty(self.shape, self.dtype)
+            self.id.read(self.h5py.h5s.ALL, self.h5py.h5s.ALL, out)
+            return out
+        if self._dataset is None:
+            self._dataset = self.h5py.Dataset(self.id, readonly=True)
+        ds = self._dataset
+        if not self.shape:
+            return ds[()]
+        return ds[rows] if cols is None or len(self.shape) < 2 else ds[(rows, Ellipsis, cols)]
+
+
+OUTSIDE = "; attnviz opens no other file unless told to (--allow-external)"
+
+
+class _Refused(Exception):
+    """A link that would lead HDF5 into another file; its text says where."""
+
+
+def _link(group, key: str) -> tuple[int | None, str | None]:
+    """(HDF5 link class, what it points to as this file stores it) of one link of a group (a
+    low-level id), opening nothing; (None, None) when there is no such link."""
+    from h5py import h5l
+
+    name = key.encode()
+    try:
+        kind = group.links.get_info(name).type
+        if kind == h5l.TYPE_SOFT:
+            return kind, group.links.get_val(name).decode("utf-8", "replace")
+        if kind == h5l.TYPE_EXTERNAL:
+            return kind, ":".join(v.decode("utf-8", "replace") for v in group.links.get_val(name))
+        return kind, None
+    except (KeyError, OSError, ValueError, RuntimeError):
+        return None, None
 
 
 # ---------------------------------------------------------------------------- NPZ
@@ -412,8 +532,8 @@ class NPZFile(TraceFile):
                    "to read it in parts")
     WHOLE_BYTES = 64 * 2**20  # smaller arrays are read whole (and the last one kept)
 
-    def __init__(self, path, max_bytes):
-        super().__init__(path, max_bytes)
+    def __init__(self, path, max_bytes, allow_external=False):
+        super().__init__(path, max_bytes, allow_external)
         try:
             self._zip = zipfile.ZipFile(path)
             members = self._zip.namelist()
@@ -558,33 +678,35 @@ def _first_line(e: BaseException) -> str:
 # --------------------------------------------------------------------- public API
 
 
-def load(path, name: str | None = None, max_bytes: int | None = None) -> Trace:
-    """Read one trace. With ``name=None`` the file must hold exactly one."""
-    with open_traces(path, max_bytes) as f:
+def load(path, name: str | None = None, max_bytes: int | None = None, allow_external: bool = False) -> Trace:
+    """Read one trace. With ``name=None`` the file must hold exactly one. A dataset that would
+    make HDF5 read another file is refused unless ``allow_external`` (docs/trace-format.md)."""
+    with open_traces(path, max_bytes, allow_external) as f:
         return f.load(name)
 
 
-def list_traces(path, max_bytes: int | None = None) -> list[TraceInfo]:
+def list_traces(path, max_bytes: int | None = None, allow_external: bool = False) -> list[TraceInfo]:
     """The traces in a file with their datasets' shapes and dtypes; reads no array data
     (except NPZ metadata)."""
-    with open_traces(path, max_bytes) as f:
+    with open_traces(path, max_bytes, allow_external) as f:
         return [f.info(n) for n in f.names]
 
 
-def iter_traces(path, max_bytes: int | None = None) -> Iterator[Trace]:
+def iter_traces(path, max_bytes: int | None = None, allow_external: bool = False) -> Iterator[Trace]:
     """Every trace in a file, read one at a time."""
-    with open_traces(path, max_bytes) as f:
+    with open_traces(path, max_bytes, allow_external) as f:
         yield from f
 
 
-def validate_file(path, weighting_tol: float | None = None, max_bytes: int | None = None
-                  ) -> list[str]:
-    """Check every trace in a file; return one line per problem (empty when valid).
+def validate_file(path, weighting_tol: float | None = None, max_bytes: int | None = None,
+                  allow_external: bool = False) -> list[str]:
+    """Check every trace in a file; return one line per problem (empty when valid). A dataset that
+    would make HDF5 read another file is a problem unless ``allow_external``.
 
     Values are checked block by block, so memory stays bounded for any file size.
     """
     try:
-        with open_traces(path, max_bytes) as f:
+        with open_traces(path, max_bytes, allow_external) as f:
             names = f.names
             if not names:
                 f.resolve(None)  # raises "holds no traces"
@@ -613,18 +735,63 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
         return [str(e)]
 
 
-def trace_files(paths, recursive: bool = True) -> list[Path]:
-    """Expand files and folders into trace files (a folder: every .h5/.hdf5/.npz below it,
-    except the trainer's checkpoints, which share the .npz suffix but hold no traces)."""
+def trace_files(paths, recursive: bool = True, allow_external: bool = False,
+                refused: list[TraceError] | None = None) -> list[Path]:
+    """Expand files and folders into trace files. A folder gives every .h5/.hdf5/.npz below it,
+    sorted (except the trainer's checkpoints, which share the .npz suffix but hold no traces).
+
+    Of a folder only what lies in it is read: a symbolic link in it (to a file or a folder) is not
+    followed unless ``allow_external``, and becomes a TraceError saying so, appended to ``refused``
+    (or raised, when ``refused`` is None). A FIFO or device with a trace file's suffix is listed:
+    opening it refuses it without reading it. A path given in ``paths`` is taken as given, a
+    symbolic link too.
+    """
     out = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            pattern = "**/*" if recursive else "*"
-            out += sorted(q for q in p.glob(pattern)
-                          if q.suffix.lower() in TRACE_SUFFIXES and q.is_file() and not is_checkpoint(q))
-        else:
-            out.append(p)
+    for top in map(Path, paths):
+        if not top.is_dir():
+            out.append(top)
+            continue
+        found, problems, seen, todo = [], [], set(), [top]
+        while todo:
+            folder = todo.pop()
+            try:
+                st = folder.stat()
+                if (st.st_dev, st.st_ino) in seen:  # a folder met again through links (allow_external)
+                    continue
+                seen.add((st.st_dev, st.st_ino))
+                with os.scandir(folder) as it:
+                    entries = list(it)
+            except OSError as e:
+                problems.append(TraceError(f"folder cannot be read ({e.strerror or e})", folder))
+                continue
+            for entry in entries:
+                path = Path(entry.path)
+                is_trace = path.suffix.lower() in TRACE_SUFFIXES
+                if entry.is_symlink() and not allow_external:
+                    if is_trace or entry.is_dir():  # a stat of the target: nothing of it is read
+                        problems.append(folder_link_error(path))
+                elif entry.is_dir():
+                    if recursive:
+                        todo.append(path)
+                elif is_trace and not (entry.is_file() and is_checkpoint(path)):
+                    found.append(path)
+        out += sorted(found)
+        problems.sort(key=lambda e: e.path)
+        if problems and refused is None:
+            raise problems[0]
+        if refused is not None:
+            refused += problems
     return out
+
+
+def folder_link_error(path: Path) -> TraceError:
+    """The refusal of a symbolic link met in a folder (one named by the user is followed)."""
+    try:
+        target = repr(os.readlink(path))
+    except OSError:
+        target = "somewhere that cannot be read"
+    return TraceError(f"is a symbolic link (to {target}); in a folder attnviz reads the files that lie in it, "
+                      "and follows links only with --allow-external", path)
 
 
 def is_checkpoint(path: Path) -> bool:
@@ -740,11 +907,11 @@ def _write_npz(traces, tmp, compression):
         save_fn(fp, **arrays)
 
 
-def convert(src, dst, max_bytes: int | None = None) -> Path:
+def convert(src, dst, max_bytes: int | None = None, allow_external: bool = False) -> Path:
     """Copy every trace of ``src`` into ``dst`` (HDF5 <-> NPZ): arrays, dtypes, metadata, names."""
     src, dst = Path(src), Path(dst)
     if src.resolve() == dst.resolve():
         raise AttnvizError(f"{dst}: the output is the input file")
-    with open_traces(src, max_bytes) as f:
+    with open_traces(src, max_bytes, allow_external) as f:
         f.resolve(f.names[0] if f.names else None)
         return save(list(f), dst)

@@ -22,16 +22,17 @@ from conftest import copy_like_arrays
 SECONDS, PEAK_MB = 30, 500
 
 
-def run_limited(*args, timeout=SECONDS):
-    """(exit code, stdout, stderr, seconds, peak RSS in MB) of `python -m attnviz ARGS`."""
+def run_limited(*args, timeout=SECONDS, env=None, python=("-m", "attnviz")):
+    """(exit code, stdout, stderr, seconds, peak RSS in MB) of `python -m attnviz ARGS` (``python``:
+    what comes before ARGS; ``env``: variables added to the environment)."""
 
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))
 
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "attnviz", *map(str, args)], stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, preexec_fn=cap)
+        proc = subprocess.Popen([sys.executable, *python, *map(str, args)], stdout=out, stderr=err,
+                                stdin=subprocess.DEVNULL, preexec_fn=cap, env={**os.environ, **(env or {})})
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             if pid:

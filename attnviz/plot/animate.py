@@ -31,24 +31,25 @@ class Snapshot:
     step: int | None
 
 
-def snapshots(files, max_bytes: int | None = None) -> list[Snapshot]:
+def snapshots(files, max_bytes: int | None = None, allow_external: bool = False) -> list[Snapshot]:
     """Every trace in ``files``, ordered by their ``step`` metadata (those without one last), then name."""
     from ..io import open_traces, trace_files
 
     out = []
-    for path in trace_files(files):
-        with open_traces(path, max_bytes) as f:
+    for path in trace_files(files, allow_external=allow_external):
+        with open_traces(path, max_bytes, allow_external) as f:
             for name in f.names:  # a file with none (a run's first minutes) adds none
                 step = f.info(name).metadata.get("step")
                 out.append(Snapshot(Path(path), name, step if isinstance(step, int) else None))
     return sorted(out, key=lambda s: (s.step is None, s.step or 0, s.name, str(s.path)))
 
 
-def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None) -> tuple[tuple[int, int] | None, dict]:
+def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None, allow_external: bool = False
+                ) -> tuple[tuple[int, int] | None, dict]:
     """The crop and colour limits every frame shares: the crop holding every frame's memory in use,
     and for each panel whose scale follows its data, the range over all frames."""
     peaks, dwell, ranges = None, None, {}
-    for scene in _scenes(items, opts, max_bytes):
+    for scene in _scenes(items, opts, max_bytes, allow_external=allow_external):
         if scene.peaks is not None:
             peaks = scene.peaks if peaks is None else np.maximum(peaks, scene.peaks)
             dwell = scene.dwell if dwell is None else dwell + scene.dwell
@@ -61,32 +62,34 @@ def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None) -> tup
     return band, ranges
 
 
-def _scenes(items, opts, max_bytes, band=None):
+def _scenes(items, opts, max_bytes, band=None, allow_external=False):
     from ..io import open_traces
 
     for item in items:
-        with open_traces(item.path, max_bytes) as f:
+        with open_traces(item.path, max_bytes, allow_external) as f:
             yield build_scene(Source(f, item.name, opts), opts, band=band)
 
 
-def shared_scenes(items: list[Snapshot], opts: PlotOptions, max_bytes=None):
+def shared_scenes(items: list[Snapshot], opts: PlotOptions, max_bytes=None, allow_external: bool = False):
     """The snapshots' Scenes, one at a time, all on the shared view (limits given in opts win)."""
-    band, ranges = shared_view(items, opts, max_bytes)
+    band, ranges = shared_view(items, opts, max_bytes, allow_external)
     opts = replace(opts, limits={**ranges, **opts.limits}).validated()
-    yield from _scenes(items, opts, max_bytes, band)
+    yield from _scenes(items, opts, max_bytes, band, allow_external)
 
 
-def frames(items: list[Snapshot], opts: PlotOptions, max_bytes=None, renderer: Renderer | None = None):
+def frames(items: list[Snapshot], opts: PlotOptions, max_bytes=None, renderer: Renderer | None = None,
+           allow_external: bool = False):
     """The frames (RGBA arrays, one per snapshot) on the shared view, one at a time."""
     renderer = renderer or Renderer(opts)
-    for scene in shared_scenes(items, opts, max_bytes):
+    for scene in shared_scenes(items, opts, max_bytes, allow_external):
         yield renderer.pixels(scene)
 
 
 def animate(files, output, options: PlotOptions | None = None, fps: float = 4.0, max_bytes: int | None = None,
-            **kw) -> Path:
+            allow_external: bool = False, **kw) -> Path:
     """Draw every trace of ``files`` as one frame of ``output`` (.gif, or .mp4 with the video extra),
-    in the order of their ``step`` metadata. Keyword arguments set PlotOptions fields."""
+    in the order of their ``step`` metadata. Keyword arguments set PlotOptions fields.
+    ``allow_external`` lets trace files lead to other files, and folders' symbolic links be followed."""
     from ..io import atomic_path
 
     opts = replace(options or PlotOptions(), **kw).validated()
@@ -96,16 +99,16 @@ def animate(files, output, options: PlotOptions | None = None, fps: float = 4.0,
         raise OptionError(f"{output}: animations are written as .gif or .mp4, not {output.suffix or 'no suffix'!r}")
     if not fps > 0:
         raise OptionError(f"--fps {fps} must be above 0")
-    items = snapshots(files, max_bytes)
+    items = snapshots(files, max_bytes, allow_external)
     if not items:
         raise AttnvizError("no traces to animate in " + ", ".join(map(str, files)))
     renderer = Renderer(opts)
     with atomic_path(output) as tmp:
         if suffix == ".gif":
             palette = gif_palette([renderer.lut(c) for c in _cmaps(opts)])
-            write_gif(tmp, frames(items, opts, max_bytes, renderer), fps, palette)
+            write_gif(tmp, frames(items, opts, max_bytes, renderer, allow_external), fps, palette)
         else:
-            write_mp4(tmp, frames(items, opts, max_bytes, renderer), fps)
+            write_mp4(tmp, frames(items, opts, max_bytes, renderer, allow_external), fps)
     return output
 
 

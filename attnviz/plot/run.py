@@ -101,12 +101,14 @@ def _events(metrics) -> list[tuple[float, str, str]]:
 
 
 def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: float = 4.0,
-             max_bytes: int | None = None, html: bool = False) -> list[Path]:
+             max_bytes: int | None = None, html: bool = False, allow_external: bool = False) -> list[Path]:
     """Draw a training run's folder into ``out_dir`` (default RUN_DIR/figures): learning_curves.png,
     evolution.gif (one frame per snapshot, on one shared view) and last_snapshot.png; with ``html``
     also run.html, the interactive page (its curve, and a slider over the snapshots). Returns the
-    paths written; a run with no snapshot yet gets its curves only."""
-    from ..io import atomic_path, open_traces
+    paths written; a run with no snapshot yet gets its curves only. Its metrics.csv and traces.h5
+    are refused if they are symbolic links, and its traces if they lead to other files, unless
+    ``allow_external``."""
+    from ..io import atomic_path, folder_link_error, open_traces
     from .animate import animate, snapshots
     from .draw import default_style, figure_bytes
     from .export import export
@@ -114,6 +116,9 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         raise AttnvizError(f"{run_dir}: not a run folder (no {METRICS_FILE})")
+    for name in (METRICS_FILE, TRACES_FILE):
+        if (run_dir / name).is_symlink() and not allow_external:
+            raise folder_link_error(run_dir / name)
     out = Path(out_dir) if out_dir is not None else run_dir / "figures"
     out.mkdir(parents=True, exist_ok=True)
     opts = (options or PlotOptions()).validated()
@@ -125,23 +130,25 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
         tmp.write_bytes(data)
     written.append(out / "learning_curves.png")
     traces = run_dir / TRACES_FILE
-    items = snapshots([traces], max_bytes) if traces.is_file() else []
+    items = snapshots([traces], max_bytes, allow_external) if traces.is_file() else []
     if items:
-        written.append(animate([traces], out / "evolution.gif", opts, fps=fps, max_bytes=max_bytes))
-        with open_traces(traces, max_bytes) as f:
+        written.append(animate([traces], out / "evolution.gif", opts, fps=fps, max_bytes=max_bytes,
+                               allow_external=allow_external))
+        with open_traces(traces, max_bytes, allow_external) as f:
             written += export(f.load(items[-1].name), out / "last_snapshot.png", opts)
     if html:
-        written.append(run_page(run_dir, out / "run.html", metrics, items, opts, fps, max_bytes))
+        written.append(run_page(run_dir, out / "run.html", metrics, items, opts, fps, max_bytes, allow_external))
     return written
 
 
-def run_page(run_dir: Path, path: Path, metrics, items, opts: PlotOptions, fps: float, max_bytes) -> Path:
+def run_page(run_dir: Path, path: Path, metrics, items, opts: PlotOptions, fps: float, max_bytes,
+             allow_external: bool = False) -> Path:
     """The run's interactive page: the held-out curve with a marker at the snapshot shown."""
     from ..io import atomic_path
     from .animate import shared_scenes
     from .html import page
 
-    scenes = list(shared_scenes(items, opts, max_bytes))
+    scenes = list(shared_scenes(items, opts, max_bytes, allow_external))
     x = metrics.get("sequences", metrics["step"])
     curves = {"sequences": x.tolist(), "wrong": metrics.get("heldout_wrong_bits_per_seq", np.zeros_like(x)).tolist(),
               "threshold": CONVERGED_BELOW}
