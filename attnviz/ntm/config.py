@@ -120,9 +120,8 @@ class TrainConfig(DictConfig):
     curriculum_start: int | None = None
     curriculum_step: int | None = None
     curriculum_below: float = 0.5
-    # With a curriculum, once it has left its first level, this share of training batches ignores
-    # the level and is drawn from the task's whole range (after the "combined" curriculum of Zaremba
-    # and Sutskever, 2014). From the first step, it held repeat-copy's seed 2 at level 1 (docs/ntm.md).
+    # With a curriculum, this share of training batches ignores the level and is drawn from the
+    # task's whole range (the "combined" curriculum of Zaremba and Sutskever, 2014; docs/ntm.md).
     curriculum_mix: float | None = None
     eval_every: int = 50  # steps between held-out evaluations
     heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)

@@ -125,12 +125,11 @@ class Trainer:
             self._pool = None
 
     def next_batch(self) -> Batch:
-        """The next training batch: at most the curriculum's level, or, once the curriculum has left
-        its first level, for a curriculum_mix share of batches from the task's whole range (the draw
-        is made only then, so a run without a curriculum or a mix sees the task's stream as it is)."""
+        """The next training batch: at most the curriculum's level, or, for a curriculum_mix share of
+        batches, from the task's whole range (the draw is made only with a curriculum and a mix, so
+        that any other run sees the task's stream as it is)."""
         level, cfg = self.progress.level, self.cfg
-        if (cfg.curriculum_start and cfg.curriculum_mix and level > cfg.curriculum_start
-                and self.rng.random() < cfg.curriculum_mix):
+        if cfg.curriculum_start and cfg.curriculum_mix and self.rng.random() < cfg.curriculum_mix:
             level = None
         return self.task.sample(self.rng, cfg.batch_size, level)
 
