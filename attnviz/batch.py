@@ -36,6 +36,7 @@ class BatchResult:
     failures: list[str] = field(default_factory=list)  # one line each: file, trace, problem
     warnings: list[str] = field(default_factory=list)  # drawn, but with a panel left empty
     index: Path | None = None  # OUT/index.html, the gallery of a batch written into a folder
+    option_failed: bool = False  # a failure was an option the trace cannot meet (--head 3 on one head)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class BatchResult:
         self.written += other.written
         self.failures += other.failures
         self.warnings += other.warnings
+        self.option_failed |= other.option_failed
 
 
 def safe_name(text: str) -> str:
@@ -58,19 +60,24 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
     """Expand inputs (files and folders) into jobs with output names, then keep one shard.
 
     Output names derive from the file (relative to the folder it was found in) and the
-    trace name; they never leave ``out_dir``. Sharding is over the sorted list of traces,
-    so K/N for K = 1..N covers every trace exactly once.
+    trace name; they never leave ``out_dir``. Files whose names differ only in their suffix
+    keep it (``a.h5``, ``a.npz`` -> ``a_h5.png``, ``a_npz.png``). Sharding is over the sorted
+    list of traces, so K/N for K = 1..N covers every trace exactly once.
     """
-    entries = []  # (file, base name, root folder)
+    entries = []  # (file, base name)
     for p in map(Path, inputs):
         if p.is_dir():
-            entries += [(f, "__".join(f.relative_to(p).with_suffix("").parts), p) for f in trace_files([p])]
+            entries += [(f, "__".join(f.relative_to(p).with_suffix("").parts)) for f in trace_files([p])]
         else:
-            entries.append((p, p.stem, None))
+            entries.append((p, p.stem))
     if not entries:
         raise AttnvizError("no trace files (.h5, .hdf5, .npz) found in " + ", ".join(map(str, inputs)))
+    suffixes: dict[str, set[str]] = {}
+    for file, base in entries:
+        suffixes.setdefault(base, set()).add(file.suffix.lower())
+    entries = [(file, f"{base}_{file.suffix[1:]}" if len(suffixes[base]) > 1 else base) for file, base in entries]
     jobs, items = [], []
-    for file, base, _ in entries:
+    for file, base in entries:
         job = Job(file)
         try:
             with open_traces(file, max_bytes) as f:
@@ -151,6 +158,7 @@ def _run_job(args) -> BatchResult:
                         result.written += write_outputs(base, others, draw)
                 except AttnvizError as e:
                     result.failures.append(str(e))
+                    result.option_failed |= isinstance(e, OptionError)
         if pages:
             result.written += write_page(job.page, pages)
     except AttnvizError as e:

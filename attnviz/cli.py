@@ -445,16 +445,17 @@ def plot(
                             (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))
-    for path in result.written if len(result.written) <= 10 else []:
+    written = result.written + ([result.index] if result.index else [])  # the gallery is written like the rest
+    for path in written if len(written) <= 10 else []:
         out.print(Text(f"wrote {path}"))
-    if len(result.written) > 10:
-        out.print(Text(f"wrote {len(result.written)} files"))
+    if len(written) > 10:
+        out.print(Text(f"wrote {len(written)} files" + (f", the gallery {result.index}" if result.index else "")))
     if result.failures:
         for line in result.failures:
             error_line(line)
-        if len(result.failures) > 1 or result.written:
-            error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(result.written)} file(s) written")
-        raise typer.Exit(1)
+        if len(result.failures) > 1 or written:
+            error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(written)} file(s) written")
+        raise typer.Exit(EXIT_USAGE if result.option_failed else 1)
 
 
 def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,

@@ -126,6 +126,33 @@ def test_batch_with_a_bad_file_in_the_middle(runner, tmp_path):
     assert "broken.h5" in (tmp_path / "out" / "index.html").read_text()  # the gallery lists the failure
 
 
+def test_a_head_one_trace_lacks_fails_that_trace_as_a_usage_error(runner, tmp_path):
+    save(Trace(copy_like_arrays(heads=2)), tmp_path / "two.h5")
+    save(Trace(copy_like_arrays()), tmp_path / "one.h5")
+    result = run(runner, "plot", tmp_path / "one.h5", tmp_path / "two.h5", "--head", "1", "--out-dir", tmp_path / "o")
+    assert result.exit_code == 2  # the command line asks for what a trace does not have: fix the command
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].endswith("one.h5: trace '/': dataset 'write_weightings': head 1 does not exist; it has 1 head, "
+                             "head 0")
+    assert lines[1].endswith("1 trace(s) or file(s) failed, 2 file(s) written")  # the other is drawn, and the gallery
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["index.html", "two.png"]
+
+
+def test_inputs_sharing_a_stem_keep_their_suffixes_and_every_file_written_is_listed(runner, tmp_path):
+    src = tmp_path / "in"
+    (src / "x").mkdir(parents=True)
+    for name in ("a.h5", "a.npz", "b.h5", "x/b.h5"):
+        save(Trace(copy_like_arrays()), src / name)
+    r = run(runner, "plot", src, src / "x" / "b.h5", "--out-dir", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    # a.h5 and a.npz differ by their suffix only: it stays in the name; b.h5 twice: numbered
+    names = ["a_h5.png", "a_npz.png", "b-2.png", "b.png", "index.html", "x__b.png"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == names
+    assert sorted(Path(line.removeprefix("wrote ")).name for line in r.stdout.splitlines()) == names
+    r = run(runner, "plot", src / "a.h5", src / "a.npz")  # beside the files, likewise
+    assert r.exit_code == 0 and (src / "a_h5.png").is_file() and (src / "a_npz.png").is_file()
+
+
 def test_output_names_never_escape_the_out_dir(tmp_path):
     out = tmp_path / "out"
     hostile = ("../../etc/passwd", "..", "a/../../b", "[red]x")
