@@ -294,6 +294,31 @@ def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
     assert "Usage: attnviz convert [OPTIONS] SRC DST" in runner.invoke(app, ["convert", "--help"], env=env).output
 
 
+def test_help_at_80_columns_shows_every_option_whole_and_wraps_sentences(runner):
+    """Rich cuts a cell that cannot wrap ('--no-phase-mark…') when its column is narrow; typer keeps a
+    docstring's line breaks, which would break sentences mid-line."""
+    import typer
+
+    group = typer.main.get_command(app)
+    for name, command in [("", group), *group.commands.items()]:
+        text = runner.invoke(app, [name, "--help"] if name else ["--help"], env={**os.environ, "COLUMNS": "80"}).output
+        assert "…" not in text, name
+        assert max(map(len, text.splitlines())) <= 80
+        for param in command.params:
+            for opt in (*param.opts, *param.secondary_opts):
+                if opt.startswith("-"):
+                    assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", text), f"{name}: {opt}"
+        description = text.split("╭")[0].split("Usage:")[1].splitlines()[2:]
+        for line, after in zip(description, description[1:], strict=False):
+            if line.strip() and after.strip():  # a line followed by more of its paragraph is full
+                assert len(line.rstrip()) >= 65, f"{name}: {line!r}"
+    plot = runner.invoke(app, ["plot", "--help"], env={**os.environ, "COLUMNS": "200"}).output
+    assert "(PNG, SVG, PDF or HTML)" in plot
+    train = runner.invoke(app, ["train", "--help"], env={**os.environ, "COLUMNS": "200"}).output
+    assert "every N/10 steps up to step 2N, every N/5 up to 10N" in train
+    assert "copy, repeat-copy or associative-recall" in train
+
+
 def test_train_set_reaches_every_configuration_field(runner, tmp_path):
     import json
 
