@@ -175,15 +175,25 @@ def write_page(path: Path, pages: list) -> list[Path]:
     return write_outputs(path, ["html"], lambda fmt: page([s for _, s in pages], labels, title=title).encode())
 
 
+def default_jobs() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
-               trace: str | None = None, jobs: int = 1, shard: tuple[int, int] = (1, 1),
+               trace: str | None = None, jobs: int | None = None, shard: tuple[int, int] = (1, 1),
                max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None,
                frame_cache: bool = True) -> BatchResult:
-    """Draw trace files (and folders of them) to PNG, SVG or PDF.
+    """Draw trace files (and folders of them) to PNG, SVG, PDF or interactive HTML pages.
 
     Without ``output`` or ``out_dir`` each figure lands beside its trace file
     (``trace.h5`` -> ``trace.png``; a file of several traces -> ``trace__NAME.png``).
     A bad file or trace is recorded in ``failures`` and the rest are still drawn.
+    ``jobs`` worker processes share the files out (None: one per core; 1: this process only).
     With ``frame_cache`` PNG frames drawn once are kept on disk for the next run
     (see attnviz.framecache; ``ATTNVIZ_CACHE_DIR`` picks or turns off the folder).
     """
@@ -197,6 +207,10 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     K, N = shard
     if not (N >= 1 and 1 <= K <= N):
         raise OptionError(f"--shard {K}/{N}: K must be between 1 and N")
+    if jobs is None:
+        jobs = default_jobs()
+    elif not jobs >= 1:
+        raise OptionError(f"--jobs {jobs}: give 1 or more worker processes")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     todo = plan(inputs, output, out_dir, trace, shard, max_bytes)

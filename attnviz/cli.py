@@ -455,7 +455,9 @@ def plot(
                                            "the heads use, with a margin), all, or START:STOP.")] = "auto",
     reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
                                                    "stays visible) or mean.")] = Reduction.max,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", metavar="N", help="Worker processes.", min=1)] = 1,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Processes drawing a batch "
+                                             "\\[default: one per core]; 1 draws in this process alone.",
+                                             show_default=False)] = None,
     shard: Annotated[str, typer.Option(metavar="K/N", help="Draw only the K-th of N disjoint slices of the traces "
                                             "(for CI matrices).")] = "1/1",
     max_bytes: MaxBytes = None,

@@ -283,6 +283,22 @@ def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
     assert [[w[0].steps for w in t] for t in tasks] == [[5], [7, 7], [11, 11, 11], [11]]
 
 
+def test_a_batch_uses_every_core_unless_told(runner, tmp_path, monkeypatch):
+    import attnviz.batch
+
+    assert attnviz.batch.default_jobs() == len(os.sched_getaffinity(0))
+    asked = []
+    monkeypatch.setattr(attnviz.batch, "default_jobs", lambda: asked.append(1) or 2)
+    for i in range(3):
+        save(Trace(copy_like_arrays(seed=i)), tmp_path / f"t{i}.h5")
+    assert run(runner, "plot", tmp_path, "--out-dir", tmp_path / "a").exit_code == 0 and asked == [1]
+    assert run(runner, "plot", tmp_path, "--out-dir", tmp_path / "b", "--jobs", "1").exit_code == 0 and asked == [1]
+    r = run(runner, "plot", tmp_path, "--out-dir", tmp_path / "c", "--jobs", "0")
+    assert r.exit_code == 2 and "--jobs 0: give 1 or more worker processes" in r.stderr
+    assert [p.read_bytes() for p in sorted((tmp_path / "a").glob("*.png"))] == [
+        p.read_bytes() for p in sorted((tmp_path / "b").glob("*.png"))]
+
+
 def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
 
     env = {**os.environ, "COLUMNS": "200"}
