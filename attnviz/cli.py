@@ -416,9 +416,8 @@ def plot(
     grid: Annotated[str | None, typer.Option(metavar="RxC", help="Rows x columns, e.g. 2x2; as many cells as "
                                              "panels, or more \\[default: the layout's].", show_default=False)] = None,
     cmap: Annotated[str | None, typer.Option(metavar="NAME", help="Colormap for every panel: any matplotlib name "
-                                                  "(attnviz, "
-                                                  "viridis, turbo, gray, ...) \\[default: attnviz, blue to red; "
-                                                  "RdBu_r for the signed Adds and Reads].",
+                                                  "(attnviz, viridis, turbo, gray, ...) \\[default: attnviz, blue "
+                                                  "to red; RdBu_r for the signed Adds and Reads].",
                                              show_default=False)] = None,
     panel_cmap: Annotated[list[str] | None, typer.Option("--panel-cmap", metavar="PANEL=NAME", help="A colormap "
                                                          "for one panel; repeatable.", show_default=False)] = None,
@@ -438,8 +437,7 @@ def plot(
     title_text: Annotated[str | None, typer.Option("--title-text", metavar="TEXT", help="A title of your own.",
                                                    show_default=False)] = None,
     marker: Annotated[list[int] | None, typer.Option("--marker", metavar="STEP", help="Mark this time step with a "
-                                                     "dashed line; "
-                                                     "repeatable.", show_default=False)] = None,
+                                                     "dashed line; repeatable.", show_default=False)] = None,
     phase_marker: Annotated[bool, typer.Option("--phase-marker/--no-phase-marker", help="A dashed line where the "
                                                "output phase starts (from output_mask, or a copy's "
                                                "sequence_length).")] = True,
@@ -449,8 +447,7 @@ def plot(
     fontsize: Annotated[float, typer.Option(help="Font size in points.")] = 10,
     transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background.")] = False,
     time: Annotated[str | None, typer.Option("--time", metavar="START:STOP", help="Draw only these steps (and read "
-                                             "only those).",
-                                             show_default=False)] = None,
+                                             "only those).", show_default=False)] = None,
     locations: Annotated[str, typer.Option("--locations", help="Weighting rows to draw: auto (the locations "
                                            "the heads use, with a margin), all, or START:STOP.")] = "auto",
     reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
@@ -686,8 +683,7 @@ def train(
                                                  show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights and data: the same seed, the same run.")] = 0,
     resume: Annotated[Path | None, typer.Option(metavar="DIR", help="Continue the run in this folder from its "
-                                                                    "checkpoint.",
-                                                show_default=False)] = None,
+                                                                    "checkpoint.", show_default=False)] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: no limit).")] = 0,
     max_seconds: Annotated[float, typer.Option(help="Stop after this much training time (0: no limit).")] = 0,
     trace_every: Annotated[int, typer.Option(metavar="N", help="Record a trace of the probe sequence every N "
@@ -706,9 +702,8 @@ def train(
                                            "model.read_first=false (VALUE as JSON, or plain text); repeatable.",
         show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
-    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help="adam, or rmsprop (the paper's; use --lr "
-                                                                      "1e-4).")
-                         ] = Optimizer.adam,
+    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help="adam, or rmsprop (the paper's; use "
+                                                                      "--lr 1e-4).")] = Optimizer.adam,
     lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: the task's: 1e-3 for copy, 3e-3 "
                                                   "for the others].",
                                              show_default=False)] = None,
