@@ -491,7 +491,7 @@ def plot(
     if result.failures:
         for line in result.failures:
             error_line(line)
-        if len(result.failures) > 1 or written:
+        if len(result.failures) > 1 or result.written:  # (a gallery alone is no figure drawn)
             error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(written)} file(s) written")
         raise typer.Exit(EXIT_USAGE if result.option_failed else 1)
 
