@@ -36,6 +36,7 @@ class BatchResult:
     failures: list[str] = field(default_factory=list)  # one line each: file, trace, problem
     warnings: list[str] = field(default_factory=list)  # drawn, but with a panel left empty
     index: Path | None = None  # OUT/index.html, the gallery of a batch written into a folder
+    option_failed: bool = False  # a failure was an option the trace cannot meet (--head 3 on one head)
 
     @property
     def ok(self) -> bool:
@@ -45,6 +46,7 @@ class BatchResult:
         self.written += other.written
         self.failures += other.failures
         self.warnings += other.warnings
+        self.option_failed |= other.option_failed
 
 
 def safe_name(text: str) -> str:
@@ -58,8 +60,9 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
     """Expand inputs (files and folders) into jobs with output names, then keep one shard.
 
     Output names derive from the file (relative to the folder it was found in) and the
-    trace name; they never leave ``out_dir``. Sharding is over the sorted list of traces,
-    so K/N for K = 1..N covers every trace exactly once.
+    trace name; they never leave ``out_dir``. Files whose names differ only in their suffix
+    keep it (``a.h5``, ``a.npz`` -> ``a_h5.png``, ``a_npz.png``). Sharding is over the sorted
+    list of traces, so K/N for K = 1..N covers every trace exactly once.
     """
     entries = []  # (file, base name, why it is not read, if it is not)
     for p in map(Path, inputs):
@@ -72,6 +75,11 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
             entries.append((p, p.stem, None))
     if not entries:
         raise AttnvizError("no trace files (.h5, .hdf5, .npz) found in " + ", ".join(map(str, inputs)))
+    suffixes: dict[str, set[str]] = {}
+    for file, base, _ in entries:
+        suffixes.setdefault(base, set()).add(file.suffix.lower())
+    entries = [(file, f"{base}_{file.suffix[1:]}" if len(suffixes[base]) > 1 else base, error)
+               for file, base, error in entries]
     jobs, items = [], []
     for file, base, error in entries:
         job, names = Job(file, error=error), []
@@ -155,6 +163,7 @@ def _run_job(args) -> BatchResult:
                         result.written += write_outputs(base, others, draw)
                 except AttnvizError as e:
                     result.failures.append(str(e))
+                    result.option_failed |= isinstance(e, OptionError)
         if pages:
             result.written += write_page(job.page, pages)
     except AttnvizError as e:
@@ -171,15 +180,25 @@ def write_page(path: Path, pages: list) -> list[Path]:
     return write_outputs(path, ["html"], lambda fmt: page([s for _, s in pages], labels, title=title).encode())
 
 
+def default_jobs() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    import os
+
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return os.cpu_count() or 1
+
+
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
-               trace: str | None = None, jobs: int = 1, shard: tuple[int, int] = (1, 1),
+               trace: str | None = None, jobs: int | None = None, shard: tuple[int, int] = (1, 1),
                max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None,
                frame_cache: bool = True, allow_external: bool = False) -> BatchResult:
-    """Draw trace files (and folders of them) to PNG, SVG or PDF.
+    """Draw trace files (and folders of them) to PNG, SVG, PDF or interactive HTML pages.
 
     Without ``output`` or ``out_dir`` each figure lands beside its trace file
     (``trace.h5`` -> ``trace.png``; a file of several traces -> ``trace__NAME.png``).
     A bad file or trace is recorded in ``failures`` and the rest are still drawn.
+    ``jobs`` worker processes share the files out (None: one per core; 1: this process only).
     With ``frame_cache`` PNG frames drawn once are kept on disk for the next run
     (see attnviz.framecache; ``ATTNVIZ_CACHE_DIR`` picks or turns off the folder).
     ``allow_external`` lets a trace file lead to other files, and a folder's symbolic links be
@@ -195,6 +214,10 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     K, N = shard
     if not (N >= 1 and 1 <= K <= N):
         raise OptionError(f"--shard {K}/{N}: K must be between 1 and N")
+    if jobs is None:
+        jobs = default_jobs()
+    elif not jobs >= 1:
+        raise OptionError(f"--jobs {jobs}: give 1 or more worker processes")
     if out_dir is not None:
         Path(out_dir).mkdir(parents=True, exist_ok=True)
     todo = plan(inputs, output, out_dir, trace, shard, max_bytes, allow_external)

@@ -54,8 +54,34 @@ class _Group(typer.core.TyperGroup):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+def _reflow(text: str | None) -> str | None:
+    """A docstring's paragraphs, each on one line: rich wraps them to the terminal (typer keeps the
+    source's line breaks, which would break sentences mid-line)."""
+    if not text:
+        return text
+    return "\n\n".join(" ".join(p.split()) for p in pyinspect.cleandoc(text).split("\n\n"))
+
+
+# plot's and animate's figure options, in help panels of their own: a table of 25 options with
+# --no-phase-marker beside them leaves a narrow column for their help at 80 columns.
+HELP_PANELS = {
+    "Figure": ("layout", "panels", "grid", "head", "time", "locations", "reduce", "figsize", "dpi", "fontsize",
+               "transparent"),
+    "Colours": ("cmap", "panel_cmap", "limits", "colorbar"),
+    "Title and markers": ("title", "title_text", "marker", "phase_marker"),
+}
+
+
 class _Command(typer.core.TyperCommand):
-    """Usage lines as people write them: ``attnviz plot [OPTIONS] FILES...``."""
+    """Usage lines as people write them: ``attnviz plot [OPTIONS] FILES...``; help that reads at 80
+    columns."""
+
+    def __init__(self, *args, help: str | None = None, **kwargs):
+        super().__init__(*args, help=_reflow(help), **kwargs)
+        panel = {name: title for title, names in HELP_PANELS.items() for name in names}
+        for param in self.params:
+            if param.name in panel:
+                param.rich_help_panel = panel[param.name]
 
     def collect_usage_pieces(self, ctx):
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in super().collect_usage_pieces(ctx)]
@@ -129,6 +155,12 @@ Controller = _choices("Controller", ("lstm", "feedforward"))
 Format = _choices("Format", ("png", "svg", "pdf", "html"))
 
 
+def _listed(choices: type[enum.Enum]) -> str:
+    """'a, b or c': the choices in help that names them in words (its metavar is one word)."""
+    *first, last = (c.value for c in choices)
+    return f"{', '.join(first)} or {last}" if first else last
+
+
 def version_callback(value: bool):
     if value:
         out.print(f"attnviz {__version__}")
@@ -161,7 +193,7 @@ Files = Annotated[list[Path], typer.Argument(help="Trace files (.h5, .hdf5, .npz
                                                   "trace file in it, recursively).", metavar="FILES...",
                                              show_default=False)]
 MaxBytes = Annotated[str | None, typer.Option(
-    "--max-bytes", help="Largest array to read whole, e.g. 500M or 8G "
+    "--max-bytes", metavar="SIZE", help="Largest array to read whole, e.g. 500M or 8G "
                         "\\[default: $ATTNVIZ_MAX_BYTES or 4G].", show_default=False)]
 AllowExternal = Annotated[bool, typer.Option(
     "--allow-external", help="Follow what leads out of the files and folders given: HDF5 external links, "
@@ -460,65 +492,71 @@ def plot(
     files: Annotated[list[Path], typer.Argument(metavar="FILES...", help="Trace files and folders (a folder: "
                                                 "every trace file in it, "
                                                      "recursively).", show_default=False)],
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="Output file; its suffix picks the format. "
-                                                "Default: beside the trace, as NAME.png.", show_default=False)] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out-dir", help="Write every figure into this folder.",
-                                                 show_default=False)] = None,
-    formats: Annotated[list[Format] | None, typer.Option("--format", "-f", help="Format; repeat for several.",
-                                                         show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE", help="Output file; its suffix "
+                                                "picks the format \\[default: beside the trace, as NAME.png].",
+                                                show_default=False)] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out-dir", metavar="DIR", help="Write every figure into this "
+                                                 "folder, with a gallery: index.html.", show_default=False)] = None,
+    formats: Annotated[list[Format] | None, typer.Option("--format", "-f", help="Format; repeat for several "
+                                                         "(html: the interactive view).", show_default=False)] = None,
     layout: Annotated[Layout, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: "
                                                 "adds Adds and Reads as a middle row (3x2).")] = Layout.grid,
-    panels: Annotated[str | None, typer.Option(help="Comma-separated panels instead of a layout: inputs, outputs, "
-                                                    "targets, write_weightings, read_weightings, adds, erases, "
-                                                    "reads.", show_default=False)] = None,
-    grid: Annotated[str | None, typer.Option(help="Rows x columns for --panels, e.g. 2x2.", show_default=False)] = None,
-    cmap: Annotated[str | None, typer.Option(help="Colormap for every panel: any matplotlib name (attnviz, "
-                                                  "viridis, turbo, gray, ...) \\[default: attnviz, blue to red; "
-                                                  "RdBu_r for the signed Adds and Reads].",
+    panels: Annotated[str | None, typer.Option(metavar="LIST", help="Comma-separated panels instead of a layout: "
+                                                    "inputs, outputs, targets, write_weightings, read_weightings, "
+                                                    "adds, erases, reads.", show_default=False)] = None,
+    grid: Annotated[str | None, typer.Option(metavar="RxC", help="Rows x columns, e.g. 2x2; as many cells as "
+                                             "panels, or more \\[default: the layout's].", show_default=False)] = None,
+    cmap: Annotated[str | None, typer.Option(metavar="NAME", help="Colormap for every panel: any matplotlib name "
+                                                  "(attnviz, viridis, turbo, gray, ...) \\[default: attnviz, blue "
+                                                  "to red; RdBu_r for the signed Adds and Reads].",
                                              show_default=False)] = None,
-    panel_cmap: Annotated[list[str] | None, typer.Option("--panel-cmap", help="PANEL=COLORMAP for one panel; "
-                                                         "repeatable.", show_default=False)] = None,
-    limits: Annotated[list[str] | None, typer.Option("--limits", help="PANEL=LOW:HIGH colour limits; repeatable. "
+    panel_cmap: Annotated[list[str] | None, typer.Option("--panel-cmap", metavar="PANEL=NAME", help="A colormap "
+                                                         "for one panel; repeatable.", show_default=False)] = None,
+    limits: Annotated[list[str] | None, typer.Option("--limits", metavar="PANEL=LO:HI", help="Colour limits of one "
+                                                     "panel; repeatable. "
                                                      "Default: 0:1 for weightings, outputs, targets and erases; "
                                                      "symmetric about 0 for adds and reads; inputs their range.",
                                                      show_default=False)] = None,
     colorbar: Annotated[bool, typer.Option("--colorbar", help="Draw a colour bar beside every panel.")] = False,
-    head: Annotated[int | None, typer.Option(help="Draw only this head of multi-head datasets (default: one "
-                                                  "panel per head).", show_default=False)] = None,
-    trace: Annotated[str | None, typer.Option(help="Draw only this trace of each file (default: all, one "
-                                                   "figure each).", show_default=False)] = None,
+    head: Annotated[int | None, typer.Option(metavar="N", help="Draw only this head (from 0) of the weightings, "
+                                                  "adds, erases and reads \\[default: one panel per head].",
+                                             show_default=False)] = None,
+    trace: Annotated[str | None, typer.Option(metavar="NAME", help="Draw only this trace of each file "
+                                                   "\\[default: all, one figure each].", show_default=False)] = None,
     title: Annotated[bool, typer.Option("--title/--no-title", help="Title from the trace's metadata (task, "
                                                                     "step, length) when it has any.")] = True,
-    title_text: Annotated[str | None, typer.Option("--title-text", help="A title of your own.",
+    title_text: Annotated[str | None, typer.Option("--title-text", metavar="TEXT", help="A title of your own.",
                                                    show_default=False)] = None,
-    marker: Annotated[list[int] | None, typer.Option("--marker", help="Mark this time step with a dashed line; "
-                                                     "repeatable.", show_default=False)] = None,
+    marker: Annotated[list[int] | None, typer.Option("--marker", metavar="STEP", help="Mark this time step with a "
+                                                     "dashed line; repeatable.", show_default=False)] = None,
     phase_marker: Annotated[bool, typer.Option("--phase-marker/--no-phase-marker", help="A dashed line where the "
                                                "output phase starts (from output_mask, or a copy's "
                                                "sequence_length).")] = True,
-    figsize: Annotated[str | None, typer.Option(help="Figure size in inches, WxH (default grows with the "
-                                                     "grid).", show_default=False)] = None,
+    figsize: Annotated[str | None, typer.Option(metavar="WxH", help="Figure size in inches \\[default: grows with "
+                                                     "the grid].", show_default=False)] = None,
     dpi: Annotated[float, typer.Option(help="Pixels per inch.")] = 100,
     fontsize: Annotated[float, typer.Option(help="Font size in points.")] = 10,
     transparent: Annotated[bool, typer.Option("--transparent", help="Transparent background.")] = False,
-    time: Annotated[str | None, typer.Option("--time", help="Draw only steps START:STOP (read only those).",
-                                             show_default=False)] = None,
+    time: Annotated[str | None, typer.Option("--time", metavar="START:STOP", help="Draw only these steps (and read "
+                                             "only those).", show_default=False)] = None,
     locations: Annotated[str, typer.Option("--locations", help="Weighting rows to draw: auto (the locations "
                                            "the heads use, with a margin), all, or START:STOP (a STOP below "
                                            "START wraps: 100:10 is 100..N-1, then 0..9).")] = "auto",
     reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
                                                    "stays visible) or mean.")] = Reduction.max,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", help="Worker processes.", min=1)] = 1,
-    shard: Annotated[str, typer.Option(help="K/N: draw only the K-th of N disjoint slices of the traces "
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Processes drawing a batch "
+                                             "\\[default: one per core]; 1 draws in this process alone.",
+                                             show_default=False)] = None,
+    shard: Annotated[str, typer.Option(metavar="K/N", help="Draw only the K-th of N disjoint slices of the traces "
                                             "(for CI matrices).")] = "1/1",
     max_bytes: MaxBytes = None,
     allow_external: AllowExternal = False,
 ):
-    """Draw traces as the NTM paper's grid of Time x Location heatmaps (PNG, SVG or PDF).
+    """Draw traces as the NTM paper's grid of Time x Location heatmaps (PNG, SVG, PDF or HTML).
 
     Frames (axes, labels) are cached in ~/.cache/attnviz; ATTNVIZ_CACHE_DIR=DIR moves it, =off turns it off.
 
-    Python: [bold]attnviz.plot_files(files, out_dir=..., options=attnviz.PlotOptions(...))[/bold]
+    Python: [bold]attnviz.plot_files(files, out_dir=..., options=PlotOptions(...))[/bold]
     """
     from .batch import plot_files
     from .plot.run import is_run_dir, plot_run
@@ -540,16 +578,17 @@ def plot(
                             allow_external=allow_external)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))
-    for path in result.written if len(result.written) <= 10 else []:
+    written = result.written + ([result.index] if result.index else [])  # the gallery is written like the rest
+    for path in written if len(written) <= 10 else []:
         out.print(Text(f"wrote {path}"))
-    if len(result.written) > 10:
-        out.print(Text(f"wrote {len(result.written)} files"))
+    if len(written) > 10:
+        out.print(Text(f"wrote {len(written)} files" + (f", the gallery {result.index}" if result.index else "")))
     if result.failures:
         for line in result.failures:
             error_line(line)
-        if len(result.failures) > 1 or result.written:
-            error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(result.written)} file(s) written")
-        raise typer.Exit(1)
+        if len(result.failures) > 1 or result.written:  # (a gallery alone is no figure drawn)
+            error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(written)} file(s) written")
+        raise typer.Exit(EXIT_USAGE if result.option_failed else 1)
 
 
 def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
@@ -596,7 +635,8 @@ def _animate_signature() -> pyinspect.Signature:
     keyword = pyinspect.Parameter.KEYWORD_ONLY
     params = [shared["files"].replace(kind=keyword),
               pyinspect.Parameter("output", keyword, annotation=Annotated[Path, typer.Option(
-                  "-o", "--output", help="The animation: .gif, or .mp4 (with the video extra).", show_default=False)]),
+                  "-o", "--output", metavar="FILE", help="The animation: .gif, or .mp4 (with the video extra).",
+                  show_default=False)]),
               pyinspect.Parameter("fps", keyword, default=4.0, annotation=Annotated[float, typer.Option(
                   help="Frames per second.")])]
     params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes", "allow_external")]
@@ -738,33 +778,39 @@ def _batch_progress(show: bool):
 @cli_errors
 def train(
     ctx: typer.Context,
-    task: Annotated[TaskName, typer.Option(help="The task to learn.")] = TaskName.copy,
-    run_dir: Annotated[Path | None, typer.Option("--run-dir", help="Folder for config, metrics, checkpoints and "
-                                                 "traces \\[default: runs/TASK-seedSEED].", show_default=False)] = None,
+    task: Annotated[TaskName, typer.Option(metavar="TASK", help=f"The task to learn: {_listed(TaskName)}.")
+                    ] = TaskName.copy,
+    run_dir: Annotated[Path | None, typer.Option("--run-dir", metavar="DIR", help="Folder for config, metrics, "
+                                                 "checkpoints and traces \\[default: runs/TASK-seedSEED].",
+                                                 show_default=False)] = None,
     seed: Annotated[int, typer.Option(help="Seed for weights and data: the same seed, the same run.")] = 0,
-    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder from its checkpoint.",
-                                                show_default=False)] = None,
+    resume: Annotated[Path | None, typer.Option(metavar="DIR", help="Continue the run in this folder from its "
+                                                                    "checkpoint.", show_default=False)] = None,
     max_steps: Annotated[int, typer.Option(help="Stop after this many steps (0: no limit).")] = 0,
     max_seconds: Annotated[float, typer.Option(help="Stop after this much training time (0: no limit).")] = 0,
-    trace_every: Annotated[int, typer.Option(help="Record a trace of the probe sequence every N steps.")] = 500,
+    trace_every: Annotated[int, typer.Option(metavar="N", help="Record a trace of the probe sequence every N "
+                                                               "steps, and more often early on: every N/10 steps "
+                                                               "up to step 2N, every N/5 up to 10N (0: never).")
+                           ] = 500,
     checkpoint_every: Annotated[int, typer.Option(help="Write checkpoint.npz every N steps (and at least every "
                                                        "60 s of training).")] = 500,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress while training; the last line only.")
                      ] = False,
     config: Annotated[Path | None, typer.Option(
-        "--config", help="A JSON file of training options, such as a run folder's config.json; options given here "
-                         "win over it.", show_default=False)] = None,
+        "--config", metavar="FILE", help="A JSON file of training options, such as a run folder's config.json; "
+                                         "options given here win over it.", show_default=False)] = None,
     settings: Annotated[list[str] | None, typer.Option(
-        "--set", help="KEY=VALUE for any field of the training or model configuration, e.g. lr=0.002 or "
-                      "model.read_first=false (VALUE as JSON, or plain text); repeatable.",
+        "--set", metavar="KEY=VALUE", help="Any field of the training or model configuration, e.g. lr=0.002 or "
+                                           "model.read_first=false (VALUE as JSON, or plain text); repeatable.",
         show_default=False)] = None,
     batch_size: Annotated[int, typer.Option(help="Sequences per step.")] = 32,
-    optimizer: Annotated[Optimizer, typer.Option(help="adam, or rmsprop (the paper's; use --lr 1e-4).")
-                         ] = Optimizer.adam,
+    optimizer: Annotated[Optimizer, typer.Option(metavar="NAME", help="adam, or rmsprop (the paper's; use "
+                                                                      "--lr 1e-4).")] = Optimizer.adam,
     lr: Annotated[float | None, typer.Option(help="Learning rate \\[default: the task's: 1e-3 for copy, 3e-3 "
                                                   "for the others].",
                                              show_default=False)] = None,
-    controller: Annotated[Controller, typer.Option(help="The controller network.")] = Controller.lstm,
+    controller: Annotated[Controller, typer.Option(metavar="KIND", help="The controller network: "
+                                                                        f"{_listed(Controller)}.")] = Controller.lstm,
     controller_size: Annotated[int, typer.Option(help="Controller units.")] = 100,
     memory_size: Annotated[int, typer.Option(help="N, memory locations.")] = 128,
     word_size: Annotated[int, typer.Option(help="M, memory word width.")] = 20,
@@ -821,7 +867,8 @@ def record(
                                                                           "(its best.npz).",
                                                show_default=False)],
     length: Annotated[int, typer.Option(help="Sequence length (try lengths beyond training: 30, 50, 120).")] = 20,
-    output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write (.h5 or .npz).")] = Path(
+    output: Annotated[Path, typer.Option("-o", "--output", metavar="FILE", help="Trace file to write (.h5 or "
+                                                                                ".npz).")] = Path(
         "trace.h5"),
     seed: Annotated[int, typer.Option(help="Seed of the random sequence.")] = 2014,
 ):

@@ -25,6 +25,14 @@ class TraceError(AttnvizError):
         super().__init__(format_location(path, trace, dataset) + problem)
 
 
+def did_you_mean(word: str, choices) -> str:
+    """'; did you mean A, B?' naming the choices closest to a mistyped word, or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), list(choices), n=3, cutoff=0.5)
+    return f"; did you mean {', '.join(close)}?" if close else ""
+
+
 def format_location(path=None, trace: str | None = None, dataset: str | None = None) -> str:
     parts = []
     if path is not None:

@@ -35,6 +35,8 @@ class TraceRecorder:
         self._steps: dict[str, list[np.ndarray]] = {}
         self._stream = _Stream(Path(stream_to), name, chunk_steps) if stream_to is not None else None
         self._count: dict[str, int] = {}
+        self._shapes: dict[str, tuple[int, ...]] = {}  # each dataset's shape without its time axis
+        self._path = Path(stream_to) if stream_to is not None else None  # for messages
 
     def step(self, **arrays) -> None:
         """Record one time step: each dataset without its time axis, e.g. inputs (input_width,)."""
@@ -53,11 +55,24 @@ class TraceRecorder:
                 continue
             a = as_array(value)
             a = a[None] if per_step else a
+            self._check_shape(key, a, per_step)
             self._count[key] = self._count.get(key, 0) + a.shape[0]
             if self._stream is not None:
                 self._stream.add(key, a)
             else:
                 self._steps.setdefault(key, []).append(a)
+
+    def _check_shape(self, key: str, a: np.ndarray, per_step: bool) -> None:
+        """Every step of a dataset has one shape: a step that differs is refused when it comes, not
+        when the trace is saved."""
+        first = self._shapes.setdefault(key, a.shape[1:])
+        if a.shape[1:] != first:
+            n = self._count.get(key, 0)
+            steps = f"step {n} has" if per_step else f"steps {n} to {n + len(a) - 1} have"
+            if self._stream is not None:
+                self._stream.discard()  # never a half-written file
+            raise TraceError(f"{steps} shape {a.shape[1:]} but the earlier steps have {first}", self._path,
+                             self.name, key)
 
     def __len__(self) -> int:
         """Steps recorded so far (of inputs)."""
@@ -132,11 +147,7 @@ class _Stream:
             group.create_dataset(key, shape=(0,) + block.shape[1:], maxshape=(None,) + block.shape[1:],
                                  dtype=block.dtype, chunks=(self.chunk,) + block.shape[1:],
                                  compression="gzip", compression_opts=4, shuffle=True)
-        ds = group[key]
-        if ds.shape[1:] != block.shape[1:]:
-            self.discard()
-            raise TraceError(f"step has shape {block.shape[1:]}, earlier steps {ds.shape[1:]}", self.path,
-                             self.name, key)
+        ds = group[key]  # of the same shape per step: TraceRecorder checks each step as it comes
         problem = check_values(key, block, ds.shape[0])
         if problem:
             self.discard()

@@ -258,6 +258,14 @@ class Trace:
     def read_weightings(self) -> np.ndarray:
         return self.arrays["read_weightings"]
 
+    # The datasets a trace may hold: None when this one did not record them.
+    targets = property(lambda self: self.arrays.get("targets"), doc="(T, output_width) or None")
+    adds = property(lambda self: self.arrays.get("adds"), doc="(T, M) or (T, heads, M), or None")
+    erases = property(lambda self: self.arrays.get("erases"), doc="(T, M) or (T, heads, M), or None")
+    reads = property(lambda self: self.arrays.get("reads"), doc="(T, M) or (T, heads, M), or None")
+    memory = property(lambda self: self.arrays.get("memory"), doc="(T, N, M) or None")
+    output_mask = property(lambda self: self.arrays.get("output_mask"), doc="(T,) or None: is a step's output scored?")
+
     @property
     def steps(self) -> int:
         """T, the number of time steps."""

@@ -104,7 +104,7 @@ def main():
     base_loop = float(subprocess.run([exe, "-c", BASELINE, str(traces), str(out_base)], check=True,
                                      capture_output=True, text=True).stdout)
     base_total = wall([exe, "-c", BASELINE, str(traces), str(out_base)])
-    a1 = wall([exe, "-m", "attnviz", "plot", str(traces), "--out-dir", str(out_a1)])
+    a1 = wall([exe, "-m", "attnviz", "plot", str(traces), "--out-dir", str(out_a1), "--jobs", "1"])
     aj = wall([exe, "-m", "attnviz", "plot", str(traces), "--out-dir", str(out_aj), "--jobs", str(args.jobs)])
     from PIL import Image
 

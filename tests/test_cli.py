@@ -126,6 +126,33 @@ def test_batch_with_a_bad_file_in_the_middle(runner, tmp_path):
     assert "broken.h5" in (tmp_path / "out" / "index.html").read_text()  # the gallery lists the failure
 
 
+def test_a_head_one_trace_lacks_fails_that_trace_as_a_usage_error(runner, tmp_path):
+    save(Trace(copy_like_arrays(heads=2)), tmp_path / "two.h5")
+    save(Trace(copy_like_arrays()), tmp_path / "one.h5")
+    result = run(runner, "plot", tmp_path / "one.h5", tmp_path / "two.h5", "--head", "1", "--out-dir", tmp_path / "o")
+    assert result.exit_code == 2  # the command line asks for what a trace does not have: fix the command
+    lines = result.stderr.strip().splitlines()
+    assert lines[0].endswith("one.h5: trace '/': dataset 'write_weightings': head 1 does not exist; it has 1 head, "
+                             "head 0")
+    assert lines[1].endswith("1 trace(s) or file(s) failed, 2 file(s) written")  # the other is drawn, and the gallery
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["index.html", "two.png"]
+
+
+def test_inputs_sharing_a_stem_keep_their_suffixes_and_every_file_written_is_listed(runner, tmp_path):
+    src = tmp_path / "in"
+    (src / "x").mkdir(parents=True)
+    for name in ("a.h5", "a.npz", "b.h5", "x/b.h5"):
+        save(Trace(copy_like_arrays()), src / name)
+    r = run(runner, "plot", src, src / "x" / "b.h5", "--out-dir", tmp_path / "o")
+    assert r.exit_code == 0, r.output
+    # a.h5 and a.npz differ by their suffix only: it stays in the name; b.h5 twice: numbered
+    names = ["a_h5.png", "a_npz.png", "b-2.png", "b.png", "index.html", "x__b.png"]
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == names
+    assert sorted(Path(line.removeprefix("wrote ")).name for line in r.stdout.splitlines()) == names
+    r = run(runner, "plot", src / "a.h5", src / "a.npz")  # beside the files, likewise
+    assert r.exit_code == 0 and (src / "a_h5.png").is_file() and (src / "a_npz.png").is_file()
+
+
 def test_output_names_never_escape_the_out_dir(tmp_path):
     out = tmp_path / "out"
     hostile = ("../../etc/passwd", "..", "a/../../b", "[red]x")
@@ -256,6 +283,22 @@ def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
     assert [[w[0].steps for w in t] for t in tasks] == [[5], [7, 7], [11, 11, 11], [11]]
 
 
+def test_a_batch_uses_every_core_unless_told(runner, tmp_path, monkeypatch):
+    import attnviz.batch
+
+    assert attnviz.batch.default_jobs() == len(os.sched_getaffinity(0))
+    asked = []
+    monkeypatch.setattr(attnviz.batch, "default_jobs", lambda: asked.append(1) or 2)
+    for i in range(3):
+        save(Trace(copy_like_arrays(seed=i)), tmp_path / f"t{i}.h5")
+    assert run(runner, "plot", tmp_path, "--out-dir", tmp_path / "a").exit_code == 0 and asked == [1]
+    assert run(runner, "plot", tmp_path, "--out-dir", tmp_path / "b", "--jobs", "1").exit_code == 0 and asked == [1]
+    r = run(runner, "plot", tmp_path, "--out-dir", tmp_path / "c", "--jobs", "0")
+    assert r.exit_code == 2 and "--jobs 0: give 1 or more worker processes" in r.stderr
+    assert [p.read_bytes() for p in sorted((tmp_path / "a").glob("*.png"))] == [
+        p.read_bytes() for p in sorted((tmp_path / "b").glob("*.png"))]
+
+
 def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
 
     env = {**os.environ, "COLUMNS": "200"}
@@ -265,6 +308,31 @@ def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
     train = runner.invoke(app, ["train", "--help"], env=env).output
     assert "[default: runs/TASK-seedSEED]" in train
     assert "Usage: attnviz convert [OPTIONS] SRC DST" in runner.invoke(app, ["convert", "--help"], env=env).output
+
+
+def test_help_at_80_columns_shows_every_option_whole_and_wraps_sentences(runner):
+    """Rich cuts a cell that cannot wrap ('--no-phase-mark…') when its column is narrow; typer keeps a
+    docstring's line breaks, which would break sentences mid-line."""
+    import typer
+
+    group = typer.main.get_command(app)
+    for name, command in [("", group), *group.commands.items()]:
+        text = runner.invoke(app, [name, "--help"] if name else ["--help"], env={**os.environ, "COLUMNS": "80"}).output
+        assert "…" not in text, name
+        assert max(map(len, text.splitlines())) <= 80
+        for param in command.params:
+            for opt in (*param.opts, *param.secondary_opts):
+                if opt.startswith("-"):
+                    assert re.search(rf"(?<![\w-]){re.escape(opt)}(?![\w-])", text), f"{name}: {opt}"
+        description = text.split("╭")[0].split("Usage:")[1].splitlines()[2:]
+        for line, after in zip(description, description[1:], strict=False):
+            if line.strip() and after.strip():  # a line followed by more of its paragraph is full
+                assert len(line.rstrip()) >= 65, f"{name}: {line!r}"
+    plot = runner.invoke(app, ["plot", "--help"], env={**os.environ, "COLUMNS": "200"}).output
+    assert "(PNG, SVG, PDF or HTML)" in plot
+    train = runner.invoke(app, ["train", "--help"], env={**os.environ, "COLUMNS": "200"}).output
+    assert "every N/10 steps up to step 2N, every N/5 up to 10N" in train
+    assert "copy, repeat-copy or associative-recall" in train
 
 
 def test_train_set_reaches_every_configuration_field(runner, tmp_path):

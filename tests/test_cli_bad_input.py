@@ -132,6 +132,13 @@ def test_markup_in_file_names_prints_as_itself(runner, tmp_path):
     (["plot", "T", "--figsize", "3"], "--figsize '3' is not AxB"),
     (["plot", "T", "--grid", "2x"], "--grid '2x' is not AxB"),
     (["plot", "T", "--grid", "0x0"], "grid 0x0 needs at least one row"),
+    (["plot", "T", "--panels", "inputs,outputs,write_weightings", "--grid", "1x2"],
+     "grid 1x2 has 2 cells for 3 panels (inputs, outputs, write_weightings); give a larger --grid or fewer"),
+    (["plot", "T", "--grid", "1x2"], "grid 1x2 has 2 cells for 4 panels"),  # the layout's four
+    (["plot", "T", "--head", "3"], "dataset 'write_weightings': head 3 does not exist; it has 1 head, head 0"),
+    (["plot", "T", "--head", "-1"], "head -1 does not exist; heads are numbered from 0"),
+    (["plot", "T", "--panels", "write_weighting"],
+     "unknown panel 'write_weighting'; did you mean write_weightings, read_weightings?"),
     (["plot", "T", "--panel-cmap", "foo"], "--panel-cmap 'foo' is not PANEL=VALUE"),
     (["plot", "T", "--panel-cmap", "inputs=foo"], "unknown colormap 'foo'"),
     (["plot", "T", "--grid", "100x100"], "over the limit of 50,000,000"),
@@ -190,7 +197,7 @@ def test_an_unwritable_output_fails_its_trace_only(runner, tmp_path):
                                  "--out-dir", str(out)])
     assert result.exit_code == 1
     assert f"{out / 'b.png'}: is a folder" in result.stderr and ".tmp" not in result.stderr
-    assert "1 trace(s) or file(s) failed, 2 file(s) written" in result.stderr
+    assert "1 trace(s) or file(s) failed, 3 file(s) written" in result.stderr  # a, c and index.html
     assert (out / "a.png").is_file() and (out / "c.png").is_file()
     assert sorted(p.name for p in out.iterdir()) == ["a.png", "b.png", "c.png", "index.html"]  # no temporary left
 

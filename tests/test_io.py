@@ -144,6 +144,24 @@ def test_recorder_step_by_step_equals_whole_sequence(tmp_path):
     assert attnviz.load(path) == whole.trace()
 
 
+@pytest.mark.parametrize("stream", [False, True])
+def test_recorder_refuses_a_step_whose_shape_changes_when_it_comes(tmp_path, stream):
+    arrays = copy_like_arrays(N=16)
+    rec = TraceRecorder(stream_to=tmp_path / "s.h5" if stream else None, chunk_steps=2)
+    for t in range(4):
+        rec.step(**{k: v[t] for k, v in arrays.items()})
+    with pytest.raises(TraceError) as exc:
+        rec.step(inputs=arrays["inputs"][4], outputs=arrays["outputs"][4], write_weightings=np.zeros(20))
+    assert str(exc.value).endswith("trace '/': dataset 'write_weightings': step 4 has shape (20,) but the earlier "
+                                   "steps have (16,)")
+    assert exc.value.dataset == "write_weightings"
+    assert list(tmp_path.iterdir()) == []  # streaming: the unfinished file is gone
+    whole = TraceRecorder()
+    whole.record(write_weightings=np.zeros((3, 16)))
+    with pytest.raises(TraceError, match="steps 3 to 4 have shape \\(2, 16\\) but the earlier steps have \\(16,\\)"):
+        whole.record(write_weightings=np.zeros((2, 2, 16)))
+
+
 def test_recorder_rejects_unknown_names():
     with pytest.raises(ValueError, match="unknown dataset"):
         TraceRecorder().step(weights=np.zeros(3))

@@ -9,6 +9,7 @@ from PIL import Image
 
 import attnviz
 from attnviz import AttnvizError, Trace
+from attnviz.errors import OptionError
 from attnviz.plot import PlotOptions, Renderer, Source, build_scene, draw_panel, draw_scene, export, plot_trace
 from attnviz.plot.colors import MASK_RGBA, contrast, lightness, lut
 from attnviz.plot.plan import used_band
@@ -498,8 +499,20 @@ def test_multi_head_panels_and_head_choice():
         f"Read Weightings (head {h})" for h in range(3)]
     assert scene.grid == (4, 2)
     assert len(scene_of(t, head=1).panels) == 4
-    with pytest.raises(AttnvizError, match="head 5 does not exist"):
+    with pytest.raises(OptionError, match="head 5 does not exist; it has 3 heads, 0 to 2"):
         scene_of(t, head=5)
+    # a (T, N) dataset is one head: head 0 draws it, another head is refused, never ignored
+    one = Trace(copy_like_arrays())
+    assert [p.title for p in scene_of(one, head=0).panels] == [p.title for p in scene_of(one).panels]
+    with pytest.raises(OptionError, match="dataset 'write_weightings': head 3 does not exist; it has 1 head"):
+        scene_of(one, head=3)
+    # a grid asked for is never grown: one panel per head must fit it
+    assert scene_of(t, panels=("inputs", "write_weightings"), grid=(2, 2)).grid == (2, 2)
+    with pytest.raises(OptionError, match="grid 2x2 has 4 cells but this trace has 8 panels, one per head"):
+        scene_of(t, grid=(2, 2))
+    assert scene_of(t, grid=(2, 2), head=2).grid == (2, 2)
+    with pytest.raises(OptionError, match="grid 1x2 has 2 cells for 3 panels"):
+        PlotOptions(panels=("inputs", "outputs", "reads"), grid=(1, 2)).validated()
 
 
 @pytest.mark.parametrize("figsize, dpi", [((8, 5.6), 100), ((4.33, 2.717), 100), ((6.1, 4.05), 250)])

@@ -15,6 +15,17 @@ def test_valid_trace_builds_and_exposes_shapes():
     assert t.metadata == {"task": "copy", "step": 3}
 
 
+def test_every_dataset_a_trace_may_hold_is_an_attribute():
+    from attnviz.trace import DATASETS
+
+    full = Trace(copy_like_arrays(full=True) | {"output_mask": np.ones(11, bool)})
+    bare = Trace(copy_like_arrays())
+    for key in DATASETS:
+        assert getattr(full, key) is full[key]
+        assert getattr(bare, key) is (bare[key] if key in bare else None)
+    assert bare.adds is None and "adds=(11, 4)" in repr(full) and full.adds.shape == (11, 4)
+
+
 @pytest.mark.parametrize("mutate, dataset, words", [
     (lambda a: a.pop("outputs"), "outputs", "missing required"),
     (lambda a: a.update(inputs=a["inputs"][:, :, None]), "inputs", "rank 3"),

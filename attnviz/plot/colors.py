@@ -10,11 +10,9 @@ any matplotlib code can then ask for it by name.
 
 from __future__ import annotations
 
-import difflib
-
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import OptionError, did_you_mean
 
 SEQUENTIAL = "attnviz"  # weightings, outputs, erases: 0 is dark blue, 1 bright red
 DIVERGING = "RdBu_r"  # signed panels (adds, reads): blue below 0, white at 0, red above
@@ -46,8 +44,7 @@ def get_cmap(cmap):
     try:
         return colormaps[cmap]
     except KeyError:
-        close = difflib.get_close_matches(str(cmap), list(colormaps), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; see matplotlib's colormap list"
+        hint = did_you_mean(cmap, colormaps) or "; see matplotlib's colormap list"
         raise OptionError(f"unknown colormap {cmap!r}{hint}") from None
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import OptionError
+from ..errors import OptionError, did_you_mean
 
 
 @dataclass(frozen=True)
@@ -91,15 +91,25 @@ class PlotOptions:
             raise OptionError(f"unknown layout {self.layout!r}; choose {', '.join(LAYOUTS)}")
         for p in list(self.panels or ()) + list(self.panel_cmaps) + list(self.limits):
             if p not in PANELS:
-                raise OptionError(f"unknown panel {p!r}; panels are {', '.join(PANELS)}")
+                hint = did_you_mean(p, PANELS) or f"; panels are {', '.join(PANELS)}"
+                raise OptionError(f"unknown panel {p!r}{hint}")
         if self.panels is not None and not self.panels:
             raise OptionError("--panels names no panel")
         if self.reduce not in REDUCTIONS:
             raise OptionError(f"unknown reduction {self.reduce!r}; choose {', '.join(REDUCTIONS)}")
         if not (self.dpi > 0 and self.fontsize > 0):
             raise OptionError("dpi and font size must be positive")
-        if self.grid is not None and not (self.grid[0] >= 1 and self.grid[1] >= 1):
-            raise OptionError(f"grid {self.grid[0]}x{self.grid[1]} needs at least one row and one column")
+        if self.grid is not None:
+            rows, cols = self.grid
+            if not (rows >= 1 and cols >= 1):
+                raise OptionError(f"grid {rows}x{cols} needs at least one row and one column")
+            names = self.panels or LAYOUTS[self.layout][0]
+            if rows * cols < len(names):
+                fewer = " or fewer --panels" if self.panels else ""
+                raise OptionError(f"grid {rows}x{cols} has {rows * cols} cells for {len(names)} panels "
+                                  f"({', '.join(names)}); give a larger --grid{fewer}")
+        if self.head is not None and not self.head >= 0:
+            raise OptionError(f"head {self.head} does not exist; heads are numbered from 0")
         if self.figsize is not None and not (self.figsize[0] > 0 and self.figsize[1] > 0):
             raise OptionError(f"figure size {self.figsize[0]:g}x{self.figsize[1]:g} must be positive")
         check_pixels(self.figsize or default_figsize(self.grid or LAYOUTS[self.layout][1], self, True), self.dpi)

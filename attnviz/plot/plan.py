@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..errors import OptionError
 from .colors import DIVERGING, SEQUENTIAL
 from .options import (
     LAYOUTS,
@@ -150,8 +151,6 @@ def axes_rects(grid, figsize, opts: PlotOptions, titled: bool) -> list[tuple[flo
     cw = (w - left - right - hgap * (cols - 1)) / cols
     ch = (h - top - bottom - vgap * (rows - 1)) / rows
     if cw <= 0 or ch <= 0:
-        from ..errors import OptionError
-
         raise OptionError(f"figure of {w:g}x{h:g} inches leaves no room for {rows}x{cols} panels; "
                            "enlarge --figsize or lower --fontsize")
     out = []
@@ -224,7 +223,10 @@ def axis_ticks(lo: int, hi: int, most: int, modulo: int | None = None) -> Ticks:
 def plan_panels(shapes: dict[str, tuple], opts: PlotOptions, error) -> tuple[list[PanelPlan], tuple[int, int],
                                                                               list[str]]:
     """Panels and grid for a trace with datasets of these shapes; and a warning for each panel
-    of the layout the trace did not record (a panel named in ``opts.panels`` must exist)."""
+    of the layout the trace did not record (a panel named in ``opts.panels`` must exist).
+
+    A head that a dataset does not have (``opts.head``), or more panels (one per head) than the
+    cells of ``opts.grid``, raises OptionError, located like ``error``'s messages."""
     names, grid = LAYOUTS[opts.layout]
     if opts.panels:
         names = tuple(opts.panels)
@@ -244,9 +246,10 @@ def plan_panels(shapes: dict[str, tuple], opts: PlotOptions, error) -> tuple[lis
             continue
         shape = shapes[key]
         heads = shape[1] if key in PER_HEAD and len(shape) == 3 else 0
+        if key in PER_HEAD and opts.head is not None and not opts.head < (heads or 1):  # (T, N): one head
+            has = f"{heads} heads, 0 to {heads - 1}" if heads > 1 else "1 head, head 0"
+            raise OptionError(str(error(f"head {opts.head} does not exist; it has {has}", key)))
         if heads and opts.head is not None:
-            if not 0 <= opts.head < heads:
-                raise error(f"head {opts.head} does not exist; {key} has {heads} head(s)")
             panels.append(PanelPlan(key, opts.head, f"{kind.title} (head {opts.head})", cmap))
         elif heads > 1:
             panels += [PanelPlan(key, h, f"{kind.title} (head {h})", cmap) for h in range(heads)]
@@ -254,6 +257,10 @@ def plan_panels(shapes: dict[str, tuple], opts: PlotOptions, error) -> tuple[lis
             panels.append(PanelPlan(key, 0 if heads else None, kind.title, cmap))
     rows, cols = grid
     if rows * cols < len(panels):
+        if opts.grid:  # asked for: never grown behind the user's back
+            raise OptionError(str(error(f"grid {rows}x{cols} has {rows * cols} cells but this trace has "
+                                        f"{len(panels)} panels, one per head; give a larger --grid or pick "
+                                        "a --head")))
         rows = int(np.ceil(len(panels) / cols))
     return panels, (rows, cols), warnings
 
