@@ -14,7 +14,7 @@ _EXPORTS = {
     "Trace": "trace", "TraceInfo": "io", "TraceRecorder": "recorder",
     "AttnvizError": "errors", "TraceError": "errors",
     "load": "io", "save": "io", "list_traces": "io", "iter_traces": "io", "open_traces": "io",
-    "validate_file": "io", "convert": "io", "trace_files": "io", "summarize": "inspect",
+    "validate_file": "io", "convert": "io", "trace_files": "io", "trace_entries": "io", "summarize": "inspect",
     "copy_diagnostics": "analysis",
     "plot_trace": "plot", "draw_panel": "plot", "export": "plot", "PlotOptions": "plot", "plot_files": "batch",
     "register_colormap": "plot.colors", "animate": "plot.animate", "plot_run": "plot.run",

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from .errors import AttnvizError, OptionError
 from .framecache import default_dir as default_cache_dir
-from .io import open_traces, trace_files
+from .io import open_traces, trace_entries
 from .plot.export import check_formats, check_output_name, scene_bytes, write_outputs
 from .plot.options import FORMATS, PlotOptions
 from .plot.plan import build_scene
@@ -66,13 +66,9 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
     """
     entries = []  # (file, base name, why it is not read, if it is not)
     for p in map(Path, inputs):
-        if p.is_dir():
-            refused: list[AttnvizError] = []
-            found = [(f, None) for f in trace_files([p], allow_external=allow_external, refused=refused)]
-            for f, error in sorted(found + [(e.path, str(e)) for e in refused], key=lambda fe: fe[0]):
-                entries.append((f, "__".join(f.relative_to(p).with_suffix("").parts), error))
-        else:
-            entries.append((p, p.stem, None))
+        for f, error in trace_entries([p], allow_external):  # a folder's own refusal comes under its path
+            base = "__".join(f.relative_to(p).with_suffix("").parts) if f != p else p.stem
+            entries.append((f, base, error and str(error)))
     if not entries:
         raise AttnvizError("no trace files (.h5, .hdf5, .npz) found in " + ", ".join(map(str, inputs)))
     suffixes: dict[str, set[str]] = {}

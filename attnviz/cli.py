@@ -201,22 +201,6 @@ AllowExternal = Annotated[bool, typer.Option(
                              "for files you trust; refused by default.")]
 
 
-def _trace_paths(files: list[Path], allow_external: bool) -> list[tuple[Path, str | None]]:
-    """Every trace file named, or found in a folder named, with the line that refuses it (a folder's
-    symbolic link, a folder with no trace file) or None."""
-    from .errors import TraceError
-    from .io import trace_files
-
-    out = []
-    for path in files:
-        refused: list[TraceError] = []
-        found = [(f, None) for f in trace_files([path], allow_external=allow_external, refused=refused)]
-        if path.is_dir() and not found and not refused:
-            refused.append(TraceError("holds no trace files (.h5, .hdf5, .npz)", path))
-        out += sorted(found + [(e.path, str(e)) for e in refused], key=lambda fe: fe[0])
-    return out
-
-
 # --------------------------------------------------------------------- inspect
 
 
@@ -236,13 +220,14 @@ def inspect(
 
     from .errors import AttnvizError
     from .inspect import summarize
+    from .io import trace_entries
 
     limit = parse_max_bytes(max_bytes)
     summaries, failed = [], False
-    for path, problem in _trace_paths(files, allow_external):
+    for path, problem in trace_entries(files, allow_external):
         try:
             if problem:
-                raise AttnvizError(problem)
+                raise problem
             summaries.append(summarize(path, limit, allow_external))
         except AttnvizError as e:
             error_line(str(e))
@@ -391,14 +376,15 @@ def validate(
 
     Python: [bold]attnviz.validate_file(path)[/bold] returns the problem lines.
     """
-    from .io import validate_file
+    from .io import trace_entries, validate_file
 
     if not (math.isfinite(tol) and tol >= 0):
         raise typer.BadParameter(f"--tol {tol} must be a finite number, 0 or more")
     limit = parse_max_bytes(max_bytes)
     bad, report = 0, []
-    for path, problem in _trace_paths(files, allow_external):
-        problems = [problem] if problem else validate_file(path, tol if weightings else None, limit, allow_external)
+    for path, problem in trace_entries(files, allow_external):
+        problems = ([str(problem)] if problem
+                    else validate_file(path, tol if weightings else None, limit, allow_external))
         report.append({"file": str(path), "problems": problems})
         for line in problems:
             error_line(line)

@@ -784,6 +784,21 @@ def trace_files(paths, recursive: bool = True, allow_external: bool = False,
     return out
 
 
+def trace_entries(paths, allow_external: bool = False) -> list[tuple[Path, TraceError | None]]:
+    """Every trace file named in ``paths`` or found in a folder named there, each with the TraceError
+    that refuses it or None, sorted by path within each of ``paths``, in their order. Refused: a
+    folder's symbolic link (unless ``allow_external``), a folder that cannot be read, and a folder
+    named that holds no trace file, each under its own path."""
+    out = []
+    for path in map(Path, paths):
+        refused: list[TraceError] = []
+        found = [(f, None) for f in trace_files([path], allow_external=allow_external, refused=refused)]
+        if not found and not refused and path.is_dir():
+            refused.append(TraceError("holds no trace files (.h5, .hdf5, .npz)", path))
+        out += sorted(found + [(e.path, e) for e in refused], key=lambda fe: fe[0])
+    return out
+
+
 def folder_link_error(path: Path) -> TraceError:
     """The refusal of a symbolic link met in a folder (one named by the user is followed)."""
     try:

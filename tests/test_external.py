@@ -334,6 +334,55 @@ def test_validate_and_inspect_take_folders(runner, tmp_path):
         assert result.stderr.strip() == f"attnviz: error: {traces / 'x/y'}: holds no trace files (.h5, .hdf5, .npz)"
 
 
+@pytest.mark.parametrize("command", ["validate", "inspect", "plot"])
+def test_a_folder_that_cannot_be_listed_is_one_line(runner, tmp_path, monkeypatch, command):
+    """Named on the command line or met inside a folder (as root, chmod cannot make one unreadable)."""
+    from conftest import run as run_cli
+
+    _folder_of_traces(tmp_path / "traces")
+    traces, locked = tmp_path / "traces", [None]
+    for name in ("x/y/bad.h5", "x/y/junk.h5"):
+        (traces / name).unlink()
+    real = os.scandir
+
+    def scandir(path="."):
+        if os.fspath(path) == locked[0]:
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    out = ["--out-dir", tmp_path / "out"] if command == "plot" else []
+    for folder in (traces, traces / "x"):
+        locked[0] = str(folder)
+        result = run_cli(runner, command, traces, *out)
+        assert result.exit_code == 1, result.output
+        lines = result.stderr.strip().splitlines()  # (the progress bar of plot leaves a blank line)
+        assert lines[0] == f"attnviz: error: {folder}: folder cannot be read (Permission denied)"
+        assert len(lines) == 1 + (folder != traces and command == "plot"), lines  # + plot's count of failures
+    assert command != "plot" or sorted(p.name for p in (tmp_path / "out").glob("*.png")) == ["a.png"]
+
+
+def test_plot_reports_an_empty_folder_as_validate_and_inspect_do(runner, tmp_path):
+    from conftest import run as run_cli
+
+    _folder_of_traces(tmp_path / "traces")
+    traces, empty = tmp_path / "traces", tmp_path / "empty"
+    empty.mkdir()
+    for args in (["validate"], ["inspect"], ["plot", "--out-dir", tmp_path / "out"]):
+        result = run_cli(runner, *args, traces / "a.h5", empty)
+        assert result.exit_code == 1, result.output
+        line = f"attnviz: error: {empty}: holds no trace files (.h5, .hdf5, .npz)"
+        assert result.stderr.strip().splitlines()[0] == line, result.stderr
+    assert (tmp_path / "out" / "a.png").is_file()
+    result = run_cli(runner, "plot", empty)
+    assert result.exit_code == 1 and result.stderr.strip() == line
+    import attnviz
+
+    assert [(p, e and e.problem) for p, e in attnviz.trace_entries([traces / "x", empty])] == [
+        (traces / "x/b.npz", None), (traces / "x/y/bad.h5", None), (traces / "x/y/junk.h5", None),
+        (empty, "holds no trace files (.h5, .hdf5, .npz)")]
+
+
 def test_links_within_a_file_are_followed(tmp_path):
     """A soft link to a dataset of the same file is no way out: it is read as before."""
     import attnviz
