@@ -95,8 +95,9 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
         jobs.append(job)
         items += [(job, n, base) for n in names] or [(job, None, base)]
     one_page = output is not None and Path(output).suffix.lower() == ".html"  # a file's traces, one page
-    if output is not None and len(items) != 1 and not (one_page and len(jobs) == 1):
-        raise AttnvizError(f"--output names one file but there are {len(items)} traces to draw; "
+    drawn = [job for job, name, _ in items if name is not None]  # a refused file is reported, not drawn
+    if output is not None and len(drawn) > 1 and not (one_page and len(set(map(id, drawn))) == 1):
+        raise AttnvizError(f"--output names one file but there are {len(drawn)} traces to draw; "
                            "use --out-dir (or --trace to pick one)")
     used: dict[str, int] = {}
     K, N = shard

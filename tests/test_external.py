@@ -383,6 +383,34 @@ def test_plot_reports_an_empty_folder_as_validate_and_inspect_do(runner, tmp_pat
         (empty, "holds no trace files (.h5, .hdf5, .npz)")]
 
 
+def test_output_counts_only_the_traces_a_folder_holds_and_reports_its_refusals(runner, tmp_path):
+    import attnviz
+
+    from conftest import run as run_cli
+
+    one = tmp_path / "one"
+    one.mkdir()
+    attnviz.save([attnviz.Trace(copy_like_arrays(seed=s), {}, f"s{s}") for s in range(2)], tmp_path / "two.h5")
+    attnviz.save(attnviz.Trace(copy_like_arrays()), one / "good.h5")
+    (one / "link.h5").symlink_to(tmp_path / "two.h5")
+    refusal = f"attnviz: error: {one / 'link.h5'}: is a symbolic link (to {str(tmp_path / 'two.h5')!r})"
+    for output in ("x.png", "x.html"):
+        result = run_cli(runner, "plot", one, "-o", tmp_path / output)
+        assert result.exit_code == 1, result.output
+        assert result.stderr.strip().splitlines()[0].startswith(refusal), result.stderr
+        assert result.stdout.strip() == f"wrote {tmp_path / output}"
+    many = tmp_path / "many"  # a file of two traces, drawn on one page, and a link
+    many.mkdir()
+    (many / "two.h5").write_bytes((tmp_path / "two.h5").read_bytes())
+    (many / "link.h5").symlink_to(tmp_path / "two.h5")
+    result = run_cli(runner, "plot", many, "-o", tmp_path / "y.html")
+    assert result.exit_code == 1 and result.stdout.strip() == f"wrote {tmp_path / 'y.html'}", result.output
+    assert "link.h5: is a symbolic link" in result.stderr
+    attnviz.save(attnviz.Trace(copy_like_arrays()), one / "more.h5")
+    result = run_cli(runner, "plot", one, "-o", tmp_path / "y.png")
+    assert result.exit_code == 1 and "--output names one file but there are 2 traces to draw" in result.stderr
+
+
 def test_links_within_a_file_are_followed(tmp_path):
     """A soft link to a dataset of the same file is no way out: it is read as before."""
     import attnviz
