@@ -553,15 +553,16 @@ def plot(
     opts = _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
                          phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce)
     fmts = [f.value for f in formats or ()]
-    if len(files) == 1 and is_run_dir(files[0]) and output is None and set(fmts) <= {"png", "html"}:
+    K, N = int(m.group(1)), int(m.group(2))
+    if len(files) == 1 and is_run_dir(files[0]):
+        _run_dir_options(files[0], output, fmts, trace, jobs, (K, N))
         for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts,
                              allow_external=allow_external):
             out.print(Text(f"wrote {path}"))
         return
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
-        result = plot_files(files, output, out_dir, opts, fmts or None, trace, jobs,
-                            (int(m.group(1)), int(m.group(2))), parse_max_bytes(max_bytes), on_progress=on_progress,
-                            allow_external=allow_external)
+        result = plot_files(files, output, out_dir, opts, fmts or None, trace, jobs, (K, N), parse_max_bytes(max_bytes),
+                            on_progress=on_progress, allow_external=allow_external)
     for line in dict.fromkeys(result.warnings):
         err.print(Text(f"attnviz: warning: {line}"))
     written = result.written + ([result.index] if result.index else [])  # the gallery is written like the rest
@@ -575,6 +576,21 @@ def plot(
         if len(result.failures) > 1 or result.written:  # (a gallery alone is no figure drawn)
             error_line(f"{len(result.failures)} trace(s) or file(s) failed, {len(written)} file(s) written")
         raise typer.Exit(EXIT_USAGE if result.option_failed else 1)
+
+
+def _run_dir_options(run_dir: Path, output, fmts, trace, jobs, shard) -> None:
+    """Refuse the options of plot that a run folder cannot honour: it is drawn whole, in this process,
+    into a folder, as PNG and GIF (and its page)."""
+    unused = [("-o/--output", output is not None), ("--trace", trace is not None), ("--jobs", jobs is not None),
+              ("--shard", shard != (1, 1))]
+    unused += [(f"--format {fmt}", True) for fmt in dict.fromkeys(fmts) if fmt not in ("png", "html")]
+    traces = run_dir / "traces.h5"
+    hint = f"; to draw its snapshots as trace files, give {traces}" if traces.is_file() else ""
+    for option, given in unused:
+        if given:
+            raise typer.BadParameter(f"{option} does not apply to a run folder ({run_dir}), which is drawn whole "
+                                     f"into RUN_DIR/figures or --out-dir as PNG and GIF (with -f html, its page too)"
+                                     + hint)
 
 
 def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,

@@ -121,6 +121,41 @@ def test_plot_a_run_folder_with_no_snapshot_one_or_many(tmp_path, runner):
     assert last.shape[0] > 700  # the paper layout's three rows
 
 
+@pytest.mark.parametrize("args, option", [
+    (["--trace", "nonexistent"], "--trace"), (["--shard", "3/4"], "--shard"), (["--jobs", "7"], "--jobs"),
+    (["-o", "OUT/x.png"], "-o/--output"), (["-f", "svg"], "--format svg"), (["-f", "png", "-f", "pdf"], "--format pdf"),
+])
+def test_options_a_run_folder_cannot_honour_are_usage_errors(tmp_path, runner, args, option):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text(HEADER + "50,1600,80.5,79.1,30.25,0.001,0,1.5\n")
+    attnviz.save(snapshot(50), folder / "traces.h5")
+    r = run(runner, "plot", folder, *[a.replace("OUT", str(tmp_path)) for a in args])
+    assert r.exit_code == 2, r.output
+    assert r.stderr.strip().splitlines() == [
+        f"attnviz: error: {option} does not apply to a run folder ({folder}), which is drawn whole into "
+        "RUN_DIR/figures or --out-dir as PNG and GIF (with -f html, its page too); to draw its snapshots as trace "
+        f"files, give {folder / 'traces.h5'} (see 'attnviz plot --help')"]
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["metrics.csv", "run", "traces.h5"]  # nothing written
+
+
+def test_a_run_folder_honours_the_figure_options_in_every_file(tmp_path, runner):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text(HEADER + "50,1600,80.5,79.1,30.25,0.001,0,1.5\n")
+    attnviz.save(snapshot(50), folder / "traces.h5")
+    sizes = {}
+    for dpi in ("100", "50"):
+        r = run(runner, "plot", folder, "--dpi", dpi, "--transparent", "--shard", "1/1", "--out-dir", tmp_path / dpi)
+        assert r.exit_code == 0, r.output
+        sizes[dpi] = {p.name: Image.open(p).size for p in (tmp_path / dpi).iterdir()}
+        curves = Image.open(tmp_path / dpi / "learning_curves.png")
+        assert curves.mode == "RGBA" and curves.getpixel((0, 0))[3] == 0  # transparent
+    assert sizes["100"]["learning_curves.png"] == (1000, 380)
+    for name, (w, h) in sizes["100"].items():
+        assert abs(sizes["50"][name][0] - w / 2) <= 1 and abs(sizes["50"][name][1] - h / 2) <= 1, name
+
+
 def test_progress_off_a_terminal_is_one_plain_line_per_evaluation(tmp_path, runner):
     small = ["--memory-size", "16", "--word-size", "8", "--controller-size", "16", "--processes", "1"]
     r = run(runner, "train", "--run-dir", tmp_path / "r", "--max-steps", "100", *small)

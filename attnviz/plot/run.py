@@ -45,13 +45,15 @@ def read_metrics(path) -> dict[str, np.ndarray]:
     return out
 
 
-def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONVERGED_BELOW, fontsize: float = 10):
+def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONVERGED_BELOW, fontsize: float = 10,
+                         dpi: float = 100):
     """Held-out wrong bits and cross-entropy (bits per sequence) against sequences seen, with the
-    convergence threshold, rate changes and rollbacks marked. Returns a matplotlib Figure."""
+    convergence threshold, rate changes and rollbacks marked. Returns a matplotlib Figure, 10 x 3.8
+    inches."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(10, 3.8), dpi=100)
+    fig = Figure(figsize=(10, 3.8), dpi=dpi)
     FigureCanvasAgg(fig)
     wrong_ax, bits_ax = fig.subplots(1, 2)
     fig.subplots_adjust(left=0.07, right=0.98, bottom=0.14, top=0.86, wspace=0.22)
@@ -125,7 +127,8 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
     written = []
     metrics = read_metrics(run_dir / METRICS_FILE)
     with default_style():
-        data = figure_bytes(draw_learning_curves(metrics, fontsize=opts.fontsize), "png")
+        data = figure_bytes(draw_learning_curves(metrics, fontsize=opts.fontsize, dpi=opts.dpi), "png",
+                            opts.transparent)
     with atomic_path(out / "learning_curves.png") as tmp:
         tmp.write_bytes(data)
     written.append(out / "learning_curves.png")
