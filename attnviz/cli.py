@@ -556,9 +556,8 @@ def plot(
     K, N = int(m.group(1)), int(m.group(2))
     if len(files) == 1 and is_run_dir(files[0]):
         _run_dir_options(files[0], output, fmts, trace, jobs, (K, N))
-        for path in plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts,
-                             allow_external=allow_external):
-            out.print(Text(f"wrote {path}"))
+        plot_run(files[0], out_dir, opts, max_bytes=parse_max_bytes(max_bytes), html="html" in fmts,
+                 allow_external=allow_external, on_write=lambda path: out.print(Text(f"wrote {path}")))
         return
     with _batch_progress(len(files) > 1 or files[0].is_dir()) as on_progress:
         result = plot_files(files, output, out_dir, opts, fmts or None, trace, jobs, (K, N), parse_max_bytes(max_bytes),

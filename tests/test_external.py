@@ -448,10 +448,12 @@ def test_the_api_follows_when_asked(world):
         del os.environ["HDF5_EXT_PREFIX"]
 
 
-def test_a_run_folder_does_not_follow_links(world, tmp_path):
+def test_a_run_folder_does_not_follow_links(world, tmp_path, runner):
     import attnviz
 
-    d, _ = world
+    from conftest import run as run_cli
+
+    d, files = world
     run_dir = tmp_path / "run"
     run_dir.mkdir()
     (run_dir / "metrics.csv").write_text("step,sequences\n50,1600\n")
@@ -459,6 +461,15 @@ def test_a_run_folder_does_not_follow_links(world, tmp_path):
     with pytest.raises(attnviz.TraceError, match="traces.h5: is a symbolic link"):
         attnviz.plot_run(run_dir)
     assert not (run_dir / "figures").exists()
+    (run_dir / "traces.h5").unlink()  # traces refused once the curves are drawn: the curves are listed
+    (run_dir / "traces.h5").write_bytes(files["external_link.h5"].read_bytes())
+    written = []
+    with pytest.raises(attnviz.TraceError, match="dataset 'inputs': is an external link"):
+        attnviz.plot_run(run_dir, on_write=written.append)
+    assert written == [run_dir / "figures" / "learning_curves.png"] and written[0].is_file()
+    result = run_cli(runner, "plot", run_dir, "-f", "html")
+    assert result.exit_code == 1 and result.stdout == f"wrote {written[0]}\n", result.output
+    assert len(result.stderr.strip().splitlines()) == 1 and "is an external link" in result.stderr
 
 
 @pytest.mark.parametrize("data", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -103,13 +104,15 @@ def _events(metrics) -> list[tuple[float, str, str]]:
 
 
 def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: float = 4.0,
-             max_bytes: int | None = None, html: bool = False, allow_external: bool = False) -> list[Path]:
+             max_bytes: int | None = None, html: bool = False, allow_external: bool = False,
+             on_write: Callable[[Path], None] | None = None) -> list[Path]:
     """Draw a training run's folder into ``out_dir`` (default RUN_DIR/figures): learning_curves.png,
     evolution.gif (one frame per snapshot, on one shared view) and last_snapshot.png; with ``html``
     also run.html, the interactive page (its curve, and a slider over the snapshots). Returns the
-    paths written; a run with no snapshot yet gets its curves only. Its metrics.csv and traces.h5
-    are refused if they are symbolic links, and its traces if they lead to other files, unless
-    ``allow_external``."""
+    paths written, and hands each to ``on_write`` as soon as it is written (so that files written
+    before an error are known); a run with no snapshot yet gets its curves only. Its metrics.csv
+    and traces.h5 are refused if they are symbolic links, and its traces if they lead to other
+    files, unless ``allow_external``."""
     from ..io import atomic_path, folder_link_error, open_traces
     from .animate import animate, snapshots
     from .draw import default_style, figure_bytes
@@ -125,22 +128,29 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
     out.mkdir(parents=True, exist_ok=True)
     opts = (options or PlotOptions()).validated()
     written = []
+
+    def wrote(paths: list[Path]) -> None:
+        for path in paths:
+            written.append(path)
+            if on_write is not None:
+                on_write(path)
+
     metrics = read_metrics(run_dir / METRICS_FILE)
     with default_style():
         data = figure_bytes(draw_learning_curves(metrics, fontsize=opts.fontsize, dpi=opts.dpi), "png",
                             opts.transparent)
     with atomic_path(out / "learning_curves.png") as tmp:
         tmp.write_bytes(data)
-    written.append(out / "learning_curves.png")
+    wrote([out / "learning_curves.png"])
     traces = run_dir / TRACES_FILE
     items = snapshots([traces], max_bytes, allow_external) if traces.is_file() else []
     if items:
-        written.append(animate([traces], out / "evolution.gif", opts, fps=fps, max_bytes=max_bytes,
-                               allow_external=allow_external))
+        wrote([animate([traces], out / "evolution.gif", opts, fps=fps, max_bytes=max_bytes,
+                       allow_external=allow_external)])
         with open_traces(traces, max_bytes, allow_external) as f:
-            written += export(f.load(items[-1].name), out / "last_snapshot.png", opts)
+            wrote(export(f.load(items[-1].name), out / "last_snapshot.png", opts))
     if html:
-        written.append(run_page(run_dir, out / "run.html", metrics, items, opts, fps, max_bytes, allow_external))
+        wrote([run_page(run_dir, out / "run.html", metrics, items, opts, fps, max_bytes, allow_external)])
     return written
 
 
