@@ -47,15 +47,19 @@ class TraceRecorder:
         self._add(arrays, per_step=False)
 
     def _add(self, arrays, per_step):
+        """Check every array of the step, then keep them all: a refused step leaves nothing behind."""
         unknown = set(arrays) - set(DATASETS)
         if unknown:
             raise ValueError(f"unknown dataset(s) {sorted(unknown)}; trace datasets are {', '.join(DATASETS)}")
+        step = {}
         for key, value in arrays.items():
-            if value is None:
-                continue
-            a = as_array(value)
-            a = a[None] if per_step else a
+            if value is not None:
+                a = as_array(value)
+                step[key] = a[None] if per_step else a
+        for key, a in step.items():
             self._check_shape(key, a, per_step)
+        for key, a in step.items():
+            self._shapes.setdefault(key, a.shape[1:])
             self._count[key] = self._count.get(key, 0) + a.shape[0]
             if self._stream is not None:
                 self._stream.add(key, a)
@@ -65,12 +69,10 @@ class TraceRecorder:
     def _check_shape(self, key: str, a: np.ndarray, per_step: bool) -> None:
         """Every step of a dataset has one shape: a step that differs is refused when it comes, not
         when the trace is saved."""
-        first = self._shapes.setdefault(key, a.shape[1:])
+        first = self._shapes.get(key, a.shape[1:])
         if a.shape[1:] != first:
             n = self._count.get(key, 0)
             steps = f"step {n} has" if per_step else f"steps {n} to {n + len(a) - 1} have"
-            if self._stream is not None:
-                self._stream.discard()  # never a half-written file
             raise TraceError(f"{steps} shape {a.shape[1:]} but the earlier steps have {first}", self._path,
                              self.name, key)
 

@@ -151,11 +151,24 @@ def test_recorder_refuses_a_step_whose_shape_changes_when_it_comes(tmp_path, str
     for t in range(4):
         rec.step(**{k: v[t] for k, v in arrays.items()})
     with pytest.raises(TraceError) as exc:
-        rec.step(inputs=arrays["inputs"][4], outputs=arrays["outputs"][4], write_weightings=np.zeros(20))
+        rec.step(inputs=arrays["inputs"][4], outputs=arrays["outputs"][4], write_weightings=np.zeros(20),
+                 read_weightings=arrays["read_weightings"][4])
     assert str(exc.value).endswith("trace '/': dataset 'write_weightings': step 4 has shape (20,) but the earlier "
                                    "steps have (16,)")
     assert exc.value.dataset == "write_weightings"
-    assert list(tmp_path.iterdir()) == []  # streaming: the unfinished file is gone
+    assert len(rec) == 4  # nothing of the refused step was kept
+    assert not (tmp_path / "s.h5").exists()  # streaming: no file under its name before it is complete
+    for t in range(4, 11):
+        rec.step(**{k: v[t] for k, v in arrays.items()})
+    assert len(rec) == 11
+    saved = attnviz.load(rec.save(tmp_path / "r.h5"))
+    assert saved == Trace(arrays)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["s.h5" if stream else "r.h5"]
+    fresh = TraceRecorder()
+    fresh.step(inputs=np.zeros(3))
+    with pytest.raises(TraceError, match="dataset 'inputs'"):
+        fresh.step(inputs=np.zeros(4), adds=np.zeros(2))
+    fresh.step(inputs=np.zeros(3), adds=np.zeros(5))  # the refused step's adds left no shape behind
     whole = TraceRecorder()
     whole.record(write_weightings=np.zeros((3, 16)))
     with pytest.raises(TraceError, match="steps 3 to 4 have shape \\(2, 16\\) but the earlier steps have \\(16,\\)"):
