@@ -87,10 +87,13 @@ def copy_length(inputs: np.ndarray, metadata: dict) -> int:
     return int(hits[0])
 
 
+COPY_DATASETS = ("inputs", "outputs", "targets", "output_mask", "write_weightings", "read_weightings")  # read below
+
+
 def copy_diagnostics_from_file(f, name: str, whole: dict | None = None) -> dict:
     """copy_diagnostics for a trace in an open TraceFile, outputs included (targets rebuilt from
     the inputs when not recorded); a problem becomes {'error': ...}. ``whole`` holds datasets of
-    the trace already read whole, which are not read again."""
+    the trace already read whole, which are not read again (of COPY_DATASETS, the ones read here)."""
     whole = whole or {}
 
     def read(key, rows=slice(None)):

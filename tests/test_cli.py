@@ -62,6 +62,28 @@ def test_inspect_json_matches_the_api(runner, tmp_path):
     assert data["traces"][1]["copy_diagnostics"]["learned"] is True
 
 
+def test_inspect_keeps_only_what_the_copy_diagnostics_read(tmp_path, monkeypatch):
+    """Datasets read in one block (up to 16 MiB each) are kept for the copy diagnostics: only those
+    they read (not memory, adds, erases or reads), and only for copy traces."""
+    import attnviz.inspect
+
+    kept, real = {}, attnviz.inspect._range
+
+    def spy(f, info, key, whole):
+        out = real(f, info, key, whole)
+        if whole is not None and key in whole:
+            kept.setdefault(info.name, set()).add(key)
+        return out
+
+    monkeypatch.setattr(attnviz.inspect, "_range", spy)
+    path = tmp_path / "t.h5"
+    save([Trace(copy_like_arrays(full=True), {"task": task}, task) for task in ("copy", "other")], path)
+    summary = attnviz.summarize(path)
+    assert kept == {"copy": {"inputs", "outputs", "targets", "write_weightings", "read_weightings"}}
+    assert summary["traces"][0]["copy_diagnostics"]["learned"] is True
+    assert "copy_diagnostics" not in summary["traces"][1]
+
+
 def test_validate_json_is_a_list_of_files(runner, tmp_path):
     save(_traces(1), tmp_path / "ok.h5")
     (tmp_path / "bad.h5").write_bytes(b"not a trace")
