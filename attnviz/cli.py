@@ -475,9 +475,7 @@ def _xy(text: str | None, what: str, cast=float):
 @app.command(cls=_Command)
 @cli_errors
 def plot(
-    files: Annotated[list[Path], typer.Argument(metavar="FILES...", help="Trace files and folders (a folder: "
-                                                "every trace file in it, "
-                                                     "recursively).", show_default=False)],
+    files: Files,
     output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE", help="Output file; its suffix "
                                                 "picks the format \\[default: beside the trace, as NAME.png].",
                                                 show_default=False)] = None,

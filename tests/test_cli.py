@@ -332,6 +332,16 @@ def test_help_keeps_its_text_and_usage_lines_read_plainly(runner):
     assert "Usage: attnviz convert [OPTIONS] SRC DST" in runner.invoke(app, ["convert", "--help"], env=env).output
 
 
+def test_every_command_taking_files_and_folders_describes_them_alike():
+    import typer
+
+    group = typer.main.get_command(app)
+    helps = {name: [p.help for p in group.commands[name].params if p.name == "files"]
+             for name in ("inspect", "validate", "plot", "animate")}
+    assert helps == dict.fromkeys(helps, ["Trace files (.h5, .hdf5, .npz) and folders (a folder: every trace file "
+                                          "in it, recursively)."])
+
+
 def test_help_at_80_columns_shows_every_option_whole_and_wraps_sentences(runner):
     """Rich cuts a cell that cannot wrap ('--no-phase-mark…') when its column is narrow; typer keeps a
     docstring's line breaks, which would break sentences mid-line."""
