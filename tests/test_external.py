@@ -432,20 +432,17 @@ def test_links_within_a_file_are_followed(tmp_path):
     assert attnviz.validate_file(path) == []
 
 
-def test_the_api_follows_when_asked(world):
+def test_the_api_follows_when_asked(world, monkeypatch):
     import attnviz
 
     d, files = world
-    os.environ.update(HDF5_EXT_PREFIX=str(d / "secret"))
-    try:
-        with pytest.raises(attnviz.TraceError, match="external link to 'canary.h5:/inputs'"):
-            attnviz.load(files["external_link.h5"])
-        assert any("external link" in line for line in attnviz.validate_file(files["external_link.h5"]))
-        trace = attnviz.load(files["external_link.h5"], allow_external=True)
-        assert (trace.inputs == VALUE).all()
-        assert attnviz.validate_file(files["external_link.h5"], allow_external=True) == []
-    finally:
-        del os.environ["HDF5_EXT_PREFIX"]
+    monkeypatch.setenv("HDF5_EXT_PREFIX", str(d / "secret"))
+    with pytest.raises(attnviz.TraceError, match="external link to 'canary.h5:/inputs'"):
+        attnviz.load(files["external_link.h5"])
+    assert any("external link" in line for line in attnviz.validate_file(files["external_link.h5"]))
+    trace = attnviz.load(files["external_link.h5"], allow_external=True)
+    assert (trace.inputs == VALUE).all()
+    assert attnviz.validate_file(files["external_link.h5"], allow_external=True) == []
 
 
 def test_a_run_folder_does_not_follow_links(world, tmp_path, runner):
