@@ -38,6 +38,10 @@ def test_every_command_is_documented():
     docs = CLI_DOC.read_text()
     for c in commands:
         assert f"attnviz {c}" in docs, f"docs/cli.md lacks `attnviz {c}`"
+    from attnviz.plot.options import FORMATS
+
+    row = next(line for line in README.read_text().splitlines() if line.startswith("| `attnviz plot FILE...`"))
+    assert all(fmt.upper() in row for fmt in FORMATS), row  # the README's table names every format plot writes
 
 
 def test_help_does_not_import_heavy_modules():

@@ -445,6 +445,21 @@ def test_the_api_follows_when_asked(world, monkeypatch):
     assert attnviz.validate_file(files["external_link.h5"], allow_external=True) == []
 
 
+def test_a_group_reached_through_an_external_link_is_never_searched(world, tmp_path, monkeypatch):
+    """--allow-external follows a trace's datasets into other files; it finds no trace there."""
+    import attnviz
+
+    d, _ = world
+    monkeypatch.setenv("HDF5_EXT_PREFIX", str(d / "secret"))
+    path = tmp_path / "linked_group.h5"
+    with h5py.File(path, "w") as f:
+        f["t"] = h5py.ExternalLink("canary.h5", "/")
+    with h5py.File(path, "r") as f:
+        assert f["t/inputs"].shape == SHAPE  # HDF5 itself follows the link to the canary trace
+    for allow in (False, True):
+        assert attnviz.list_traces(path, allow_external=allow) == []
+
+
 def test_a_run_folder_does_not_follow_links(world, tmp_path, runner):
     import attnviz
 
