@@ -70,7 +70,7 @@ def plan(inputs, output=None, out_dir=None, trace: str | None = None, shard: tup
             base = "__".join(f.relative_to(p).with_suffix("").parts) if f != p else p.stem
             entries.append((f, base, error and str(error)))
     if not entries:
-        raise AttnvizError("no trace files (.h5, .hdf5, .npz) found in " + ", ".join(map(str, inputs)))
+        raise AttnvizError("no trace files or folders given")
     suffixes: dict[str, set[str]] = {}
     for file, base, _ in entries:
         suffixes.setdefault(base, set()).add(file.suffix.lower())
