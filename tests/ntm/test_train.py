@@ -453,10 +453,10 @@ def test_the_curriculum_mix_draws_that_share_of_batches_from_every_level():
 def test_repeat_copy_climbs_past_the_second_level_with_the_machines_own_rounding(tmp_path):
     """The regression test of a stall: with its defaults, repeat-copy's seed 0 must climb past
     curriculum level 3 within 3,000 steps, here, with this machine's BLAS kernel as it is. Without the
-    curriculum mix it waited at level 2 for 30,000 steps under OpenBLAS's Haswell kernel (its LSTM
+    curriculum mix it was still at level 2 after 10,000 steps under OpenBLAS's Haswell kernel (its LSTM
     replayed the second pass from its own state, right for short sequences only), while the SkylakeX
-    kernel climbed: docs/ntm.md. With the mix the level passes 3 at 1,750-2,300 steps on seeds 0-4
-    under both kernels (docs/performance.md)."""
+    kernel climbed: docs/ntm.md. With the mix, seed 0 passes level 3 at step 2,200 under either
+    kernel (about a minute here), seeds 0-4 at 1,900-3,100 (benchmarks/train_convergence.py's logs)."""
     trainer = Trainer(TrainConfig(task="repeat-copy", seed=0, max_steps=3000, trace_every=0, checkpoint_every=0,
                                   checkpoint_seconds=0))
     run(trainer, tmp_path, should_stop=lambda: trainer.progress.level > 3)
