@@ -674,7 +674,7 @@ def _settings(items: list[str]) -> dict:
 def _training_progress(quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
     plain line per held-out evaluation; nothing with --quiet. Yields the callback. The run's "start"
-    event says its task and this session's limits."""
+    event says its task and the step and time limits this call of run() was given."""
     state = {"loss": math.nan, "losses": [], "wrong": math.nan, "best": math.inf,
              "start": None,  # the first (s, seqs)
              "level": "", "task": "", "max_steps": 0, "max_seconds": 0.0}
@@ -839,7 +839,7 @@ def train(
           "trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
           "optimizer": optimizer, "lr": lr, "model": model}
     # Only what was given: the library's defaults (some of them the task's), the file or the resumed
-    # run's folder decide the rest. A resumed run's limits are the session's own, never the run's.
+    # run's folder decide the rest. A resumed run's limits are the ones given to --resume, never the run's.
     limits = {"max_steps", "max_seconds", "processes"} if resume else set()
     kw = {k: v for k, v in kw.items() if k in given | limits}
     kw["model"] = {k: v for k, v in model.items() if k in given}

@@ -68,7 +68,7 @@ class Progress:
 
     step: int = 0
     sequences: int = 0
-    seconds: float = 0.0  # training time, summed over resumed sessions
+    seconds: float = 0.0  # training time, summed over the run and its resumptions
     lr: float = 0.0  # the optimiser's rate, after any decay and rollbacks
     lr_decayed: bool = False
     streak: int = 0  # evaluations in a row below the convergence threshold
@@ -270,7 +270,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     Writes config.json, metrics.csv, checkpoint.npz (latest, full state for --resume)
     and best.npz (lowest held-out wrong bits). Sends events to ``on_event``:
     {"kind": "start" | "step" | "eval" | "trace" | "checkpoint" | "done", ...} ("start" says the
-    task and the step and time limits of this session); a "trace" event
+    task and the step and time limits given to this call); a "trace" event
     carries (arrays, metadata) for the caller to store. Returns why it stopped:
     "converged", "max_steps", "max_seconds", "interrupted" (Ctrl-C or SIGTERM, after a
     checkpoint), or "already at max_steps" / "already at max_seconds" (a resumed run with nothing
