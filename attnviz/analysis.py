@@ -16,13 +16,16 @@ def _head0(w: np.ndarray) -> np.ndarray:
 
 def _walk(w: np.ndarray) -> dict:
     """Peak, location and step-to-step movement of a (steps, N) weighting."""
-    N = w.shape[1]
-    peak = w.max(axis=1)
-    loc = w.argmax(axis=1)
+    return _moves(w.max(axis=1), w.argmax(axis=1), w.shape[1])
+
+
+def _moves(peak: np.ndarray, loc: np.ndarray, N: int) -> dict:
+    """_walk's measures from each step's peak and its location, over N locations."""
     moves = (loc[1:] - loc[:-1] + N // 2) % N - N // 2  # circular, in [-N/2, N/2)
     if moves.size:
-        direction = 1 if np.count_nonzero(moves == 1) >= np.count_nonzero(moves == -1) else -1
-        steady = np.count_nonzero(moves == direction) / moves.size
+        up, down = int(np.count_nonzero(moves == 1)), int(np.count_nonzero(moves == -1))
+        direction = 1 if up >= down else -1
+        steady = (up if direction == 1 else down) / moves.size
     else:
         direction, steady = 1, 1.0
     return {"mean_peak": float(peak.mean()), "min_peak": float(peak.min()),
@@ -52,10 +55,12 @@ def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=Non
     if L < 1 or ww.shape[0] < 2 * L + 1:
         raise ValueError(f"a copy trace of length {L} needs {2 * L + 1} steps, this one has {ww.shape[0]}")
     skip = SETTLE if L > 2 * SETTLE else 0
-    write = _walk(ww[skip:L].astype(np.float64))
+    stored = ww[: L + 1].astype(np.float64)  # the input steps and the delimiter step's write
+    where = stored.argmax(axis=1)
+    write = _moves(stored[skip:L].max(axis=1), where[skip:L], ww.shape[1])
     read = _walk(rw[L + 1 + skip : 2 * L + 1].astype(np.float64))
-    written = set(_walk(ww[: L + 1].astype(np.float64))["locations"])  # the delimiter step's write too
-    visited = float(np.mean([loc in written for loc in read["locations"]]))
+    written = set(where.tolist())
+    visited = sum(loc in written for loc in read["locations"]) / max(1, len(read["locations"]))
 
     def ok(d):
         return d["mean_peak"] >= SHARP and d["steady_fraction"] >= CONSISTENT

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import workers
 from .errors import AttnvizError, OptionError
 from .framecache import default_dir as default_cache_dir
 from .io import open_traces, trace_entries
@@ -177,15 +178,6 @@ def write_page(path: Path, pages: list) -> list[Path]:
     return write_outputs(path, ["html"], lambda fmt: page([s for _, s in pages], labels, title=title).encode())
 
 
-def default_jobs() -> int:
-    """The cores this process may run on (its CPU affinity where the system has one)."""
-    import os
-
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return os.cpu_count() or 1
-
-
 def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = None, formats=None,
                trace: str | None = None, jobs: int | None = None, shard: tuple[int, int] = (1, 1),
                max_bytes: int | None = None, on_progress: Callable[[int, int], None] | None = None,
@@ -212,7 +204,7 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     if not (N >= 1 and 1 <= K <= N):
         raise OptionError(f"--shard {K}/{N}: K must be between 1 and N")
     if jobs is None:
-        jobs = default_jobs()
+        jobs = workers.default_jobs()
     elif not jobs >= 1:
         raise OptionError(f"--jobs {jobs}: give 1 or more worker processes")
     if out_dir is not None:
@@ -223,12 +215,9 @@ def plot_files(inputs, output=None, out_dir=None, options: PlotOptions | None = 
     total = len(work)
     result = BatchResult()
     if jobs > 1 and total > 1:
-        import multiprocessing as mp
-
-        ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-        with ctx.Pool(min(jobs, total)) as pool:
+        with workers.pool(min(jobs, total)) as processes:
             done = 0
-            for r, n in pool.imap(_run_task, _tasks(work, max(1, total // (jobs * 4)))):
+            for r, n in processes.imap(_run_task, _tasks(work, max(1, total // (jobs * 4)))):
                 done += n
                 result.merge(r)
                 if on_progress:

@@ -24,7 +24,7 @@ import typer.core
 from rich.console import Console
 from rich.text import Text
 
-from . import __version__
+from . import __version__, workers
 
 EXIT_USAGE = 2  # a mistake in the command line: one line, and the command's --help to read
 EXIT_BUG = 3  # an error attnviz did not expect: one line asking for a report
@@ -212,23 +212,28 @@ def inspect(
                                                         "instead of tables.")] = False,
     max_bytes: MaxBytes = None,
     allow_external: AllowExternal = False,
+    jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Processes reading a file of "
+                                             "more than 1,000 traces \\[default: one per core]; 1 reads in "
+                                             "this process alone.", show_default=False)] = None,
 ):
     """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
 
-    from .errors import AttnvizError
+    from .errors import AttnvizError, OptionError
     from .inspect import summarize
     from .io import trace_entries
 
     limit = parse_max_bytes(max_bytes)
+    if jobs is not None and jobs < 1:
+        raise OptionError(f"--jobs {jobs}: give 1 or more worker processes")
     summaries, failed = [], False
     for path, problem in trace_entries(files, allow_external):
         try:
             if problem:
                 raise problem
-            summaries.append(summarize(path, limit, allow_external))
+            summaries.append(summarize(path, limit, allow_external, jobs or workers.default_jobs()))
         except AttnvizError as e:
             error_line(str(e))
             failed = True

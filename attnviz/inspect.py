@@ -4,43 +4,76 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import workers
 from .io import open_traces
 from .trace import DATASETS, check_structure, check_values
 
 ORDER = {name: i for i, name in enumerate(DATASETS)}  # datasets are listed in the format's order
 
 
-def summarize(path, max_bytes: int | None = None, allow_external: bool = False) -> dict:
+PARALLEL_TRACES = 1000  # a file with more traces than this is shared out among `jobs` processes
+
+
+def summarize(path, max_bytes: int | None = None, allow_external: bool = False, jobs: int = 1) -> dict:
     """Describe every trace in a file as plain data (JSON-ready).
 
     Value ranges are computed block by block, so memory stays bounded for HDF5 files
     of any size. Each trace lists its ``problems`` (one line each; empty when valid). A dataset
-    that would make HDF5 read another file is refused unless ``allow_external``.
+    that would make HDF5 read another file is refused unless ``allow_external``. With ``jobs`` > 1,
+    a file of more than PARALLEL_TRACES traces is read by that many processes, each a share of
+    its traces, with the same result.
     """
-    from .analysis import COPY_DATASETS, copy_diagnostics_from_file
-
     with open_traces(path, max_bytes, allow_external) as f:
         f.resolve(f.names[0] if f.names else None)  # "holds no traces" for an empty file
-        traces = []
-        for name in f.names:
-            info = f.info(name)
-            problems = [str(f.error(msg, name, ds)) for ds, msg in check_structure(info.datasets)]
-            datasets, whole = {}, {}  # whole: what the copy diagnostics read, when read in one block
-            keep = COPY_DATASETS if info.metadata.get("task") == "copy" else ()
-            for key in sorted(info.datasets, key=ORDER.get):
-                shape, dtype = info.datasets[key]
-                lo = hi = None
-                if dtype.kind in "biuf" and len(shape) and all(shape):
-                    lo, hi, problem = _range(f, info, key, whole if key in keep else None)
-                    if problem:
-                        problems.append(str(f.error(problem, name, key)))
-                datasets[key] = {"shape": list(shape), "dtype": str(dtype), "min": lo, "max": hi}
-            entry = {"name": name, "steps": info.steps, "metadata": info.metadata,
-                     "datasets": datasets, "problems": problems}
-            if info.metadata.get("task") == "copy" and not problems:
-                entry["copy_diagnostics"] = copy_diagnostics_from_file(f, name, whole)
-            traces.append(entry)
-        return {"file": str(path), "format": f.format, "traces": traces}
+        names, fmt, listing = f.names, f.format, f.listing()
+        if jobs <= 1 or len(names) <= PARALLEL_TRACES:
+            return {"file": str(path), "format": fmt, "traces": _summaries(f, names)}
+    size = -(-len(names) // (4 * jobs))  # shares small enough that none waits long for the last
+    shares = [(path, max_bytes, allow_external, names[i : i + size]) for i in range(0, len(names), size)]
+    _shared.update(path=path, listing=listing)  # forked workers inherit it
+    try:
+        with workers.pool(jobs) as processes:  # each opens the file itself
+            traces = [t for part in processes.imap(_summarize_share, shares) for t in part]
+    finally:
+        _shared.clear()
+    return {"file": str(path), "format": fmt, "traces": traces}
+
+
+_shared: dict = {}  # the file summarize shares out, with its listing
+
+
+def _summarize_share(args) -> list[dict]:
+    path, max_bytes, allow_external, names = args
+    with open_traces(path, max_bytes, allow_external) as f:
+        if _shared.get("path") == path:
+            f.use_listing(_shared["listing"])
+        return _summaries(f, names)
+
+
+def _summaries(f, names) -> list[dict]:
+    """summarize's entries for some traces of an open file."""
+    from .analysis import COPY_DATASETS, copy_diagnostics_from_file
+
+    traces = []
+    for name in names:
+        info = f.info(name)
+        problems = [str(f.error(msg, name, ds)) for ds, msg in check_structure(info.datasets)]
+        datasets, whole = {}, {}  # whole: what the copy diagnostics read, when read in one block
+        keep = COPY_DATASETS if info.metadata.get("task") == "copy" else ()
+        for key in sorted(info.datasets, key=ORDER.get):
+            shape, dtype = info.datasets[key]
+            lo = hi = None
+            if dtype.kind in "biuf" and len(shape) and all(shape):
+                lo, hi, problem = _range(f, info, key, whole if key in keep else None)
+                if problem:
+                    problems.append(str(f.error(problem, name, key)))
+            datasets[key] = {"shape": list(shape), "dtype": str(dtype), "min": lo, "max": hi}
+        entry = {"name": name, "steps": info.steps, "metadata": info.metadata,
+                 "datasets": datasets, "problems": problems}
+        if info.metadata.get("task") == "copy" and not problems:
+            entry["copy_diagnostics"] = copy_diagnostics_from_file(f, name, whole)
+        traces.append(entry)
+    return traces
 
 
 def _range(f, info, key, whole: dict | None):
@@ -50,12 +83,17 @@ def _range(f, info, key, whole: dict | None):
     for start, block in f.blocks(info.name, key, info=info):
         if whole is not None and start == 0 and block.shape == info.datasets[key][0]:
             whole[key] = block
-        if problem is None:
-            problem = check_values(key, block, start)
-        if block.dtype.kind == "f" and problem is not None:  # else every value checked so far is finite
-            block = block[np.isfinite(block)]
-        if block.size:
-            lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+        if not block.size:
+            continue
+        b_lo, b_hi = block.min(), block.max()  # both finite: so is every value (NaN and inf propagate)
+        if key == "output_mask" or not (np.isfinite(b_lo) and np.isfinite(b_hi)):
+            problem = problem or check_values(key, block, start)
+            if block.dtype.kind == "f" and not (np.isfinite(b_lo) and np.isfinite(b_hi)):
+                block = block[np.isfinite(block)]
+                if not block.size:
+                    continue
+                b_lo, b_hi = block.min(), block.max()
+        lo, hi = min(lo, float(b_lo)), max(hi, float(b_hi))
     if lo > hi:
         return None, None, problem
     return lo, hi, problem

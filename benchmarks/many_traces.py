@@ -4,10 +4,11 @@
 
 Generates (once) the file of tests/test_hostile.py's many.h5: each trace a group of four float32
 datasets (a copy of length 2 over 8 locations) and a `task` attribute. Then, each in its own
-process, measures wall and user CPU time of `attnviz inspect FILE --json` (output to /dev/null),
-and of the floor: a bare h5py loop doing what inspect cannot do without, for every trace (open
-its group and datasets, their creation properties, shapes and dtypes, read every dataset and
-attribute), with nothing else. Prints a Markdown table.
+process, measures wall and user CPU time of `attnviz inspect FILE --json` (output to /dev/null), in
+one process and with its default of one process per core, and of the floor: a bare h5py loop doing
+what inspect cannot do without, for every trace (open its group and datasets, their creation
+properties, shapes and dtypes, read every dataset and attribute), with nothing else. Prints a
+Markdown table.
 """
 
 from __future__ import annotations
@@ -64,7 +65,10 @@ def main() -> None:
     generate(path, a.traces)
     rows = {"h5py floor (open, creation properties, shape, dtype, read; attributes)":
             [sys.executable, "-c", FLOOR, str(path)],
-            f"`attnviz inspect {path.name} --json`": [sys.executable, "-m", "attnviz", "inspect", str(path), "--json"]}
+            f"`attnviz inspect {path.name} --json --jobs 1`": [sys.executable, "-m", "attnviz", "inspect", str(path),
+                                                               "--json", "--jobs", "1"],
+            f"`attnviz inspect {path.name} --json` (one process per core)": [sys.executable, "-m", "attnviz",
+                                                                            "inspect", str(path), "--json"]}
     print(f"load average {os.getloadavg()[0]:.1f}; {a.runs} runs each, wall / user CPU seconds\n")
     print("| what | wall (s) | user CPU (s) |\n|---|---:|---:|")
     for what, args in rows.items():

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import h5py
 import numpy as np
 import pytest
 
@@ -86,6 +87,53 @@ def test_inspect_keeps_only_what_the_copy_diagnostics_read(tmp_path, monkeypatch
     assert kept == {"copy": {"inputs", "outputs", "targets", "write_weightings", "read_weightings"}}
     assert summary["traces"][0]["copy_diagnostics"]["learned"] is True
     assert "copy_diagnostics" not in summary["traces"][1]
+
+
+def test_inspect_ranges_leave_out_values_that_are_not_finite_and_name_the_first(tmp_path):
+    arrays = copy_like_arrays()
+    path = tmp_path / "t.h5"
+    save(Trace({**arrays, "output_mask": np.ones(len(arrays["inputs"]), np.float32)}), path)
+    with h5py.File(path, "a") as f:  # what a Trace refuses, a file may hold
+        f["read_weightings"][3, 2] = arrays["read_weightings"][3, 2] = np.nan
+        f["read_weightings"][4, 1] = arrays["read_weightings"][4, 1] = -np.inf
+        f["outputs"][1, 0] = arrays["outputs"][1, 0] = np.inf
+        f["output_mask"][2] = 0.5
+    t = attnviz.summarize(path)["traces"][0]
+    for key in ("read_weightings", "outputs"):
+        finite = arrays[key][np.isfinite(arrays[key])]
+        assert (t["datasets"][key]["min"], t["datasets"][key]["max"]) == (float(finite.min()), float(finite.max()))
+    assert t["datasets"]["output_mask"] == {"shape": [len(arrays["inputs"])], "dtype": "float32", "min": 0.5,
+                                            "max": 1.0}
+    assert [p.split(": ", 3)[2:] for p in t["problems"]] == [
+        ["dataset 'outputs'", "contains inf at step 1, element 0; values must be finite"],
+        ["dataset 'read_weightings'", "contains nan at step 3, location 2; values must be finite"],
+        ["dataset 'output_mask'", "has value 0.5 at step 2; an output mask holds 0 or 1 (1: scored)"]]
+
+
+def test_a_file_of_many_traces_is_shared_among_processes_with_the_same_summary(tmp_path, monkeypatch):
+    import attnviz.inspect
+    import attnviz.workers
+
+    traces = [Trace(copy_like_arrays(seed=i), {"task": "copy"}, f"t{i}") for i in range(7)]
+    traces[4].arrays["write_weightings"][2, 0] = np.nan
+    path = tmp_path / "many.h5"
+    save(traces, path)
+    pools, real_pool = [], attnviz.workers.pool
+    monkeypatch.setattr(attnviz.workers, "pool", lambda jobs: pools.append(jobs) or real_pool(jobs))
+    monkeypatch.setattr(attnviz.inspect, "PARALLEL_TRACES", 3)
+    alone = attnviz.summarize(path, jobs=1)
+    assert pools == []
+    assert attnviz.summarize(path, jobs=2) == alone and pools == [2]
+    assert [t["name"] for t in alone["traces"]] == [f"t{i}" for i in range(7)]
+    assert "must be finite" in alone["traces"][4]["problems"][0]
+
+    with h5py.File(path, "a") as f:  # a problem that stops the summary stops it as it would in one process
+        f["t5"].attrs["bad/key"] = 1
+    with pytest.raises(attnviz.TraceError) as alone:
+        attnviz.summarize(path, jobs=1)
+    with pytest.raises(attnviz.TraceError) as shared:
+        attnviz.summarize(path, jobs=2)
+    assert str(shared.value) == str(alone.value) and "trace 't5'" in str(alone.value)
 
 
 def test_validate_json_is_a_list_of_files(runner, tmp_path):
@@ -310,11 +358,11 @@ def test_parallel_batch_draws_the_same_bytes_and_groups_lengths(tmp_path):
 
 
 def test_a_batch_uses_every_core_unless_told(runner, tmp_path, monkeypatch):
-    import attnviz.batch
+    import attnviz.workers
 
-    assert attnviz.batch.default_jobs() == len(os.sched_getaffinity(0))
+    assert attnviz.workers.default_jobs() == len(os.sched_getaffinity(0))
     asked = []
-    monkeypatch.setattr(attnviz.batch, "default_jobs", lambda: asked.append(1) or 2)
+    monkeypatch.setattr(attnviz.workers, "default_jobs", lambda: asked.append(1) or 2)
     for i in range(3):
         save(Trace(copy_like_arrays(seed=i)), tmp_path / f"t{i}.h5")
     assert run(runner, "plot", tmp_path, "--out-dir", tmp_path / "a").exit_code == 0 and asked == [1]
