@@ -822,6 +822,14 @@ def train(
     write_heads: Annotated[int, typer.Option(help="Write heads.")] = 1,
     processes: Annotated[int, typer.Option(help="Worker processes for the gradient (0: one per core, up to 2). "
                                                 "Changes speed, never the numbers.")] = 0,
+    seeds: Annotated[str | None, typer.Option(metavar="SEEDS", help="A sweep: one run per seed (0-9, or 0,2,5-7) "
+                                              "in DIR/seed0, ...; run again, it continues the unfinished "
+                                              "seeds and skips those that converged.", show_default=False)] = None,
+    shard: Annotated[str, typer.Option(metavar="K/N", help="With --seeds: train only the K-th of N disjoint "
+                                            "slices of the seeds (one per machine or CI job).")] = "1/1",
+    parallel: Annotated[int | None, typer.Option(metavar="N", help="With --seeds: seeds trained at once, each "
+                                                 "with its share of the cores \\[default: 1, one after "
+                                                 "another].", show_default=False)] = None,
 ):
     """Train the reference Neural Turing Machine (numpy) and record traces of what it does.
 
@@ -834,6 +842,11 @@ def train(
     from .training import train as train_run
 
     given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
+    if seeds is None and given & {"shard", "parallel"}:
+        raise typer.BadParameter(f"--{sorted(given & {'shard', 'parallel'})[0]} is for a sweep: give --seeds too")
+    if seeds is not None and given & {"seed", "resume"}:
+        raise typer.BadParameter(f"--seeds trains one run per seed: --{sorted(given & {'seed', 'resume'})[0]} "
+                                 "has no place beside it (run the same command again to continue a sweep)")
     if resume and given & {"task", "seed", "run_dir", "config"}:
         raise typer.BadParameter("--resume continues a run as it was: --task, --seed, --run-dir and --config "
                                  "come from its folder")
@@ -855,6 +868,9 @@ def train(
             kw[key] = value
     if not kw.get("model"):
         kw.pop("model", None)
+    if seeds is not None:
+        _sweep(seeds, shard, parallel, run_dir, quiet, config, kw)
+        return
     with _training_progress(quiet) as on_event:
         result = train_run(run_dir=run_dir, resume=resume, on_event=on_event, config=config, **kw)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
@@ -862,6 +878,52 @@ def train(
                    f"{_bits(result['best_wrong_bits'])}; run folder {result['run_dir']}"))
     if result["reason"] == "interrupted":  # scripts can tell a stopped run from a finished one
         raise typer.Exit(143 if result["signal"] == "SIGTERM" else 130)
+
+
+def _sweep(seeds: str, shard: str, parallel: int | None, run_dir: Path | None, quiet: bool, config, kw: dict) -> None:
+    """train --seeds: one line per seed as it starts and ends, with the sweep's state."""
+    from .sweep import PARALLEL, parse_seeds, parse_shard, seed_dir, sweep
+
+    seed_list, slice_ = parse_seeds(seeds), parse_shard(shard)
+    kw = dict(kw)
+    task = kw.pop("task", None)
+    folder = run_dir or Path(f"runs/{task or 'copy'}-seeds")
+
+    def say(text: str) -> None:
+        if not quiet:
+            err.print(Text(text), soft_wrap=True)
+
+    pending = []  # a seed's line waits for the sweep's state, which follows it
+
+    def on_event(e):
+        if e["kind"] == "sweep":
+            say(f"{pending.pop()}  [sweep: {e['done']} done, {e['running']} running, {e['left']} left, "
+                f"{_duration(e['seconds'])}]")
+        elif e["what"] == "skip":
+            pending.append(f"seed {e['seed']}: skipped, {e['why']}")
+        elif e["what"] == "start":
+            pending.append(f"seed {e['seed']}: {'resumed' if e['resume'] else 'started'} in "
+                           f"{seed_dir(folder, e['seed'])}")
+        else:
+            pending.append(f"seed {e['seed']}: " + _seed_line(e))
+
+    at_once = PARALLEL if parallel is None else parallel
+    results = sweep(seed_list, folder, task, slice_, at_once, config=config, on_event=on_event, **kw)
+    finished = [r for r in results if "error" not in r and r.get("reason") != "interrupted"]
+    converged = sum(1 for r in results if r.get("reason") == "converged" or r.get("skipped") == "converged")
+    out.print(Text(f"sweep {folder}: {len(finished)} of {len(results)} seeds done, {converged} converged "
+                   f"(seeds {', '.join(str(r['seed']) for r in results) or 'none in this shard'})"))
+    if any(r.get("reason") == "interrupted" for r in results):
+        raise typer.Exit(130)
+    if any("error" in r for r in results):
+        raise typer.Exit(1)
+
+
+def _seed_line(r: dict) -> str:
+    if "error" in r:
+        return f"failed: {r['error']}"
+    return (f"{r['reason']} at step {r['step']:,}, {r['sequences']:,} sequences, {r['seconds']:.1f} s, best "
+            f"held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}")
 
 
 @app.command(cls=_Command)

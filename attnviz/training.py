@@ -44,7 +44,8 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
         if resume is not None:
             run_dir = Path(resume)
             trainer = ntm_train.Trainer.load(run_dir / "checkpoint.npz")
-            _check_resume_options(run_dir, trainer.cfg, overrides)
+            given = {k: v for k, v in (("task", task), ("seed", seed)) if v is not None}
+            _check_resume_options(run_dir, trainer.cfg, {**overrides, **given})
             if config is not None:
                 raise AttnvizError("--config starts a new run; --resume continues one as its folder configured it")
             trainer.cfg.max_steps, trainer.cfg.max_seconds = max_steps or 0, max_seconds or 0
@@ -79,12 +80,15 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
     for sig in (signal.SIGINT, signal.SIGTERM):
         with contextlib.suppress(ValueError):  # not in the main thread: no handler
             previous[sig] = signal.signal(sig, on_signal)
+    write_status(run_dir, "running")
+    reason = "failed"
     try:
         reason = ntm_train.run(trainer, run_dir, handle, should_stop=lambda: stop["now"])
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         trainer.close()
+        write_status(run_dir, "stopped" if reason in ("interrupted", "failed") else "finished", reason)
     p = trainer.progress
     return {"reason": reason, "signal": stop["signal"], "run_dir": str(run_dir), "step": p.step,
             "sequences": p.sequences, "seconds": round(p.seconds, 2), "best_wrong_bits": p.best,
@@ -92,6 +96,51 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
 
 
 RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew
+
+STATUS_FILE = "status.json"
+STALE_SECONDS = 600  # a run on another machine whose metrics.csv is older than this is taken as stopped
+
+
+def write_status(run_dir: Path, state: str, reason: str | None = None) -> None:
+    """status.json of a run folder: "running" (with the process and machine), "finished" or
+    "stopped", and why it stopped."""
+    import os
+    import socket
+
+    from .io import atomic_path
+
+    status = {"state": state, "reason": reason, "pid": os.getpid(), "host": socket.gethostname()}
+    with atomic_path(Path(run_dir) / STATUS_FILE) as tmp:
+        tmp.write_text(json.dumps(status) + "\n")
+
+
+def run_state(run_dir) -> dict:
+    """Where a run folder stands: {"state": "new" | "running" | "finished" | "stopped", "reason"}.
+    A run said to be running whose process is gone (on this machine), or whose metrics.csv has not
+    changed for STALE_SECONDS (on another), was killed: stopped."""
+    import os
+    import socket
+    import time
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "checkpoint.npz").is_file():
+        return {"state": "new", "reason": None}
+    try:
+        status = json.loads((run_dir / STATUS_FILE).read_text())
+        state, reason = str(status["state"]), status.get("reason")
+    except (OSError, ValueError, KeyError, TypeError):  # a folder written before status.json
+        return {"state": "stopped", "reason": None}
+    if state == "running":
+        if status.get("host") == socket.gethostname():
+            try:
+                os.kill(int(status.get("pid", 0)), 0)
+            except (OSError, ValueError):
+                return {"state": "stopped", "reason": "killed"}
+        else:
+            metrics = run_dir / "metrics.csv"
+            if not metrics.exists() or time.time() - metrics.stat().st_mtime > STALE_SECONDS:
+                return {"state": "stopped", "reason": "no progress for 10 minutes"}
+    return {"state": state, "reason": reason}
 
 
 CONFIG_MAX_BYTES = 2**20  # a run folder's config.json is under 1 KiB
