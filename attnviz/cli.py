@@ -947,6 +947,91 @@ def record(
     out.print(Text(f"wrote {record_trace(checkpoint, length, output, seed)}"))
 
 
+@app.command(cls=_Command)
+@cli_errors
+def compare(
+    paths: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders, or folders of runs (a "
+                                                "sweep's --run-dir).", show_default=False)],
+    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE", help="Also draw the curves and "
+                                                "last snapshots (.png, .svg or .pdf).", show_default=False)] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the runs and groups as JSON.")] = False,
+    as_csv: Annotated[bool, typer.Option("--csv", help="Print the runs as CSV.")] = False,
+):
+    """Compare training runs: per run, when it converged and how well; per group, how many and how fast.
+
+    Python: [bold]attnviz.compare_runs(["runs/copy"])[/bold]
+    """
+    _compare_runs(paths, output, as_json, as_csv)
+
+
+def _compare_runs(paths: list[Path], output: Path | None, as_json: bool, as_csv: bool) -> None:
+    from .compare import as_json as json_of
+    from .compare import compare_runs, rows_csv
+
+    if as_json and as_csv:
+        raise typer.BadParameter("--json and --csv: choose one")
+    if output is not None:
+        from .plot.export import check_output_name
+
+        check_output_name(output)
+    result = compare_runs(paths)
+    if as_json or as_csv:  # the table lists them itself
+        for r in result["runs"]:
+            if r["problem"]:
+                error_line(f"{r['run']}: {r['state']}: {r['problem']}")
+    if as_json:
+        _print_json(json_of(result))
+    elif as_csv:
+        sys.stdout.write(rows_csv(result["runs"]))
+    else:
+        _print_runs(result)
+    if output is not None:
+        from .plot.compare import write_compare
+
+        for path in write_compare(result, output):
+            (err if as_json or as_csv else out).print(Text(f"wrote {path}"))
+    if any(r["state"] == "damaged" for r in result["runs"]):
+        raise typer.Exit(1)
+
+
+def _print_runs(result: dict) -> None:
+    """One table per group of runs, then each group's summary line."""
+    from rich import box
+    from rich.table import Table
+
+    from .plot.compare import display_names
+
+    def n(x):
+        return "-" if x is None else f"{x:,.0f}" if isinstance(x, int) or abs(x) >= 100 else f"{x:.3g}"
+
+    runs, groups = result["runs"], result["groups"]
+    out.print(Text(f"{result['task']}: held-out wrong bits per sequence; sequences seen and training seconds "
+                   "until the first of 10 evaluations in a row below 1 and below 0.1", style="bold"))
+    names = dict(zip((r["run"] for r in runs), display_names([r["run"] for r in runs]), strict=True))
+    for g in groups:
+        table = Table(title=Text(g["group"]) if len(groups) > 1 else None, title_justify="left",
+                      box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True, show_edge=False)
+        for col in ("run", "state", "con-\nverged", "below 1\nseqs", "\ns", "below 0.1\nseqs", "\ns", "best",
+                    "roll-\nbacks", "train\ns"):
+            table.add_column(col, justify="left" if col in ("run", "state") else "right",
+                             overflow="fold", no_wrap=col != "run")
+        for r in (r for r in runs if r["group"] == g["group"]):
+            table.add_row(names[r["run"]], r["state"], "yes" if r["converged"] else "no",
+                          n(r["sequences_to_below_1"]), n(r["seconds_to_below_1"]),
+                          n(r["sequences_to_below_0.1"]), n(r["seconds_to_below_0.1"]),
+                          n(r["best_heldout_wrong_bits_per_seq"]), n(r["rollbacks"]), n(r["training_seconds"]))
+        out.print(table)
+        line = f"{g['group']}: converged {g['converged']} of {g['runs']}"
+        if g["median_seconds_to_below_0.1"] is not None:
+            line += "; to below 0.1, median (quartiles): " + ", ".join(
+                f"{n(g[f'median_{w}_to_below_0.1'])} ({n(g[f'q1_{w}_to_below_0.1'])}-{n(g[f'q3_{w}_to_below_0.1'])})"
+                f" {unit}" for w, unit in (("sequences", "sequences"), ("seconds", "s")))
+        out.print(Text(line))
+    for r in runs:
+        if r["group"] is None:
+            out.print(Text(f"{names[r['run']]}: {r['state']}: {r['problem']}"))
+
+
 def main() -> None:
     app(prog_name="attnviz")
 

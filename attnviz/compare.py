@@ -1,0 +1,228 @@
+"""Training runs side by side: per run, when it converged and how well; per group of runs with one
+configuration, how many converged and how fast (median and interquartile range). Reads run folders'
+config.json, metrics.csv and status.json only (numpy; the figure is attnviz.plot.compare's)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from .errors import AttnvizError
+
+THRESHOLDS = (1.0, 0.1)  # held-out wrong bits per sequence
+PATIENCE = 10  # evaluations in a row below a threshold
+# Configuration fields that do not make runs differ (how long, where from, how fast they ran)
+NOT_A_DIFFERENCE = {"seed", "max_steps", "max_seconds", "processes", "checkpoint_every", "checkpoint_seconds",
+                    "trace_every"}
+CONFIG_MAX_BYTES = 2**20
+SHOWN = 3  # differences named in a group's label
+
+# The columns of a run's row, with their units (--csv's header, --json's keys)
+COLUMNS = ["run", "group", "task", "seed", "state", "converged",
+           "sequences_to_below_1", "seconds_to_below_1", "sequences_to_below_0.1", "seconds_to_below_0.1",
+           "best_heldout_wrong_bits_per_seq", "last_heldout_wrong_bits_per_seq", "rollbacks", "training_seconds",
+           "sequences", "evaluations", "problem"]
+
+
+def find_runs(paths) -> list[Path]:
+    """Run folders named, or inside the folders named (a sweep: one level down), in order; a
+    folder that is neither stands for itself (listed as empty or damaged)."""
+    runs: list[Path] = []
+    for p in map(Path, paths):
+        if not p.is_dir():
+            raise AttnvizError(f"{p}: not a run folder or a folder of runs" if p.exists() else f"{p}: no such folder")
+        if _looks_like_run(p):
+            runs.append(p)
+            continue
+        inside = sorted((c for c in p.iterdir() if c.is_dir() and not c.is_symlink() and _looks_like_run(c)),
+                        key=_natural)
+        runs += inside or [p]
+    return list(dict.fromkeys(runs))
+
+
+def _looks_like_run(p: Path) -> bool:
+    return any((p / name).exists() for name in ("config.json", "metrics.csv", "checkpoint.npz"))
+
+
+def _natural(p: Path):
+    """seed2 before seed10."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
+
+
+def read_run(path: Path) -> dict:
+    """One run folder: its configuration, evaluations (columns of metrics.csv) and state; a
+    folder that cannot be read has "problem" set."""
+    from .plot.run import read_metrics
+    from .training import run_state
+
+    run = {"path": path, "config": {}, "metrics": {}, "state": "empty", "problem": None}
+    if not _looks_like_run(path):
+        run["problem"] = "no config.json, metrics.csv or checkpoint"
+        return run
+    try:
+        cfg_path = path / "config.json"
+        if cfg_path.is_symlink() or (path / "metrics.csv").is_symlink():
+            raise AttnvizError("its config.json or metrics.csv is a symbolic link")
+        if cfg_path.stat().st_size > CONFIG_MAX_BYTES:
+            raise AttnvizError("config.json is larger than a configuration")
+        config = json.loads(cfg_path.read_text())
+        if not isinstance(config, dict) or "task" not in config:
+            raise AttnvizError("config.json is not a run's configuration")
+        run["config"] = config
+        if not (path / "metrics.csv").is_file():
+            raise AttnvizError("no metrics.csv")
+        run["metrics"] = read_metrics(path / "metrics.csv")
+        if "heldout_wrong_bits_per_seq" not in run["metrics"]:
+            raise AttnvizError("metrics.csv has no heldout_wrong_bits_per_seq column")
+    except FileNotFoundError as e:
+        run["state"], run["problem"] = "damaged", f"no {Path(e.filename).name}"
+        return run
+    except (OSError, ValueError, AttnvizError) as e:
+        text = str(e)
+        run["state"], run["problem"] = "damaged", text.split(": ", 1)[1] if text.startswith(str(path)) else text
+        return run
+    state = run_state(path)
+    run["state"] = {"new": "empty"}.get(state["state"], state["state"])
+    run["reason"] = state["reason"]
+    return run
+
+
+def crossing(sequences, seconds, wrong, threshold: float, patience: int = PATIENCE):
+    """(sequences, seconds) at the first of ``patience`` evaluations in a row below ``threshold``,
+    or (None, None)."""
+    streak = 0
+    for i, w in enumerate(wrong):
+        streak = streak + 1 if w < threshold else 0
+        if streak == patience:
+            j = i - patience + 1
+            return int(sequences[j]), float(seconds[j])
+    return None, None
+
+
+def compare_runs(paths) -> dict:
+    """Compare training runs: run folders, or folders of them (a sweep).
+
+    Returns {"task", "runs": [row per run, COLUMNS as keys], "groups": [...]}. Runs whose
+    configurations differ (seeds and limits aside) form groups named by what differs
+    ("lr=0.001"); each group says how many of its runs converged (10 held-out evaluations in a row
+    below 0.1 wrong bits per sequence) and the median and interquartile range of sequences and
+    seconds to that. Runs of different tasks are refused; a folder that is empty or damaged is
+    listed as such (its "problem" says why) and the rest compared. The rows carry no arrays; each
+    run's curves are in ``curves`` (sequences, seconds, wrong bits) for the figure.
+    """
+    runs = [read_run(p) for p in find_runs(paths)]
+    tasks = {r["config"]["task"]: r["path"] for r in runs if r["config"]}
+    if len(tasks) > 1:
+        (a, pa), (b, pb) = list(tasks.items())[:2]
+        raise AttnvizError(f"runs of different tasks cannot be compared: {pa} is {a}, {pb} is {b}")
+    readable = [r for r in runs if r["problem"] is None]  # a damaged folder's configuration makes no group
+    labels = dict(zip(map(id, readable), group_labels([r["config"] for r in readable]), strict=True))
+    rows, curves = [], []
+    for r in runs:
+        label = labels.get(id(r))
+        rows.append(_row(r, label))
+        m = r["metrics"]
+        if m:
+            curves.append({"run": str(r["path"]), "group": label, "sequences": m["sequences"],
+                           "seconds": m["seconds"], "wrong": m["heldout_wrong_bits_per_seq"]})
+    groups = [_group(label, [row for row in rows if row["group"] == label])
+              for label in dict.fromkeys(labels.values())]
+    return {"task": next(iter(tasks), None), "runs": rows, "groups": groups, "curves": curves}
+
+
+def group_labels(configs: list[dict]) -> list[str]:
+    """Per configuration, what differs from the others ("lr=0.001, batch_size=16"); the task's name
+    when nothing does."""
+    flat = [_flatten(_resolved(c)) for c in configs]
+    keys = sorted({k for f in flat for k in f} - NOT_A_DIFFERENCE)
+    differ = [k for k in keys if len({json.dumps(f.get(k), sort_keys=True) for f in flat}) > 1]
+    if not differ:
+        return [str(c.get("task", "")) for c in configs]
+    shown = differ[:SHOWN] if len(differ) > SHOWN + 1 else differ
+    more = ", ..." if len(shown) < len(differ) else ""
+    return [", ".join(f"{k}={_plain(f.get(k))}" for k in shown) + more for f in flat]
+
+
+def _resolved(config: dict) -> dict:
+    """A run's configuration with the fields it leaves out set as the trainer sets them (a run
+    folder written before a field existed); as it is when it is not a TrainConfig's."""
+    from .ntm.config import TrainConfig
+
+    try:
+        return TrainConfig.from_dict(config).to_dict()
+    except (TypeError, ValueError, KeyError):
+        return config
+
+
+def _flatten(config: dict) -> dict:
+    out = {}
+    for k, v in config.items():
+        if isinstance(v, dict):
+            out.update({f"{k}.{kk}": vv for kk, vv in v.items()})
+        else:
+            out[k] = v
+    return out
+
+
+def _plain(v) -> str:
+    return "-" if v is None else json.dumps(v) if not isinstance(v, str | int | float) else f"{v:g}" if isinstance(
+        v, float) else str(v)
+
+
+def _row(r: dict, group: str | None) -> dict:
+    cfg, m = r["config"], r["metrics"]
+    row = dict.fromkeys(COLUMNS)
+    row.update(run=str(r["path"]), group=group, task=cfg.get("task"), seed=cfg.get("seed"), state=r["state"],
+               problem=r["problem"], converged=False, evaluations=0)
+    if not m:
+        return row
+    wrong, seqs, secs = m["heldout_wrong_bits_per_seq"], m["sequences"], m["seconds"]
+    patience = int(cfg.get("converge_patience", PATIENCE))
+    for t in THRESHOLDS:
+        n, s = crossing(seqs, secs, wrong, t, patience)
+        row[f"sequences_to_below_{t:g}"], row[f"seconds_to_below_{t:g}"] = n, None if s is None else round(s, 1)
+    below = float(cfg.get("converge_below", 0.1))
+    row["converged"] = crossing(seqs, secs, wrong, below, patience)[0] is not None
+    if len(wrong):
+        row.update(best_heldout_wrong_bits_per_seq=round(float(np.min(wrong)), 4),
+                   last_heldout_wrong_bits_per_seq=round(float(wrong[-1]), 4),
+                   rollbacks=int(m["rollbacks"][-1]) if "rollbacks" in m else 0,
+                   training_seconds=round(float(secs[-1]), 1), sequences=int(seqs[-1]), evaluations=len(wrong))
+    return row
+
+
+def _group(label: str, rows: list[dict]) -> dict:
+    done = [r for r in rows if r["converged"]]
+    out = {"group": label, "runs": len(rows), "converged": len(done)}
+    for what in ("sequences", "seconds"):
+        values = np.array([r[f"{what}_to_below_0.1"] for r in done if r[f"{what}_to_below_0.1"] is not None], float)
+        q = np.percentile(values, [25, 50, 75]) if values.size else [None] * 3
+        out.update({f"median_{what}_to_below_0.1": _num(q[1]), f"q1_{what}_to_below_0.1": _num(q[0]),
+                    f"q3_{what}_to_below_0.1": _num(q[2])})
+    return out
+
+
+def _num(x):
+    return None if x is None or not math.isfinite(x) else round(float(x), 1)
+
+
+def rows_csv(rows: list[dict]) -> str:
+    """The runs' rows as CSV, COLUMNS as the header; empty cells for what is not known."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(COLUMNS)
+    for r in rows:
+        w.writerow(["" if r[c] is None else r[c] for c in COLUMNS])
+    return buf.getvalue()
+
+
+def as_json(result: dict) -> dict:
+    """compare_runs' result without the curves' arrays: what --json prints."""
+    return {k: v for k, v in result.items() if k != "curves"}

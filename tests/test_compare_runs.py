@@ -1,0 +1,136 @@
+"""attnviz compare RUN_DIR...: runs side by side, grouped by what differs in their configuration."""
+
+import csv
+import io
+import json
+
+import numpy as np
+import pytest
+
+import attnviz
+from attnviz import Trace, save
+from attnviz.compare import COLUMNS, compare_runs, crossing
+from attnviz.ntm.train import METRICS
+from attnviz.training import write_status
+
+from conftest import copy_like_arrays, run
+
+
+def make_run(folder, seed, wrong, lr=0.001, task="copy", every=50, state=("finished", "converged"), snapshot=True):
+    """A run folder as the trainer writes it, with held-out wrong bits ``wrong`` at evaluations
+    every ``every`` steps of 32 sequences, one second apart."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"task": task, "seed": seed, "lr": lr, "max_seconds": 0,
+                                                    "converge_below": 0.1, "converge_patience": 10}))
+    rows = [",".join(METRICS)]
+    for i, w in enumerate(wrong, 1):
+        rows.append(f"{i * every},{i * every * 32},40,30,{w},{lr},0,{float(i)}")
+    (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+    (folder / "checkpoint.npz").write_bytes(b"")
+    write_status(folder, *state)
+    if snapshot:
+        save(Trace(copy_like_arrays(seed=seed), {"task": task}, f"step_{len(wrong) * every:07d}"),
+             folder / "traces.h5")
+
+
+def curve(first_below_1, first_below_01, n=40):
+    """Wrong bits per evaluation: 30 until first_below_1, then 0.5 until first_below_01, then 0."""
+    return [30.0 if i < first_below_1 else 0.5 if i < first_below_01 else 0.0 for i in range(n)]
+
+
+@pytest.fixture
+def sweep(tmp_path):
+    d = tmp_path / "sweep"
+    make_run(d / "seed0", 0, curve(5, 12))
+    make_run(d / "seed1", 1, curve(8, 20))
+    make_run(d / "seed2", 2, curve(10, 30, n=35))  # 30 + 10 > 35: no streak below 0.1
+    make_run(d / "seed10", 10, curve(3, 10), state=("running",))
+    return d
+
+
+def test_crossing_is_the_first_of_ten_in_a_row():
+    wrong = [5, 0.5, 0.5, 2] + [0.5] * 10
+    assert crossing(np.arange(14) * 10, np.arange(14) * 1.0, wrong, 1.0) == (40, 4.0)
+    assert crossing(np.arange(14), np.arange(14) * 1.0, wrong, 0.1) == (None, None)
+
+
+def test_compare_a_sweep(sweep):
+    r = compare_runs([sweep])
+    assert r["task"] == "copy"
+    rows = {row["seed"]: row for row in r["runs"]}
+    assert [row["seed"] for row in r["runs"]] == [0, 1, 2, 10]  # seed10 after seed2
+    assert rows[0]["sequences_to_below_1"] == 6 * 50 * 32 and rows[0]["seconds_to_below_1"] == 6.0
+    assert rows[0]["sequences_to_below_0.1"] == 13 * 50 * 32 and rows[0]["converged"] is True
+    assert rows[2]["converged"] is False and rows[2]["sequences_to_below_0.1"] is None
+    assert rows[2]["best_heldout_wrong_bits_per_seq"] == 0.0 and rows[2]["training_seconds"] == 35.0
+    assert rows[10]["state"] == "running"
+    [group] = r["groups"]
+    assert group["group"] == "copy" and (group["runs"], group["converged"]) == (4, 3)
+    seconds = [13.0, 21.0, 11.0]
+    assert group["median_seconds_to_below_0.1"] == np.median(seconds)
+    assert (group["q1_seconds_to_below_0.1"], group["q3_seconds_to_below_0.1"]) == tuple(
+        np.percentile(seconds, [25, 75]))
+
+
+def test_runs_that_differ_form_groups_named_by_what_differs(tmp_path):
+    for i, lr in enumerate((0.001, 0.003, 0.001)):
+        make_run(tmp_path / f"lr{lr}" / f"seed{i}", i, curve(4, 6 + i), lr=lr)
+    r = compare_runs([tmp_path / "lr0.001", tmp_path / "lr0.003"])
+    assert [row["group"] for row in r["runs"]] == ["lr=0.001", "lr=0.001", "lr=0.003"]
+    assert [(g["group"], g["runs"], g["converged"]) for g in r["groups"]] == [("lr=0.001", 2, 2), ("lr=0.003", 1, 1)]
+
+
+def test_runs_of_different_tasks_are_refused_in_one_line(runner, tmp_path):
+    make_run(tmp_path / "a", 0, curve(3, 5))
+    make_run(tmp_path / "b", 0, curve(3, 5), task="repeat-copy")
+    with pytest.raises(attnviz.AttnvizError, match="runs of different tasks cannot be compared: .* is copy, .* is "
+                                                   "repeat-copy"):
+        compare_runs([tmp_path / "a", tmp_path / "b"])
+    r = run(runner, "compare", tmp_path / "a", tmp_path / "b")
+    assert r.exit_code == 1 and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_damaged_and_empty_folders_are_listed_and_the_rest_compared(runner, sweep):
+    (sweep / "seed1" / "config.json").write_text("{not json")
+    (sweep / "seed3").mkdir()
+    (sweep / "seed3" / "config.json").write_text(json.dumps({"task": "copy", "seed": 3}))  # no metrics yet
+    r = compare_runs([sweep])
+    states = {row["run"].rsplit("/", 1)[1]: (row["state"], row["problem"]) for row in r["runs"]}
+    assert states["seed1"][0] == "damaged" and "seed1" not in (states["seed1"][1] or "seed1")
+    assert states["seed3"] == ("damaged", "no metrics.csv")
+    assert states["seed0"][0] == "finished" and r["groups"][0]["runs"] == 3  # seed0, seed2, seed10
+    result = run(runner, "compare", sweep)
+    assert result.exit_code == 1
+    assert "seed1" in result.stdout and "damaged" in result.stdout and "Traceback" not in result.output
+
+
+def test_json_and_csv_give_the_same_rows_with_units(runner, sweep):
+    r = run(runner, "compare", sweep, "--json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.stdout)
+    assert data == json.loads(json.dumps(attnviz.compare.as_json(compare_runs([sweep]))))
+    assert list(data["runs"][0]) == COLUMNS
+    r = run(runner, "compare", sweep, "--csv")
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert list(rows[0]) == COLUMNS and len(rows) == 4
+    assert [row["sequences_to_below_0.1"] for row in rows] == [str(x["sequences_to_below_0.1"] or "")
+                                                                for x in data["runs"]]
+    assert "best_heldout_wrong_bits_per_seq" in COLUMNS and "training_seconds" in COLUMNS
+
+
+def test_the_table_and_the_figure(runner, sweep, tmp_path):
+    r = run(runner, "compare", sweep, "-o", tmp_path / "c.png")
+    assert r.exit_code == 0, r.output
+    assert "seed10" in r.stdout and "running" in r.stdout
+    assert "copy: converged 3 of 4; to below 0.1, median (quartiles): 20,800 (19,200-27,200) sequences, 13 (12-17) s" \
+        in r.stdout.replace("\n", " ")
+    first = (tmp_path / "c.png").read_bytes()
+    assert run(runner, "compare", sweep, "-o", tmp_path / "c.png").exit_code == 0
+    assert (tmp_path / "c.png").read_bytes() == first  # the same bytes
+    from PIL import Image
+
+    assert Image.open(tmp_path / "c.png").size == (1200, 440 + 30 + 175)  # curves, caption, one row of 4 snapshots
+    for fmt in ("svg", "pdf"):
+        assert run(runner, "compare", sweep, "-o", tmp_path / f"c.{fmt}").exit_code == 0
+    r = run(runner, "compare", sweep, "-o", tmp_path / "c.gif")
+    assert r.exit_code == 2 and "unknown output format" in r.stderr
