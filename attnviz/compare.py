@@ -130,7 +130,7 @@ def compare_runs(paths) -> dict:
         rows.append(_row(r, label))
         m = r["metrics"]
         if m:
-            curves.append({"run": str(r["path"]), "group": label, "sequences": m["sequences"],
+            curves.append({"run": str(r["path"]), "group": label, "steps": m["step"], "sequences": m["sequences"],
                            "seconds": m["seconds"], "wrong": m["heldout_wrong_bits_per_seq"]})
     groups = [_group(label, [row for row in rows if row["group"] == label])
               for label in dict.fromkeys(labels.values())]

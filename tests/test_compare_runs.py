@@ -134,3 +134,52 @@ def test_the_table_and_the_figure(runner, sweep, tmp_path):
         assert run(runner, "compare", sweep, "-o", tmp_path / f"c.{fmt}").exit_code == 0
     r = run(runner, "compare", sweep, "-o", tmp_path / "c.gif")
     assert r.exit_code == 2 and "unknown output format" in r.stderr
+
+
+def test_the_report_page_links_every_run_and_reads_the_curves(runner, sweep, tmp_path):
+    r = run(runner, "compare", sweep, "-o", tmp_path / "report.html")
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "report.html").read_text()
+    pages = sorted(p.name for p in (tmp_path / "report_runs").iterdir())
+    assert pages == ["seed0.html", "seed1.html", "seed10.html", "seed2.html"]
+    for name in pages:
+        assert f'href="report_runs/{name}"' in text
+    assert text.count("data:image/png;base64,") == 4 and "20,800" in text
+    first = text
+    assert run(runner, "compare", sweep, "-o", tmp_path / "report.html").exit_code == 0
+    assert (tmp_path / "report.html").read_text() == first
+
+
+def test_the_report_in_a_browser(sweep, tmp_path):
+    import math
+
+    from test_view import chromium_path
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if chromium_path() is None:
+        pytest.skip("needs headless Chromium")
+    from attnviz.plot.compare import write_compare
+
+    write_compare(compare_runs([sweep]), tmp_path / "report.html")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = b.new_page(viewport={"width": 1300, "height": 1000})
+        errors, requests = [], []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.on("request", lambda r: requests.append(r.url))
+        page.goto((tmp_path / "report.html").as_uri())
+        data = page.evaluate("window.ATTNVIZ_REPORT")
+        box = page.locator("#by-sequences").bounding_box()
+        run0 = data["runs"][0]
+        sy = lambda v: v / 0.1 if v <= 0.1 else 1 + math.log10(v / 0.1)  # noqa: E731
+        xmax = max(r["sequences"][-1] for r in data["runs"])
+        ymax = max([sy(1)] + [sy(w) for r in data["runs"] for w in r["wrong"]]) * 1.05
+        i = 20  # an evaluation past the drop: away from the other runs' curves
+        x = box["x"] + 60 + run0["sequences"][i] / xmax * (560 - 72)
+        y = box["y"] + 12 + (1 - sy(run0["wrong"][i]) / ymax) * (260 - 46)
+        page.mouse.move(x, y)
+        readout = page.locator("#curve-readout").inner_text()
+        b.close()
+    assert errors == [] and all(u.startswith("file://") for u in requests)
+    assert readout.startswith(f"seed0 (copy): step {run0['steps'][i]:,}, {run0['sequences'][i]:,} sequences"), readout
+    assert readout.endswith(f"{run0['wrong'][i]:g} held-out wrong bits per sequence")

@@ -168,15 +168,26 @@ def display_names(runs: list[str]) -> list[str]:
 
 def write_compare(result: dict, output, formats=None, max_bytes=None, allow_external: bool = False,
                   fontsize: float = 10, dpi: float = 100) -> list[Path]:
-    """Draw the comparison to ``output`` (PNG, SVG or PDF by suffix, or each of ``formats``)."""
+    """Draw the comparison to ``output`` (PNG, SVG or PDF by suffix, or each of ``formats``; HTML: the
+    report page, with each run's own page beside it). Returns the paths written."""
     from .draw import default_style, figure_bytes
-    from .export import write_outputs
+    from .export import output_paths, write_outputs
 
     snapshots = {r["run"]: last_snapshot(Path(r["run"]), max_bytes, allow_external) for r in result["runs"]
                  if r["state"] not in ("empty", "damaged")}
+    written = []
+    for path, fmt in output_paths(output, formats):
+        if fmt == "html":
+            from .report import write_report
+
+            written += write_report(result, path, snapshots, max_bytes, allow_external)
+            formats = [f for f in (formats or []) if f != "html"]
+            if not formats:
+                return written
+            output = path
 
     def make(fmt):
         with default_style():
             return figure_bytes(draw_compare(result, snapshots, fontsize, dpi), fmt)
 
-    return write_outputs(output, formats, make)
+    return written + write_outputs(output, formats, make)
