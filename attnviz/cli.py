@@ -912,7 +912,7 @@ def generalise(
 
     Python: [bold]attnviz.generalise(checkpoint, lengths=[10, 20, 50, 120], sequences=100)[/bold]
     """
-    from .generalise import generalise as measure
+    from .generalisation import generalise as measure
 
     result = measure(checkpoint, _whole_numbers(lengths, "--lengths"), sequences,
                      _whole_numbers(repeats, "--repeats"), output, figure)

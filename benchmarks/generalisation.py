@@ -18,7 +18,7 @@ import argparse
 import numpy as np
 
 from attnviz.analysis import copy_diagnostics
-from attnviz.generalise import generalise
+from attnviz.generalisation import generalise
 from attnviz.ntm.checkpoint import load_model
 from attnviz.ntm.model import wrong_bits
 from attnviz.ntm.record import record

@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from attnviz.generalise import generalise
+from attnviz.generalisation import generalise
 
 CASES = [(10, 10), (20, 5), (20, 10), (10, 15), (10, 20)]  # (length, repeats)
 
