@@ -40,12 +40,15 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
     "figure", "trace", "trace_size"}: one row per size, its keys named with their units; "figure"
     and "trace" are the paths written and "trace_size" the trace's size (None without ``figure``).
     """
+    from threadpoolctl import threadpool_limits
+
     from .ntm.checkpoint import CheckpointError, load_model
     from .ntm.record import recordable_steps
 
     source = _checkpoint_file(checkpoint)
     if isinstance(sequences, bool) or not isinstance(sequences, int | np.integer) or sequences < 1:
         raise OptionError(f"--sequences {sequences!r}: give 1 or more sequences per size")
+    sequences = int(sequences)
     path = _figure_path(checkpoint, output) if figure else None
     try:
         model, task, meta = load_model(source)
@@ -63,9 +66,7 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
         raise OptionError(f"{_describe(largest)}: {_steps(task, largest):,} steps, too long to record its trace "
                           f"(this model records at most {recordable_steps(model.cfg):,}); --no-figure "
                           "measures it without a figure or trace")
-    from threadpoolctl import threadpool_limits
-
-    with threadpool_limits(limits=1, user_api="blas"):  # as training: small products, 4 times faster
+    with threadpool_limits(limits=1, user_api="blas"):  # as in training: small products, 4 times faster here
         rows = [_score(model, task, case, sequences) for case in cases]
     result = {"checkpoint": str(source), "task": task.name, "step": int(meta.get("progress", {}).get("step", 0)),
               "sequences_per_size": sequences, "training_range": _training_range(task), "rows": rows,
@@ -115,12 +116,13 @@ def _cases(task, lengths, repeats) -> list[dict[str, int]]:
     if lengths is None:
         lengths = _beyond(task, task.max_length, (1, 2) if kind == "repeat-copy" else
                           (0.5, 1, 1.5, 2, 3) if kind == "associative-recall" else (0.5, 1, 1.5, 2.5, 6))
-    lengths = _sizes(lengths, "--lengths", _smallest(task), f"{task.name} needs {_smallest(task)} {key} or more")
+    why = "associative-recall needs 2 items or more" if kind == "associative-recall" else "sizes are 1 or more"
+    lengths = _sizes(lengths, "--lengths", _smallest(task), why)
     if kind != "repeat-copy":
         return [{key: n} for n in lengths]
     if repeats is None:
         repeats = _beyond(task, task.max_repeats, (0.5, 1, 1.5, 2))
-    repeats = _sizes(repeats, "--repeats", 1, "give 1 repeat or more")
+    repeats = _sizes(repeats, "--repeats", 1, "sizes are 1 or more")
     return [{"length": n, "repeats": r} for n in lengths for r in repeats]
 
 
@@ -137,7 +139,7 @@ def _sizes(values, option: str, smallest: int, why: str) -> list[int]:
 
 
 def _steps(task, case) -> int:
-    """A sequence's time steps, from the tasks' layouts (docs/ntm.md)."""
+    """A sequence's time steps, as the task's make lays it out (known before making any)."""
     kind = _kind(task)
     if kind == "repeat-copy":
         return case["length"] * (case["repeats"] + 1) + 2

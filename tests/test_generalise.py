@@ -67,7 +67,8 @@ def test_the_trace_of_the_longest_size_is_written_beside_the_figure(shipped):
 
 def test_rows_are_the_held_out_scores_of_the_probe_seeds_sequences(tmp_path):
     path = tiny_run(tmp_path / "copy", "copy", max_length=4)
-    result = generalise(path, [3, 9], 7, figure=False)
+    result = generalise(path, [3, 9], np.int64(7), figure=False)
+    assert json.loads(json.dumps(result)) == result
     model, task, _ = load_model(path / "checkpoint.npz")  # two steps: no held-out evaluation, no best.npz
     assert result["checkpoint"] == str(path / "checkpoint.npz")
     for row in result["rows"]:
@@ -108,6 +109,7 @@ def test_associative_recall_varies_the_number_of_items(tmp_path):
     assert all(row["output_steps_per_sequence"] == 3 and row["scored_bits_per_sequence"] == 18
                for row in result["rows"])
     assert result["trace"] == str(tmp_path / "ar_items12.h5")
+    assert attnviz.load(result["trace"]).inputs.shape == (12 * 4 + 2 * 3 + 2, 8)  # the steps the limits count
     assert (tmp_path / "ar.svg").read_text().startswith("<?xml")
     with pytest.raises(OptionError, match="2 items or more"):
         generalise(path, [1], figure=False)
