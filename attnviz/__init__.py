@@ -18,7 +18,8 @@ _EXPORTS = {
     "copy_diagnostics": "analysis",
     "plot_trace": "plot", "draw_panel": "plot", "export": "plot", "PlotOptions": "plot", "plot_files": "batch",
     "register_colormap": "plot.colors", "animate": "plot.animate", "plot_run": "plot.run",
-    "train": "training", "record": "training", "sweep": "sweep", "compare_runs": "compare",
+    "train": "training", "record": "training", "generalise": "generalisation", "sweep": "sweep",
+    "compare_runs": "compare",
 }
 
 __all__ = ["__version__", *_EXPORTS]

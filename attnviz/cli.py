@@ -1032,6 +1032,97 @@ def _print_runs(result: dict) -> None:
             out.print(Text(f"{names[r['run']]}: {r['state']}: {r['problem']}"))
 
 
+@app.command(cls=_Command)
+@cli_errors
+def generalise(
+    checkpoint: Annotated[Path, typer.Argument(metavar="CHECKPOINT", help="A checkpoint .npz, or a run folder "
+                                                                          "(its best.npz, else checkpoint.npz).",
+                                               show_default=False)],
+    lengths: Annotated[str | None, typer.Option(
+        metavar="LIST", help="Sizes, comma-separated: copy's and repeat-copy's sequence length, associative-recall's "
+                             "number of items \\[default: the task's, from its training range to beyond it: "
+                             "10,20,30,50,120 for copy trained on lengths 1-20].", show_default=False)] = None,
+    repeats: Annotated[str | None, typer.Option(
+        metavar="LIST", help="repeat-copy's repeat counts, each with every length \\[default: 5,10,15,20 for counts "
+                             "1-10 in training].", show_default=False)] = None,
+    sequences: Annotated[int, typer.Option(help="Fresh sequences at each size.")] = 100,
+    output: Annotated[Path | None, typer.Option(
+        "-o", "--output", metavar="FILE", help="The figure (.png, .svg or .pdf); the trace of one sequence at the "
+                                               "largest size goes beside it \\[default: generalise.png in a run "
+                                               "folder, NAME_generalise.png beside a checkpoint file].",
+        show_default=False)] = None,
+    figure: Annotated[bool, typer.Option("--figure/--no-figure", help="Draw the figure and record the trace; "
+                                                                      "--no-figure only measures.")] = True,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as JSON, their units in the key names, "
+                                                        "instead of a table.")] = False,
+):
+    """Measure a trained model beyond the sizes it was trained on: wrong bits per sequence and the
+    share of sequences failed outright (more wrong bits than output steps) at each size.
+
+    Each size has a fixed probe seed (1000 + the length or number of items; repeat-copy 1000 x the
+    length + the repeat count), so a rerun gives the same numbers, figure and trace, byte for byte.
+
+    Python: [bold]attnviz.generalise(checkpoint, lengths=[10, 20, 50, 120], sequences=100)[/bold]
+    """
+    from .generalisation import generalise as measure
+
+    result = measure(checkpoint, _whole_numbers(lengths, "--lengths"), sequences,
+                     _whole_numbers(repeats, "--repeats"), output, figure)
+    if as_json:
+        _print_json(result)
+        return
+    _print_generalisation(result)
+
+
+def _whole_numbers(text: str | None, option: str) -> list[int] | None:
+    """'10,20,50' as [10, 20, 50]: sizes of 1 or more."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    if not all(re.fullmatch(r"[0-9]+", p) for p in parts):
+        raise typer.BadParameter(f"{option} {text!r} is not a list of whole numbers (e.g. 10,20,50,120)")
+    if any(int(p) < 1 for p in parts):
+        raise typer.BadParameter(f"{option} {text!r}: sizes are 1 or more")
+    return [int(p) for p in parts]
+
+
+def _print_generalisation(result: dict) -> None:
+    from rich.table import Table
+
+    ranges = result["training_range"]
+    trained = ", ".join(f"{'lengths' if k == 'length' else k} {lo}-{hi}" for k, (lo, hi) in ranges.items())
+    step = f" (step {result['step']:,})" if result["step"] else ""
+    table = Table(title=Text(f"{result['task']}: {result['checkpoint']}{step}, {result['sequences_per_size']:,} "
+                             f"fresh sequences at each size; trained on {trained}"), title_justify="left")
+    percent = {"failed_outright_fraction": "% failed outright", "no_wrong_bit_fraction": "% with no wrong bit",
+               "end_marker_right_fraction": "% end marker at the right step"}
+    numbers = {"in_training_range": "in training", "wrong_bits_per_sequence": "wrong bits per sequence",
+               "scored_bits_per_sequence": "scored bits per sequence",
+               "cross_entropy_bits_per_sequence": "cross-entropy bits per sequence"}
+    columns = [*ranges, "in_training_range", "wrong_bits_per_sequence", "failed_outright_fraction",
+               "no_wrong_bit_fraction", "scored_bits_per_sequence", "cross_entropy_bits_per_sequence"]
+    columns += [k for k in ("end_marker_right_fraction",) if k in result["rows"][0]]
+    for key in columns:
+        header = percent.get(key) or numbers.get(key) or key
+        table.add_column(header, justify="left" if key == "in_training_range" else "right",
+                         min_width=max(map(len, header.split())))  # headers wrap between words, never within
+    for row in result["rows"]:
+        cells = []
+        for key in columns:
+            v = row[key]
+            cells.append("yes" if v is True else "beyond" if v is False else f"{round(100 * v, 1):g}" if key in percent
+                         else f"{v:,.3f}" if isinstance(v, float) else f"{v:,}")
+        table.add_row(*cells)
+    out.print(table)
+    out.print(Text("% of sequences; failed outright: more wrong bits than output steps (on average more than one "
+                   "wrong bit per step of output)"))
+    if result["figure"]:
+        out.print(Text(f"wrote {result['figure']}"))
+        size = ", ".join(f"{k} {v}" for k, v in result["trace_size"].items())
+        out.print(Text(f"wrote {result['trace']}: one sequence at the largest size ({size}); draw it with "
+                       f"attnviz plot {result['trace']}"))
+
+
 def main() -> None:
     app(prog_name="attnviz")
 

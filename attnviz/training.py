@@ -249,14 +249,20 @@ def record(checkpoint, length: int, output, seed: int = 2014) -> Path:
         raise AttnvizError(str(e)) from None
     if length < task.min_length:
         raise AttnvizError(f"length {length} is below the task's minimum of {task.min_length}")
+    return save(record_trace(model, task, meta, checkpoint, length, seed), output)
+
+
+def record_trace(model, task, meta: dict, checkpoint, length: int, seed: int, **make_options) -> Trace:
+    """The trace of ``model`` (loaded from ``checkpoint``, a file or run folder, with its metadata
+    ``meta``) on one new sequence, its metadata naming the checkpoint, its step and its run's seed."""
     try:
-        arrays, metadata = ntm_record.record(model, task, length, seed)
+        arrays, metadata = ntm_record.record(model, task, length, seed, **make_options)
     except ValueError as e:
-        raise AttnvizError(f"{source}: {e}") from None
+        raise AttnvizError(f"{_checkpoint_path(checkpoint)}: {e}") from None
     progress = meta.get("progress", {})
     metadata.update(step=int(progress.get("step", 0)), seed=int(meta["train"]["seed"]),
                     checkpoint=Path(checkpoint).name)
-    return save(Trace(arrays, metadata), output)
+    return Trace(arrays, metadata)
 
 
 def _checkpoint_path(path) -> Path:

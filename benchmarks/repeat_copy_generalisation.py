@@ -2,20 +2,23 @@
 
     python benchmarks/repeat_copy_generalisation.py runs/rc/seed0 runs/rc/seed1 runs/rc/seed2 [--n 16]
 
-For each checkpoint (a run folder: its best.npz) and each (length, repeats) case, --n fresh
-sequences: wrong output bits per sequence (of the scored bits, end marker included), how many
-sequences have no wrong bit, and whether the end marker comes at the right step. Prints a
-markdown table. More repeats than 10 give a repeat-count input beyond any seen in training.
+`attnviz generalise CHECKPOINT --lengths 10,20 --repeats 5,10,15,20 --sequences 16`
+(attnviz.generalise, probe seeds 1000 x length + repeats) for each checkpoint, five of its cases:
+wrong output bits per sequence (of the scored bits, end marker included), how many sequences have
+no wrong bit, and whether the end marker comes at the right step. Prints a markdown table. More
+repeats than 10 give a repeat-count input beyond any seen in training.
+
+A run folder stands for its checkpoint.npz, the state the run stopped in (converged: its last 10
+held-out evaluations below 0.1), as docs/performance.md measured it; `attnviz generalise RUN_DIR`
+reads the run's best.npz, the state of its lowest held-out evaluation, instead.
 """
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-import numpy as np
-
-from attnviz.ntm.checkpoint import load_model
-from attnviz.ntm.model import wrong_bits
+from attnviz.generalisation import generalise
 
 CASES = [(10, 10), (20, 5), (20, 10), (10, 15), (10, 20)]  # (length, repeats)
 
@@ -29,18 +32,15 @@ def main():
           "| end marker at the right step |")
     print("|---|---:|---:|---:|---:|---:|---:|")
     for run in args.runs:
-        model, task, _ = load_model(run)
+        checkpoint = Path(run) / "checkpoint.npz" if Path(run).is_dir() else run
+        result = generalise(checkpoint, [L for L, _ in CASES], args.n, [r for _, r in CASES], figure=False)
+        rows = {(row["length"], row["repeats"]): row for row in result["rows"]}
         for length, repeats in CASES:
-            b = task.make(np.random.default_rng(1000 * length + repeats), args.n, length, repeats)
-            logits, _ = model.forward(b.x)
-            wrong = wrong_bits(logits, b.y, b.mask)
-            end = length + 1 + length * repeats
-            marker = (logits[:, :, task.width] > 0)  # (T, B) end-marker channel on
-            right_end = marker[end] & ~(marker[: end] * b.mask[:end].astype(bool)).any(axis=0)
-            scored = int(b.mask[:, 0].sum()) * task.output_size
-            perfect = int((wrong == 0).sum())
-            print(f"| {run} | {length} | {repeats} | {scored} | {wrong.mean():.2f} | {perfect}/{args.n} "
-                  f"| {int(right_end.sum())}/{args.n} |", flush=True)
+            row = rows[length, repeats]
+            perfect = round(row["no_wrong_bit_fraction"] * args.n)
+            right_end = round(row["end_marker_right_fraction"] * args.n)
+            print(f"| {run} | {length} | {repeats} | {row['scored_bits_per_sequence']} "
+                  f"| {row['wrong_bits_per_sequence']:.2f} | {perfect}/{args.n} | {right_end}/{args.n} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -131,13 +131,14 @@ class NTM:
 
     # ------------------------------------------------------------------ forward
 
-    def forward(self, x: np.ndarray, keep_memory: bool = False):
+    def forward(self, x: np.ndarray, keep_memory: bool = False, cache: bool = True):
         """Run the model over a batch of sequences.
 
         x: (T, B, X). Returns logits (T, B, Y) and a cache for ``backward``; the cache's
         ``heads`` list holds per step the HeadOutput of every head, and ``memories``
         the memory after each step (B, N, M) when keep_memory or always (it is needed
-        by backward anyway).
+        by backward anyway). With ``cache=False`` no step is kept (the cache's ``steps`` is
+        empty): the logits alone, in the memory of one step, for long sequences.
         """
         cfg, p = self.cfg, self.params
         T, B, _ = x.shape
@@ -174,8 +175,9 @@ class NTM:
                     head_caches[j] = (a_cache, m_cache, None)
             o_in = np.concatenate([h, *reads], axis=1)  # (B, H + R*M)
             logits[t] = o_in @ p["out_W"] + p["out_b"]
-            steps.append({"ctrl": ctrl_cache, "h": h, "heads": head_caches, "o_in": o_in,
-                          "out": outs, "memory": mem if keep_memory else None})
+            if cache:
+                steps.append({"ctrl": ctrl_cache, "h": h, "heads": head_caches, "o_in": o_in,
+                              "out": outs, "memory": mem if keep_memory else None})
         return logits, {"x_shape": x.shape, "steps": steps}
 
     # ----------------------------------------------------------------- backward

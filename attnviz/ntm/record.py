@@ -21,9 +21,10 @@ def recordable_steps(cfg: NTMConfig) -> int:
     return RECORD_BYTES // per_step
 
 
-def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000
+def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000, **make_options
            ) -> tuple[dict[str, np.ndarray], dict]:
     """Run the model on one new sequence of ``length`` and return every traced array.
+    ``make_options`` go to the task's ``make`` (repeat-copy: ``repeats``) and into the metadata.
 
     Returns (arrays, metadata) in the trace format: inputs, outputs (probabilities),
     targets, the scored-output mask, write/read weightings, adds, erases, reads, and the memory at every step
@@ -33,7 +34,7 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
     if length > limit:  # every task has at least one step per item
         raise ValueError(f"length {length} is too long to record: this model records at most {limit:,} steps "
                          f"within {RECORD_BYTES // 2**20} MiB")
-    b = task.make(np.random.default_rng(seed), 1, length)
+    b = task.make(np.random.default_rng(seed), 1, length, **make_options)
     if b.x.shape[0] > limit:
         raise ValueError(f"length {length} is too long to record: its {b.x.shape[0]:,} steps are more than the "
                          f"{limit:,} this model records within {RECORD_BYTES // 2**20} MiB")
@@ -56,5 +57,5 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
     arrays = {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in arrays.items()}
     arrays["output_mask"] = output_mask
     meta = {"task": task.name, "sequence_length": int(length), "probe_seed": int(seed), "model": "attnviz.ntm",
-            "controller": cfg.controller, "memory_size": cfg.memory_size, "word_size": cfg.word_size}
+            "controller": cfg.controller, "memory_size": cfg.memory_size, "word_size": cfg.word_size, **make_options}
     return arrays, meta
