@@ -913,8 +913,9 @@ def _sweep(seeds: str, shard: str, parallel: int | None, run_dir: Path | None, q
     converged = sum(1 for r in results if r.get("reason") == "converged" or r.get("skipped") == "converged")
     out.print(Text(f"sweep {folder}: {len(finished)} of {len(results)} seeds done, {converged} converged "
                    f"(seeds {', '.join(str(r['seed']) for r in results) or 'none in this shard'})"))
-    if any(r.get("reason") == "interrupted" for r in results):
-        raise typer.Exit(130)
+    stopped = [r for r in results if r.get("reason") == "interrupted"]
+    if stopped:
+        raise typer.Exit(143 if any(r.get("signal") == "SIGTERM" for r in stopped) else 130)
     if any("error" in r for r in results):
         raise typer.Exit(1)
 

@@ -3,6 +3,7 @@ disjoint shards so that several machines share one sweep."""
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import time
@@ -137,8 +138,14 @@ def _side_by_side(run_dir, todo, parallel, kwargs, results, running, report) -> 
     queue = list(todo)
     stopping = {"now": False}
 
-    def on_signal(signum, frame):  # the children get it too, and stop after a checkpoint
+    parent = os.getpid()
+
+    def on_signal(signum, frame):  # passed on to the seeds (they may get it from the group too)
+        if os.getpid() != parent:  # a seed's process, before it set its own handlers
+            return
         stopping["now"] = True
+        for proc in procs.values():
+            proc.terminate() if signum == signal.SIGTERM else os.kill(proc.pid, signal.SIGINT)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -167,6 +174,17 @@ def _side_by_side(run_dir, todo, parallel, kwargs, results, running, report) -> 
 
 
 def _child(run_dir, seed, resume, kwargs, done) -> None:
+    """One seed in its own process. A signal may reach it twice (from its process group and from
+    the sweep, which passes on what only it received): the first asks the run to stop after its
+    step, the others change nothing."""
+    asked: list[str] = []
+
+    def on_signal(signum, frame):
+        asked.append(signal.Signals(signum).name)
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, on_signal)
+    kwargs = {**kwargs, "interrupted": lambda: asked[0] if asked else None}
     try:
         result = _train_seed(run_dir, seed, resume, kwargs)
     except BaseException as e:  # noqa: BLE001 - the parent waits for every seed's answer

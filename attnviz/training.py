@@ -15,6 +15,7 @@ from .ntm import record as ntm_record
 from .ntm import train as ntm_train
 from .ntm.checkpoint import CheckpointError, load_model
 from .ntm.config import TrainConfig, make_model_config, make_task
+from .ntm.parallel import WorkerLost
 from .trace import Trace
 
 TRACE_FILE = "traces.h5"
@@ -23,7 +24,7 @@ TRACE_FILE = "traces.h5"
 def train(task: str | None = None, run_dir=None, seed: int | None = None, resume=None,
           max_steps: int | None = None, max_seconds: float | None = None,
           on_event: Callable[[dict], None] | None = None, processes: int | None = None, config=None,
-          **overrides) -> dict:
+          interrupted: Callable[[], str | None] | None = None, **overrides) -> dict:
     """Train the reference NTM; write config.json, metrics.csv, checkpoint.npz, best.npz and
     traces.h5 (one group per recorded step) into ``run_dir`` [default: runs/TASK-seedSEED].
 
@@ -34,7 +35,10 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
 
     With ``resume`` (a run folder) training continues exactly where that run's checkpoint
     stopped; ``max_steps`` then counts from the start of the original run. Ctrl-C stops
-    after the current step with a checkpoint. Returns a summary of the run.
+    after the current step with a checkpoint (a second one stops at once, still with one); with
+    ``interrupted`` (a callable returning the name of a signal that asked the run to stop, else
+    None) the caller handles the signals and the run stops after the step where it says so.
+    Returns a summary of the run.
 
     Gradients are computed in ``processes`` processes (0: one per core, up to the batch's
     ``shards``, 2); the number changes the speed, never the numbers. Each process uses one BLAS
@@ -76,14 +80,22 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
             raise KeyboardInterrupt
         stop["now"], stop["signal"] = True, signal.Signals(signum).name
 
+    def should_stop() -> bool:
+        if interrupted is not None and not stop["now"] and interrupted():
+            stop["now"], stop["signal"] = True, interrupted()
+        return stop["now"]
+
     previous = {}
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM) if interrupted is None else ():
         with contextlib.suppress(ValueError):  # not in the main thread: no handler
             previous[sig] = signal.signal(sig, on_signal)
     write_status(run_dir, "running")
     reason = "failed"
     try:
-        reason = ntm_train.run(trainer, run_dir, handle, should_stop=lambda: stop["now"])
+        reason = ntm_train.run(trainer, run_dir, handle, should_stop=should_stop)
+    except WorkerLost as e:
+        raise AttnvizError(f"{run_dir}: {e} at step {trainer.progress.step:,}; the last checkpoint is kept: "
+                           f"continue with attnviz train --resume {run_dir}") from None
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

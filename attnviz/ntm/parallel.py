@@ -51,6 +51,10 @@ def shared_like(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return out
 
 
+class WorkerLost(RuntimeError):
+    """A gradient worker process ended without being told to (it was killed)."""
+
+
 class GradientPool:
     """Mean gradient over fixed slices of a batch, one slice per process where possible."""
 
@@ -118,7 +122,10 @@ class GradientPool:
         try:
             mine = local()
         finally:  # every reply is collected, so that the pipes stay in step even after an error
-            replies = [conn.recv() for _, conn, _ in self.workers]
+            try:
+                replies = [conn.recv() for _, conn, _ in self.workers]
+            except (EOFError, OSError):
+                raise WorkerLost("the gradient worker process ended (killed?)") from None
         for reply in replies:
             if isinstance(reply, str):
                 raise RuntimeError(f"gradient worker failed: {reply}")
@@ -133,7 +140,7 @@ class GradientPool:
                 pass
             proc.join(timeout=5)
             if proc.is_alive():
-                proc.terminate()
+                proc.kill()  # it ignores SIGTERM
         self.workers = []
 
 
@@ -141,8 +148,10 @@ def _serve(model: NTM, conn, grads: dict[str, np.ndarray], parent: int) -> None:
     """A worker: gradients of the slices it is sent, into its shared buffers, until told to stop,
     or until its parent is gone (killed, even with SIGKILL: the worker is then adopted by another
     process, and it holds a copy of the parent's end of the pipe, so no end-of-file would come)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C and SIGTERM are the main process's to handle
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    # Ctrl-C and SIGTERM are the main process's to handle, also when they reach the whole process
+    # group (a terminal's Ctrl-C, a batch system's SIGTERM): it stops after a checkpoint, then this one
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     threadpool_limits(limits=1, user_api="blas")  # one BLAS thread per process, as in train.run
     while True:
         try:

@@ -140,3 +140,56 @@ def test_checkpoints_are_checked_before_they_are_read(tmp_path, runner):
     r = run(runner, "record", Path(__file__).parents[2] / "sample_traces" / "copy_checkpoint.npz",
             "--length", "100000", "-o", tmp_path / "t.h5")
     assert r.exit_code == 1 and "too long to record" in r.stderr and not (tmp_path / "t.h5").exists()
+
+
+def _group_run(args, run_dir: Path, rows=1):
+    """Start `attnviz ARGS` in a process group of its own; return it once run_dir has metrics rows."""
+    proc = subprocess.Popen([sys.executable, "-m", "attnviz", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "COLUMNS": "200"}, start_new_session=True)
+    assert wait_for(lambda: any(len(metric_rows(m.parent)) > rows for m in run_dir.rglob("metrics.csv")), 60)
+    return proc
+
+
+SMALL_ARGS = ["--memory-size", "16", "--word-size", "8", "--controller-size", "16", "--max-steps", "100000"]
+
+
+def test_sigterm_to_the_whole_process_group_stops_after_a_checkpoint(tmp_path):
+    """A batch system's SIGTERM reaches the gradient worker too: it leaves the stopping to the main process."""
+    run = tmp_path / "run"
+    proc = _group_run(["train", "--run-dir", str(run), "--processes", "2", *SMALL_ARGS], run)
+    workers = children(proc.pid)
+    assert workers
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert out.startswith("interrupted: step ") and "error" not in err
+    assert load_checkpoint(run / "checkpoint.npz")[1]["progress"]["step"] > 0
+    assert wait_for(lambda: not any(alive(w) for w in workers), 10)
+
+
+def test_a_killed_gradient_worker_stops_the_run_in_one_line_with_its_checkpoint(tmp_path):
+    run = tmp_path / "run"
+    proc = _group_run(["train", "--run-dir", str(run), "--processes", "2", "--checkpoint-every", "10",
+                       *SMALL_ARGS], run, rows=2)
+    os.kill(children(proc.pid)[0], signal.SIGKILL)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 1
+    last = err.strip().splitlines()[-1]  # after the progress lines
+    assert last.startswith(f"attnviz: error: {run}: the gradient worker process ended (killed?) at step ")
+    assert last.endswith(f"continue with attnviz train --resume {run}") and "Traceback" not in err
+    assert load_checkpoint(run / "checkpoint.npz")[1]["progress"]["step"] > 0
+    assert json.loads((run / "status.json").read_text())["state"] == "stopped"
+
+
+def test_sigterm_stops_a_sweep_of_seeds_side_by_side_after_their_checkpoints(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = _group_run(["train", "--seeds", "0-3", "--parallel", "2", "--run-dir", str(sweep), *SMALL_ARGS], sweep)
+    os.killpg(proc.pid, signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "seeds done" in out and "error" not in err
+    started = sorted(p.name for p in sweep.iterdir())
+    assert started == ["seed0", "seed1"]  # no seed started after the signal
+    for name in started:
+        assert json.loads((sweep / name / "status.json").read_text())["reason"] == "interrupted"
+        assert load_checkpoint(sweep / name / "checkpoint.npz")[1]["progress"]["step"] > 0
