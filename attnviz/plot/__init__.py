@@ -14,7 +14,7 @@ needs none of it.
 from __future__ import annotations
 
 from .draw import PlotResult, draw_panel, draw_scene, figure_bytes, plot_trace
-from .export import export, scene_bytes
+from .export import export, render, scene_bytes
 from .options import FORMATS, LAYOUTS, PANELS, PlotOptions
 from .plan import Scene, build_scene
 from .raster import Renderer
@@ -22,4 +22,4 @@ from .source import MemoryReader, Source
 
 __all__ = ["FORMATS", "LAYOUTS", "PANELS", "MemoryReader", "PlotOptions", "PlotResult", "Renderer", "Scene",
            "Source", "build_scene", "draw_panel", "draw_scene", "export", "figure_bytes", "plot_trace",
-           "scene_bytes"]
+           "render", "scene_bytes"]
