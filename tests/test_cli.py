@@ -27,14 +27,14 @@ def _traces(n, prefix="s"):
 
 def test_version_and_help(runner):
     assert run(runner, "--version").stdout.strip() == f"attnviz {attnviz.__version__}"
-    for command in ("inspect", "validate", "convert", "plot", "animate", "train", "record"):
+    for command in ("inspect", "validate", "convert", "plot", "compare", "animate", "train", "record"):
         result = run(runner, command, "--help")
         assert result.exit_code == 0 and "Python:" in result.stdout
 
 
 def test_every_command_is_documented():
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
-    assert commands == {"inspect", "validate", "convert", "plot", "animate", "train", "record"}
+    assert commands == {"inspect", "validate", "convert", "plot", "compare", "animate", "train", "record"}
     docs = CLI_DOC.read_text()
     for c in commands:
         assert f"attnviz {c}" in docs, f"docs/cli.md lacks `attnviz {c}`"
