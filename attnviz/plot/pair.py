@@ -56,7 +56,8 @@ def _open(side, stack: contextlib.ExitStack, max_bytes, allow_external) -> _Inpu
     from ..io import open_traces
 
     if isinstance(side, Trace):
-        return _Input(MemoryReader(side), side.name, os.fspath(side.path) if side.path is not None else None)
+        path = getattr(side, "path", None)  # a Trace loaded from a file knows it
+        return _Input(MemoryReader(side), side.name, None if path is None else os.fspath(path))
     path, name = side if isinstance(side, tuple) else (side, None)
     f = stack.enter_context(open_traces(path, max_bytes, allow_external))
     if name is None and len(f.names) > 1:
@@ -189,6 +190,8 @@ def _stack(blocks: list[list[tuple[int, int]]], w: float, h: float, cols: int, o
     W = m["left"] + m["right"] + cols * w + (cols - 1) * m["hgap"]
     H = ((_title_inches(opts) if titled else 0) + m["bottom"] + (len(blocks) - 1) * (m["bottom"] + m["block_gap"])
          + sum(m["heading"] + m["top"] + r * h + (r - 1) * m["vgap"] for r in heights))
+    if opts.figsize is not None:  # as asked: what the panels' whole pixels leave over goes to the margins
+        W, H = opts.figsize
     rects, headings = [], []
     y = H - (_title_inches(opts) if titled else 0)  # inches from the bottom, going down
     for slots, rows in zip(blocks, heights, strict=True):
