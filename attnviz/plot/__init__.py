@@ -5,7 +5,8 @@
     plan     every visual decision: panels, geometry, crop, limits, masks, markers -> a Scene
     raster   PNG: a Scene's cells painted into a cached frame
     draw     matplotlib: a Scene as a Figure (SVG, PDF, plot_trace), and draw_panel
-    export   Scenes to files
+    export   Scenes to files, and render: a figure's pixels as an array
+    pair     two traces compared: both on one view, and b - a of their weightings
 
 matplotlib is imported only by the code that draws with it: a PNG whose frame is cached
 needs none of it.

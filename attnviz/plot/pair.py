@@ -241,8 +241,8 @@ class Comparison:
         return [f"a: {self.headings[0]}", f"b: {self.headings[1]}", diff][: len(self.blocks)]
 
     def draw(self):
-        """The comparison as a matplotlib Figure (a PlotResult: the figure, one Axes per panel of a,
-        then b, then the differences)."""
+        """The comparison as a matplotlib Figure: a PlotResult with the figure and one Axes per panel,
+        a's, then b's, then the differences'."""
         from .draw import default_style
 
         with default_style():
@@ -253,6 +253,7 @@ class Comparison:
 
         o, s = self.opts, self.opts.fontsize / 10
         result = draw_scene(self.figure_scene)
+        result.scene = None  # no page of its own: in a notebook the figure shows as a PNG (page() is the page)
         fig = result.figure
         for text, (x, y) in zip(self.block_headings(), self.heading_at, strict=True):
             fig.text(x, y, text, ha="left", va="bottom", fontsize=o.fontsize, fontweight="bold")
