@@ -18,6 +18,7 @@ _EXPORTS = {
     "copy_diagnostics": "analysis",
     "plot_trace": "plot", "draw_panel": "plot", "export": "plot", "PlotOptions": "plot", "plot_files": "batch",
     "register_colormap": "plot.colors", "animate": "plot.animate", "plot_run": "plot.run",
+    "render": "plot", "compare_traces": "plot.pair",
     "train": "training", "record": "training", "generalise": "generalisation", "sweep": "sweep",
     "compare_runs": "compare",
 }

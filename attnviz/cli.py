@@ -67,7 +67,8 @@ def _reflow(text: str | None) -> str | None:
 HELP_PANELS = {
     "Figure": ("layout", "panels", "grid", "head", "time", "locations", "reduce", "figsize", "dpi", "fontsize",
                "transparent"),
-    "Colours": ("cmap", "panel_cmap", "limits", "colorbar"),
+    "Colours": ("cmap", "panel_cmap", "limits", "colorbar", "diff_cmap", "diff_limit"),
+    "Run folders": ("as_json", "as_csv"),
     "Title and markers": ("title", "title_text", "marker", "phase_marker"),
 }
 
@@ -614,6 +615,101 @@ FIGURE_OPTIONS = ("layout", "panels", "grid", "cmap", "panel_cmap", "limits", "c
                   "marker", "phase_marker", "figsize", "dpi", "fontsize", "transparent", "time", "locations", "reduce")
 
 
+def compare(**kw):
+    """Compare training runs (run or sweep folders), or two traces side by side with their difference.
+
+    Run folders, or folders of them (a sweep): a table per run (converged? how fast? the best?) and
+    per group of runs with one configuration; --json or --csv; -o draws every run's curve and last
+    snapshot (PNG, SVG, PDF, or an HTML report).
+
+    Two traces: both grids on one shared crop and colour scale, and below, the difference b - a of
+    each weighting panel, blue where a is higher, red where b is (PNG, SVG, PDF or HTML). Give two
+    trace files; or one file and --trace twice (two snapshots of a run's traces.h5); or two files and
+    --trace once (that trace in both) or twice (one each, in order). The difference needs the same
+    steps and memory size in both.
+
+    Python: [bold]attnviz.compare_runs(["runs/copy"])[/bold], [bold]attnviz.compare_traces("a.h5", "b.h5",
+    "a-vs-b.png")[/bold]
+    """
+    files = kw["files"]
+    if all(f.is_dir() for f in files):
+        _compare_runs_options(kw)
+        _compare_runs(files, kw["output"], kw["as_json"], kw["as_csv"])
+        return
+    if kw["as_json"] or kw["as_csv"]:
+        raise typer.BadParameter("--json and --csv are for run folders; two traces are compared in a figure")
+    opts = _plot_options(*(kw[k] for k in FIGURE_OPTIONS))
+    _compare_traces(kw["files"], kw["output"], kw["trace"] or [], opts, [f.value for f in kw["formats"] or ()],
+                    kw["diff_cmap"], kw["diff_limit"], parse_max_bytes(kw["max_bytes"]), kw["allow_external"])
+
+
+def _compare_traces(files: list[Path], output: Path | None, traces: list[str], opts, fmts: list[str], diff_cmap: str,
+                    diff_limit: float | None, max_bytes: int | None, allow_external: bool) -> None:
+    """compare of trace files: the two traces that the files and --trace name, in one figure."""
+    from .plot.export import check_formats, check_output_name
+    from .plot.pair import compare_traces, default_output
+
+    if len(files) == 1 and len(traces) == 2:
+        a, b = (files[0], traces[0]), (files[0], traces[1])
+    elif len(files) == 2 and len(traces) <= 2:
+        names = traces * 2 if len(traces) == 1 else traces or [None, None]
+        a, b = (files[0], names[0]), (files[1], names[1])
+    elif len(files) == 1:
+        raise typer.BadParameter(f"one file needs --trace twice, naming the two traces of {files[0]} to compare "
+                                 "(e.g. --trace step_0000100 --trace step_0005000)")
+    else:
+        raise typer.BadParameter(f"compare takes two trace files, or one with --trace twice; got {len(files)} "
+                                 f"file(s) and {len(traces)} --trace")
+    check_formats(fmts)
+    if output is not None:
+        check_output_name(output)
+    result = compare_traces(a, b, options=opts, max_bytes=max_bytes, allow_external=allow_external,
+                            diff_cmap=diff_cmap, diff_limit=diff_limit)
+    for line in result.warnings:
+        err.print(Text(f"attnviz: warning: {line}"))
+    for path in result.save(output or default_output(a, b), fmts or None):
+        out.print(Text(f"wrote {path}"))
+
+
+def _compare_signature() -> pyinspect.Signature:
+    """The traces, the output and the difference's colormap; plot's formats and figure options."""
+    import typing
+
+    hints = typing.get_type_hints(plot.__wrapped__, include_extras=True)  # the options, not their text
+    shared = {k: p.replace(annotation=hints[k]) for k, p in pyinspect.signature(plot.__wrapped__).parameters.items()}
+    keyword = pyinspect.Parameter.KEYWORD_ONLY
+    params = [
+        pyinspect.Parameter("files", keyword, annotation=Annotated[list[Path], typer.Argument(
+            help="Run folders or sweep folders; or two trace files (.h5, .hdf5, .npz), or one with --trace twice.",
+            metavar="FILES...",
+            show_default=False)]),
+        pyinspect.Parameter("output", keyword, default=None, annotation=Annotated[Path | None, typer.Option(
+            "-o", "--output", metavar="FILE", help="Output file; its suffix picks the format \\[default: "
+                                                   "A-vs-B.png beside the first file].", show_default=False)]),
+        shared["formats"].replace(kind=keyword),
+        pyinspect.Parameter("trace", keyword, default=None, annotation=Annotated[list[str] | None, typer.Option(
+            "--trace", metavar="NAME", help="A trace of a file, by name: twice with one file, once with two files "
+                                            "(the same trace in both), or twice with two (one each, in order).",
+            show_default=False)]),
+        pyinspect.Parameter("as_json", keyword, default=False, annotation=Annotated[bool, typer.Option(
+            "--json", help="Run folders: print the runs and groups as JSON.")]),
+        pyinspect.Parameter("as_csv", keyword, default=False, annotation=Annotated[bool, typer.Option(
+            "--csv", help="Run folders: print the runs as CSV.")]),
+        pyinspect.Parameter("diff_cmap", keyword, default="RdBu_r", annotation=Annotated[str, typer.Option(
+            "--diff-cmap", metavar="NAME", help="Colormap of the difference b - a, centred on 0: a diverging one.")]),
+        pyinspect.Parameter("diff_limit", keyword, default=None, annotation=Annotated[float | None, typer.Option(
+            "--diff-limit", metavar="X", help="The difference's colour scale runs from -X to X \\[default: 1, the "
+                                              "most two weightings can differ].", show_default=False)]),
+    ]
+    params += [shared[k].replace(kind=keyword) for k in (*FIGURE_OPTIONS, "max_bytes", "allow_external")]
+    return pyinspect.Signature(params)
+
+
+compare.__signature__ = _compare_signature()
+compare.__annotations__ = {p.name: p.annotation for p in compare.__signature__.parameters.values()}
+app.command(cls=_Command)(cli_errors(compare))
+
+
 def animate(**kw):
     """Draw many traces (a run's snapshots, or any file's traces) as the frames of one GIF or MP4.
 
@@ -948,21 +1044,14 @@ def record(
     out.print(Text(f"wrote {record_trace(checkpoint, length, output, seed)}"))
 
 
-@app.command(cls=_Command)
-@cli_errors
-def compare(
-    paths: Annotated[list[Path], typer.Argument(metavar="RUN_DIR...", help="Run folders, or folders of runs (a "
-                                                "sweep's --run-dir).", show_default=False)],
-    output: Annotated[Path | None, typer.Option("-o", "--output", metavar="FILE", help="Also draw the curves and "
-                                                "last snapshots (.png, .svg or .pdf).", show_default=False)] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the runs and groups as JSON.")] = False,
-    as_csv: Annotated[bool, typer.Option("--csv", help="Print the runs as CSV.")] = False,
-):
-    """Compare training runs: per run, when it converged and how well; per group, how many and how fast.
-
-    Python: [bold]attnviz.compare_runs(["runs/copy"])[/bold]
-    """
-    _compare_runs(paths, output, as_json, as_csv)
+def _compare_runs_options(kw: dict) -> None:
+    """Refuse the options of a two-trace comparison that run folders do not take."""
+    defaults = {p.name: p.default for p in compare.__signature__.parameters.values()}
+    for name in ("trace", "formats", "diff_cmap", "diff_limit", *FIGURE_OPTIONS):
+        if kw[name] != defaults[name] and not (kw[name] == [] and defaults[name] is None):
+            flag = "--" + name.replace("_", "-")
+            raise typer.BadParameter(f"{flag} is for two traces; run folders are compared by their metrics and "
+                                     "last snapshots (-o FILE, --json, --csv)")
 
 
 def _compare_runs(paths: list[Path], output: Path | None, as_json: bool, as_csv: bool) -> None:

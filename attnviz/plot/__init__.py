@@ -5,7 +5,8 @@
     plan     every visual decision: panels, geometry, crop, limits, masks, markers -> a Scene
     raster   PNG: a Scene's cells painted into a cached frame
     draw     matplotlib: a Scene as a Figure (SVG, PDF, plot_trace), and draw_panel
-    export   Scenes to files
+    export   Scenes to files, and render: a figure's pixels as an array
+    pair     two traces compared: both on one view, and b - a of their weightings
 
 matplotlib is imported only by the code that draws with it: a PNG whose frame is cached
 needs none of it.
@@ -14,7 +15,7 @@ needs none of it.
 from __future__ import annotations
 
 from .draw import PlotResult, draw_panel, draw_scene, figure_bytes, plot_trace
-from .export import export, scene_bytes
+from .export import export, render, scene_bytes
 from .options import FORMATS, LAYOUTS, PANELS, PlotOptions
 from .plan import Scene, build_scene
 from .raster import Renderer
@@ -22,4 +23,4 @@ from .source import MemoryReader, Source
 
 __all__ = ["FORMATS", "LAYOUTS", "PANELS", "MemoryReader", "PlotOptions", "PlotResult", "Renderer", "Scene",
            "Source", "build_scene", "draw_panel", "draw_scene", "export", "figure_bytes", "plot_trace",
-           "scene_bytes"]
+           "render", "scene_bytes"]

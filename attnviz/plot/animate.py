@@ -48,8 +48,13 @@ def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None, allow_
                 ) -> tuple[tuple[int, int] | None, dict]:
     """The crop and colour limits every frame shares: the crop holding every frame's memory in use,
     and for each panel whose scale follows its data, the range over all frames."""
+    return common_view(_scenes(items, opts, max_bytes, allow_external=allow_external), opts)
+
+
+def common_view(scenes, opts: PlotOptions) -> tuple[tuple[int, int] | None, dict]:
+    """The crop and colour limits that Scenes of several traces share (see shared_view)."""
     peaks, dwell, ranges = None, None, {}
-    for scene in _scenes(items, opts, max_bytes, allow_external=allow_external):
+    for scene in scenes:
         if scene.peaks is not None:
             peaks = scene.peaks if peaks is None else np.maximum(peaks, scene.peaks)
             dwell = scene.dwell if dwell is None else dwell + scene.dwell

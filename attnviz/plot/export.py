@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from ..errors import OptionError
 from .options import FORMATS, PlotOptions
 from .plan import Scene, build_scene
@@ -34,6 +36,36 @@ def export(trace, path, options: PlotOptions | None = None, formats=None, render
     renderer = renderer or Renderer(opts)
     scene = build_scene(Source.of_trace(trace, opts), opts)
     return write_outputs(path, formats, lambda fmt: scene_bytes(scene, fmt, renderer))
+
+
+_renderer: Renderer | None = None  # render()'s, kept while the options stay the same (a training loop's)
+
+
+def render(trace, options: PlotOptions | None = None, *, name: str | None = None, max_bytes: int | None = None,
+           allow_external: bool = False, **kw):
+    """The figure's pixels as a numpy array: exactly those of the PNG ``attnviz plot`` writes for
+    this trace and these options, (H, W, 3) uint8 RGB ((H, W, 4) RGBA with ``transparent``), for
+    an image logger (TensorBoard's ``add_image(..., dataformats="HWC")``, ``wandb.Image``) without
+    a file. ``trace`` is a Trace, or a trace file's path (``name`` picks one of its traces).
+    Keyword arguments set PlotOptions fields. Frames are kept between calls with the same options,
+    in memory and in the disk cache that ``attnviz plot`` uses (attnviz.framecache)."""
+    from ..framecache import default_dir
+    from ..io import open_traces
+    from ..trace import Trace
+
+    global _renderer
+    opts = replace(options or PlotOptions(), **kw).validated()
+    if _renderer is None or _renderer.opts != opts:
+        _renderer = Renderer(opts, cache_dir=default_dir())
+    if isinstance(trace, Trace):
+        if name is not None:
+            raise OptionError("name picks a trace of a file; a Trace is drawn as it is")
+        scene = build_scene(Source.of_trace(trace, opts), opts)
+    else:
+        with open_traces(trace, max_bytes, allow_external) as f:
+            scene = build_scene(Source(f, f.resolve(name), opts), opts)
+    pixels = _renderer.pixels(scene)
+    return pixels if opts.transparent else np.ascontiguousarray(pixels[:, :, :3])
 
 
 def check_formats(formats) -> None:

@@ -52,9 +52,15 @@ def page(scenes: list[Scene], labels: list[str] | None = None, curves: dict | No
          title: str = "attnviz") -> str:
     """The page for one Scene, or several (a slider steps through them), with a run's curves."""
     frames = [scene_payload(s, (labels or [""] * len(scenes))[k]) for k, s in enumerate(scenes)]
+    return frames_page(frames, scenes[0].opts.reduce, curves, fps, title)
+
+
+def frames_page(frames: list[dict], reduce: str, curves: dict | None = None, fps: float = 2.0,
+                title: str = "attnviz") -> str:
+    """The page for frames made by scene_payload (and extended: a comparison's sections)."""
     cmaps = {p["cmap"] for f in frames for p in f["panels"]}
     data = {"frames": frames, "luts": {c: _b64(lut(c)[:, :3]) for c in sorted(cmaps)}, "mask": list(MASK_RGBA),
-            "wrapAlpha": WRAP_ALPHA, "reduce": scenes[0].opts.reduce, "fps": fps, "curves": curves}
+            "wrapAlpha": WRAP_ALPHA, "reduce": reduce, "fps": fps, "curves": curves}
     web = resources.files("attnviz.plot") / "web"
     script, style = (web / "view.js").read_text(), (web / "view.css").read_text()
     payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
@@ -80,6 +86,10 @@ arrow keys: move the cursor.</p>
 def inline(scene: Scene) -> str:
     """The page for one Scene in an ``<iframe srcdoc>``: how a notebook shows it inline (scripts and
     styles stay apart from the notebook's own, and nothing is fetched)."""
-    height = int(scene.figsize[1] * scene.opts.dpi * 1.25 + 140)
-    return (f'<iframe srcdoc="{html.escape(page([scene]))}" title="attnviz interactive view" '
+    return inline_page(page([scene]), int(scene.figsize[1] * scene.opts.dpi * 1.25 + 140))
+
+
+def inline_page(text: str, height: int) -> str:
+    """A page in an ``<iframe srcdoc>`` of this height in pixels."""
+    return (f'<iframe srcdoc="{html.escape(text)}" title="attnviz interactive view" '
             f'style="width: 100%; height: {height}px; border: 0"></iframe>')

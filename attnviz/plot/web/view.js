@@ -52,28 +52,60 @@
     const title = document.createElement("h1");
     title.textContent = frame.title || "";
     root.appendChild(title);
-    const grid = document.createElement("div");
-    grid.className = "grid";
-    grid.style.gridTemplateColumns = `repeat(${frame.grid[1]}, ${frame.panel_size[0] + MARGIN.left + MARGIN.right}px)`;
-    root.appendChild(grid);
-    frame.panels.forEach((p, k) => {
-      const canvas = document.createElement("canvas");
-      const w = frame.panel_size[0] + MARGIN.left + MARGIN.right, h = frame.panel_size[1] + MARGIN.top + MARGIN.bottom;
-      const dpr = window.devicePixelRatio || 1;
-      canvas.width = w * dpr; canvas.height = h * dpr;
-      canvas.style.width = w + "px"; canvas.style.height = h + "px";
-      canvas.dataset.panel = k;
-      canvas.setAttribute("role", "img");
-      canvas.setAttribute("aria-label", p.title);
-      grid.appendChild(canvas);
-      p.canvas = canvas;
-      attach(canvas, frame, p);
-    });
+    // A comparison comes in sections (a, b, their difference), each under its heading, its panels in
+    // the grid cells given; any other figure is one grid, its panels in order.
+    const sections = frame.sections || [{ heading: null, panels: frame.panels.map((_, k) => k), slots: null }];
+    for (const section of sections) {
+      if (section.heading) {
+        const heading = document.createElement("h2");
+        heading.textContent = section.heading;
+        root.appendChild(heading);
+      }
+      const grid = document.createElement("div");
+      grid.className = "grid";
+      grid.style.gridTemplateColumns = `repeat(${frame.grid[1]}, ${frame.panel_size[0] + MARGIN.left + MARGIN.right}px)`;
+      root.appendChild(grid);
+      section.panels.forEach((k, n) => {
+        const p = frame.panels[k];
+        const canvas = document.createElement("canvas");
+        const w = frame.panel_size[0] + MARGIN.left + MARGIN.right, h = frame.panel_size[1] + MARGIN.top + MARGIN.bottom;
+        const dpr = window.devicePixelRatio || 1;
+        canvas.width = w * dpr; canvas.height = h * dpr;
+        canvas.style.width = w + "px"; canvas.style.height = h + "px";
+        if (section.slots) { canvas.style.gridRow = section.slots[n][0] + 1; canvas.style.gridColumn = section.slots[n][1] + 1; }
+        canvas.dataset.panel = k;
+        canvas.setAttribute("role", "img");
+        canvas.setAttribute("aria-label", p.tag ? `${p.tag}: ${p.title}` : p.title);
+        grid.appendChild(canvas);
+        p.canvas = canvas;
+        attach(canvas, frame, p);
+      });
+      if (section.legend) root.appendChild(legend(section.legend));
+    }
     draw();
   }
 
+  // A colour bar for a section's scale: its colormap from vmin to vmax, its ends and middle labelled.
+  function legend(l) {
+    const canvas = document.createElement("canvas");
+    const W = 260, H = 34, lut = luts[l.cmap];
+    canvas.width = W; canvas.height = H; canvas.className = "legend";
+    canvas.setAttribute("aria-label", `colour scale of ${l.label}: ${l.vmin} to ${l.vmax}`);
+    const ctx = canvas.getContext("2d");
+    for (let x = 0; x < 200; x++) {
+      const k = Math.min(255, Math.floor((x / 200) * 256)) * 3;
+      ctx.fillStyle = `rgb(${lut[k]}, ${lut[k + 1]}, ${lut[k + 2]})`;
+      ctx.fillRect(MARGIN.left + x, 2, 1, 12);
+    }
+    ctx.strokeStyle = "#000"; ctx.strokeRect(MARGIN.left + 0.5, 2.5, 199, 11);
+    ctx.fillStyle = "#000"; ctx.font = "11px sans-serif"; ctx.textAlign = "center";
+    [[l.vmin, 0], [(l.vmin + l.vmax) / 2, 100], [l.vmax, 200]].forEach(([v, x]) => ctx.fillText(String(+v.toFixed(3)), MARGIN.left + x, 28));
+    ctx.textAlign = "right"; ctx.fillText(l.label, MARGIN.left - 6, 12);
+    return canvas;
+  }
+
   function rowsOf(p) {
-    return state.rows[p.title] || p.rows.slice();
+    return state.rows[p.zoom || p.title] || p.rows.slice();
   }
 
   function draw() {
@@ -125,10 +157,10 @@
     ctx.save();
     ctx.beginPath(); ctx.rect(MARGIN.left, MARGIN.top, W, H); ctx.clip();
     ctx.drawImage(off, x(cellT(c0)), y(cellR(q1)), x(cellT(c1)) - x(cellT(c0)), y(cellR(q0)) - y(cellR(q1)));
-    ctx.strokeStyle = "#ffffff"; ctx.setLineDash([4, 4]); ctx.lineWidth = 1;
+    ctx.strokeStyle = p.ink || "#ffffff"; ctx.setLineDash([4, 4]); ctx.lineWidth = 1;  // ink: on a light panel
     for (const m of frame.markers) { ctx.beginPath(); ctx.moveTo(x(m), MARGIN.top); ctx.lineTo(x(m), MARGIN.top + H); ctx.stroke(); }
     ctx.setLineDash([]);
-    ctx.fillStyle = `rgba(255, 255, 255, ${data.wrapAlpha})`;  // where location numbers wrap from N-1 to 0
+    ctx.fillStyle = p.ink ? "#8c8c8c" : `rgba(255, 255, 255, ${data.wrapAlpha})`;  // where location numbers wrap from N-1 to 0
     for (const w of p.yticks.wraps) if (w > r0 - 0.5 && w < r1 - 0.5) ctx.fillRect(MARGIN.left, Math.round(y(w + 0.5)), W, 1);
     if (state.t !== null) {  // the cursor, at the same step in every panel
       ctx.strokeStyle = "#00e0ff"; ctx.beginPath();
@@ -185,7 +217,14 @@
     const rows = ra === rb ? `${what} ${row(ra)}` : `${what}s ${row(ra)}-${row(rb)}`;
     const scored = p.unscored && p.unscored[i] ? " (not scored)" : "";
     const reduced = ta !== tb || ra !== rb ? `${data.reduce} ` : "";
-    return { text: `${p.title} · ${steps} · ${rows} · ${reduced}${v.toFixed(3)}${scored}`, t: ta };
+    if (p.peers) {  // a comparison: the same cell of a, of b and of their difference
+      const panels = data.frames[state.frame].panels;
+      const value = (x) => (Math.abs(x) < 0.0005 ? 0 : x).toFixed(3);  // never "-0.000"
+      const values = p.peers.map(([k, tag]) => `${tag} ${value(panels[k].value[i * p.nrows + j])}`).join(" · ");
+      return { text: `${p.what} · ${steps} · ${rows} · ${reduced}${values}${scored}`, t: ta };
+    }
+    const tag = p.tag ? `${p.tag}: ` : "";
+    return { text: `${tag}${p.title} · ${steps} · ${rows} · ${reduced}${v.toFixed(3)}${scored}`, t: ta };
   }
 
   function attach(canvas, frame, p) {
@@ -213,7 +252,7 @@
       if (e.shiftKey || e.ctrlKey) {  // the row axis of this panel
         const [a, b] = rowsOf(p), f = 1 - (e.clientY - rect.top - MARGIN.top) / frame.panel_size[1];
         const at = a + f * (b - a), n = Math.max(2, (b - a) * factor);
-        state.rows[p.title] = clampWindow([at - f * n, at + (1 - f) * n], p.rows);
+        state.rows[p.zoom || p.title] = clampWindow([at - f * n, at + (1 - f) * n], p.rows);
       } else {  // the time axis of every panel
         const [a, b] = timeWindow(frame), f = (e.clientX - rect.left - MARGIN.left) / frame.panel_size[0];
         const at = a + f * (b - a), n = Math.max(2, (b - a) * factor);
