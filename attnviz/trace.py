@@ -38,6 +38,23 @@ DATASETS: dict[str, DatasetSpec] = {
     "memory": DatasetSpec(False, (3,), "(T, N, M)"),
     "output_mask": DatasetSpec(False, (1,), "(T,)"),
 }
+# The addressing stages of each head kind (docs/trace-format.md): optional, in the order they are computed.
+STAGES = ("content_weightings", "key_strengths", "gates", "gated_weightings", "shifts", "shifted_weightings",
+          "sharpenings")
+_PER_LOCATION, _PER_HEAD = ((2, 3), "(T, N) or (T, heads, N)"), ((1, 2), "(T,) or (T, heads)")
+_STAGE_SPECS = {"content_weightings": _PER_LOCATION, "key_strengths": _PER_HEAD, "gates": _PER_HEAD,
+                "gated_weightings": _PER_LOCATION, "shifts": ((2, 3), "(T, S) or (T, heads, S)"),
+                "shifted_weightings": _PER_LOCATION, "sharpenings": _PER_HEAD}
+
+
+def stage_name(kind: str, stage: str) -> str:
+    """The dataset of one addressing stage of one head kind: stage_name("read", "gates") -> "read_gates"."""
+    return f"{kind}_{stage}"
+
+
+for _kind in ("write", "read"):
+    for _stage in STAGES:
+        DATASETS[stage_name(_kind, _stage)] = DatasetSpec(False, *_STAGE_SPECS[_stage])
 REQUIRED = tuple(k for k, s in DATASETS.items() if s.required)
 WEIGHTINGS = ("write_weightings", "read_weightings")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -317,6 +334,16 @@ class Trace:
 
 _NAME_PART = re.compile(r"[^\x00-\x1f\x7f/\\]+")
 
+
+
+def _optional(key: str, doc: str) -> property:
+    return property(lambda self: self.arrays.get(key), doc=doc)
+
+
+for _kind in ("write", "read"):  # the addressing stages as attributes too: trace.read_gates
+    for _stage in STAGES:
+        setattr(Trace, stage_name(_kind, _stage), _optional(stage_name(_kind, _stage),
+                                                            f"{_STAGE_SPECS[_stage][1]} of the {_kind} heads, or None"))
 
 def name_problem(name: str) -> str | None:
     """Why a (normalised) trace name is not allowed, or None: a name is parts separated by '/',
