@@ -1064,7 +1064,7 @@ def _compare_runs(paths: list[Path], output: Path | None, as_json: bool, as_csv:
         from .plot.export import check_output_name
 
         check_output_name(output)
-    result = compare_runs(paths)
+    result = compare_runs(paths, output)
     if as_json or as_csv:  # the table lists them itself
         for r in result["runs"]:
             if r["problem"]:
@@ -1075,11 +1075,8 @@ def _compare_runs(paths: list[Path], output: Path | None, as_json: bool, as_csv:
         sys.stdout.write(rows_csv(result["runs"]))
     else:
         _print_runs(result)
-    if output is not None:
-        from .plot.compare import write_compare
-
-        for path in write_compare(result, output):
-            (err if as_json or as_csv else out).print(Text(f"wrote {path}"))
+    for path in result.get("written", []):
+        (err if as_json or as_csv else out).print(Text(f"wrote {path}"))
     if any(r["state"] == "damaged" for r in result["runs"]):
         raise typer.Exit(1)
 

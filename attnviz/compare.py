@@ -106,7 +106,7 @@ def crossing(sequences, seconds, wrong, threshold: float, patience: int = PATIEN
     return None, None
 
 
-def compare_runs(paths) -> dict:
+def compare_runs(paths, output=None, formats=None) -> dict:
     """Compare training runs: run folders, or folders of them (a sweep).
 
     Returns {"task", "runs": [row per run, COLUMNS as keys], "groups": [...]}. Runs whose
@@ -115,7 +115,9 @@ def compare_runs(paths) -> dict:
     below 0.1 wrong bits per sequence) and the median and interquartile range of sequences and
     seconds to that. Runs of different tasks are refused; a folder that is empty or damaged is
     listed as such (its "problem" says why) and the rest compared. The rows carry no arrays; each
-    run's curves are in ``curves`` (sequences, seconds, wrong bits) for the figure.
+    run's curves are in ``curves`` (sequences, seconds, wrong bits) for the figure. With ``output``
+    it also draws them (attnviz.plot.compare.write_compare: PNG, SVG, PDF or the HTML report, by
+    suffix or ``formats``) and lists the files in ``written``.
     """
     runs = [read_run(p) for p in find_runs(paths)]
     tasks = {r["config"]["task"]: r["path"] for r in runs if r["config"]}
@@ -134,7 +136,12 @@ def compare_runs(paths) -> dict:
                            "seconds": m["seconds"], "wrong": m["heldout_wrong_bits_per_seq"]})
     groups = [_group(label, [row for row in rows if row["group"] == label])
               for label in dict.fromkeys(labels.values())]
-    return {"task": next(iter(tasks), None), "runs": rows, "groups": groups, "curves": curves}
+    result = {"task": next(iter(tasks), None), "runs": rows, "groups": groups, "curves": curves}
+    if output is not None:
+        from .plot.compare import write_compare
+
+        result["written"] = [str(p) for p in write_compare(result, output, formats)]
+    return result
 
 
 def group_labels(configs: list[dict]) -> list[str]:
@@ -225,4 +232,4 @@ def rows_csv(rows: list[dict]) -> str:
 
 def as_json(result: dict) -> dict:
     """compare_runs' result without the curves' arrays: what --json prints."""
-    return {k: v for k, v in result.items() if k != "curves"}
+    return {k: v for k, v in result.items() if k not in ("curves", "written")}
