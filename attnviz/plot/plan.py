@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import OptionError
-from .colors import DIVERGING, SEQUENTIAL
+from .colors import DIVERGING, NONFINITE_NAME, SEQUENTIAL, nonfinite_label
 from .options import (
     LAYOUTS,
     MASKED_PANELS,
@@ -83,6 +83,7 @@ class PanelGrid:
     rows: tuple[int, int] = (0, 1)  # row coordinates [y0, y1)
     modulo: int | None = None
     raw: np.ndarray | None = None  # the cells before a max reduction's spreading: what each one stands for
+    nonfinite: str | None = None  # the legend of the cells drawn in NONFINITE_RGBA ("NaN, +inf"); None: none
 
     @property
     def title(self) -> str:
@@ -122,7 +123,8 @@ class Scene:
         o = self.opts
         return (self.grid, self.figsize, o.dpi, o.fontsize, o.transparent, o.colorbar, self.suptitle is not None,
                 tuple((p.title, p.ylabel, p.plan.cmap, p.plan.present, p.time, p.rows, p.modulo,
-                       (p.vmin, p.vmax) if o.colorbar else None) for p in self.panels))
+                       (p.vmin, p.vmax) if o.colorbar else None) + ((p.nonfinite,) if p.nonfinite else ())
+                      for p in self.panels))
 
 
 # ------------------------------------------------------------------ geometry
@@ -382,7 +384,8 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
     N = source.locations
     weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
-    peaks = dwell = None
+    weightings = [w if np.isfinite(w).all() else np.where(np.isfinite(w), w, 0.0) for w in weightings]  # crop:
+    peaks = dwell = None  # a NaN or infinity weighs as 0
     if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
         peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
         dwell = np.sum([w.sum(axis=0) for w in weightings], axis=0)
@@ -395,7 +398,10 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
         if not p.present:
             grids.append(PanelGrid(p, kind.rows, None, time=(t0, t1)))
             continue
-        values, lo, hi = cells[p]
+        values, lo, hi, bad = cells[p]
+        if bad is not None:
+            warnings.append(str(source.error(f"{bad.first}; {bad.count:,} value{'s' if bad.count > 1 else ''} NaN "
+                                             f"or infinite in all, drawn in {NONFINITE_NAME}", p.key)))
         rows, modulo, ylabel = (0, source.shapes[p.key][-1]), None, kind.rows
         if p.key in WEIGHTING_PANELS:
             modulo = N
@@ -419,6 +425,7 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             scored = reduce_axis(mask[:, None].astype(np.float64), width, 0, "max")[:, 0] > 0
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
-        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw))
+        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw,
+                               nonfinite_label(values)))
     return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dwell, dict(source.metadata))
 

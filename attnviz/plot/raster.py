@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .colors import MASK_RGBA, WRAP_ALPHA, lut, lut_index
+from .colors import MASK_RGBA, NONFINITE_RGBA, WRAP_ALPHA, lut, lut_index
 from .options import PlotOptions
 from .plan import Scene, title_strip_inches
 from .reduce import nearest
@@ -146,7 +146,8 @@ def draw_title_strip(scene: Scene) -> np.ndarray:
 
 
 def paint(canvas, box, values, lo, hi, table, unscored=None) -> None:
-    """Paint (columns, rows) cells into a box of the canvas, each cell over the pixels nearest it."""
+    """Paint (columns, rows) cells into a box of the canvas, each cell over the pixels nearest it;
+    unscored columns in the mask grey, and NaN and infinities, over both, in NONFINITE_RGBA."""
     top, bottom, left, right = box
     cols = nearest(values.shape[0], right - left)
     rows = nearest(values.shape[1], bottom - top)[::-1]  # row 0 at the bottom
@@ -154,6 +155,9 @@ def paint(canvas, box, values, lo, hi, table, unscored=None) -> None:
     rgba = table[idx[np.ix_(cols, rows)].T]  # (height, width, 4)
     if unscored is not None:
         rgba[:, unscored[cols]] = MASK_RGBA
+    bad = ~np.isfinite(values)
+    if bad.any():
+        rgba[bad[np.ix_(cols, rows)].T] = NONFINITE_RGBA
     canvas[top:bottom, left:right] = rgba
 
 
