@@ -334,10 +334,13 @@ def _print_summary(s: dict) -> None:
     out.print(Text(f"{s['file']}  ({s['format']}, {len(s['traces'])} trace(s))", style="bold"))
     for t in s["traces"][:TABLES_SHOWN]:
         table = Table(title=Text(f"trace {t['name']}: {t['steps']} steps"), title_justify="left")
-        for col in ("dataset", "shape", "dtype", "min", "max"):
-            table.add_column(col, justify="right" if col in ("min", "max") else "left")
+        nonfinite = any(d["nonfinite"] for d in t["datasets"].values())  # a column only where there are some
+        for col in ("dataset", "shape", "dtype", "min", "max") + (("non-finite",) if nonfinite else ()):
+            table.add_column(col, justify="left" if col in ("dataset", "shape", "dtype") else "right")
         for key, d in t["datasets"].items():
-            table.add_row(key, " x ".join(map(str, d["shape"])), d["dtype"], _num(d["min"]), _num(d["max"]))
+            bad = f"{d['nonfinite']:,} (first at step {d['first_nonfinite_step']})" if d["nonfinite"] else ""
+            table.add_row(key, " x ".join(map(str, d["shape"])), d["dtype"], _num(d["min"]), _num(d["max"]),
+                          *((bad,) if nonfinite else ()))
         out.print(table)
         if t["metadata"]:
             out.print(Text("  metadata: " + ", ".join(f"{k}={v}" for k, v in t["metadata"].items())))
