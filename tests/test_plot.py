@@ -544,13 +544,16 @@ def test_non_finite_values_are_drawn_in_their_own_colour_and_named_by_png_and_ma
                     assert is_colour(pixels[y, x], NONFINITE_RGBA[:3]) == bad, (p.title, i, j)
         legend = result.axes[k].get_legend()
         assert (legend is None) == (p.nonfinite is None)
-        if legend is not None:  # a swatch of the colour and its words, above the panel's right end
+        if legend is not None:  # a swatch of the colour and its words, under the panel's right end, by "Time"
             assert [x.get_text() for x in legend.get_texts()] == [p.nonfinite]
-            box = legend.get_window_extent()
-            assert box.y0 >= result.axes[k].get_window_extent().y1 - 1
-            assert abs(box.x1 - result.axes[k].get_window_extent().x1) <= 4
-            ys, xs = np.nonzero(is_colour(img[: boxes[k][0] - 1, boxes[k][2] :boxes[k][3]], NONFINITE_RGBA[:3]))
-            assert ys.size >= 16  # in the PNG's frame too
+            box, axes = legend.get_window_extent(), result.axes[k]
+            label = axes.xaxis.label.get_window_extent()
+            assert box.x0 > label.x1 and abs(box.x1 - axes.get_window_extent().x1) <= 4
+            assert box.y0 < (label.y0 + label.y1) / 2 < box.y1  # level with the axis label
+            ticks = max(t.get_window_extent().y0 for t in axes.get_xticklabels())
+            assert box.y1 < ticks
+            below = img[boxes[k][1] + 1 : boxes[k][1] + 50, boxes[k][2] : boxes[k][3] + 4]  # 0.5 inch
+            assert is_colour(below, NONFINITE_RGBA[:3]).sum() >= 16  # in the PNG's frame too
 
 
 def test_the_crop_scales_and_phase_of_a_diverged_trace_are_those_of_its_finite_values():

@@ -161,14 +161,17 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
 
 
 def nonfinite_legend(ax, label: str, fontsize: float):
-    """A swatch of the non-finite colour and its words ("NaN, +inf") above the panel's top right
-    corner, level with its title."""
+    """A swatch of the non-finite colour and its words ("NaN, +inf") under the panel's right end,
+    level with the axis label "Time" (centred: the right end is free, whatever the panel's title)."""
     from matplotlib.patches import Patch
+    from matplotlib.transforms import ScaledTranslation
 
+    below = (7 + 1.2 * 0.8 * fontsize + 4) / 72  # inches: ticks and their pads, the tick labels, the label's pad
     swatch = Patch(facecolor=np.array(NONFINITE_RGBA) / 255, edgecolor="0.3", linewidth=0.5, label=label)
-    return ax.legend(handles=[swatch], loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False,
+    return ax.legend(handles=[swatch], loc="upper right", bbox_to_anchor=(1.0, 0.0), frameon=False,
+                     bbox_transform=ax.transAxes + ScaledTranslation(0, -below, ax.figure.dpi_scale_trans),
                      fontsize=fontsize * 0.8, handlelength=1.0, handleheight=1.0, handletextpad=0.4,
-                     borderpad=0.0, borderaxespad=0.25)
+                     borderpad=0.0, borderaxespad=0.0)
 
 
 def draw_title(fig, text: str, opts: PlotOptions):

@@ -124,13 +124,14 @@
     ctx.fillRect(0, 0, W + MARGIN.left + MARGIN.right, H + MARGIN.top + MARGIN.bottom);
     ctx.fillStyle = "#000"; ctx.font = "13px sans-serif"; ctx.textAlign = "center";
     ctx.fillText(p.title, MARGIN.left + W / 2, 16);
-    if (p.nonfinite_label) {  // the legend of the non-finite colour, at the title's right
+    if (p.nonfinite_label) {  // the legend of the non-finite colour: under the panel's right end, level with "Time"
+      const y0 = MARGIN.top + H + 32;
       ctx.font = "11px sans-serif"; ctx.textAlign = "right";
-      ctx.fillText(p.nonfinite_label, MARGIN.left + W, 16);
+      ctx.fillText(p.nonfinite_label, MARGIN.left + W, y0);
       const x0 = MARGIN.left + W - ctx.measureText(p.nonfinite_label).width - 14;
       ctx.fillStyle = `rgb(${data.nonfinite[0]}, ${data.nonfinite[1]}, ${data.nonfinite[2]})`;
-      ctx.fillRect(x0, 6, 10, 10);
-      ctx.strokeStyle = "#4d4d4d"; ctx.lineWidth = 1; ctx.strokeRect(x0 + 0.5, 6.5, 9, 9);
+      ctx.fillRect(x0, y0 - 9, 10, 10);
+      ctx.strokeStyle = "#4d4d4d"; ctx.lineWidth = 1; ctx.strokeRect(x0 + 0.5, y0 - 8.5, 9, 9);
       ctx.fillStyle = "#000"; ctx.font = "13px sans-serif"; ctx.textAlign = "center";
     }
     if (!p.present) {
