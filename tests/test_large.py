@@ -147,6 +147,22 @@ def test_validate_streams_and_names_the_first_bad_step_and_plot_draws_it(tmp_pat
     assert _hot_pixels(path, opts, 2, NONFINITE_RGBA)[0].size == 0
 
 
+def test_a_dataset_never_written_whose_fill_value_is_nan_is_drawn_all_non_finite(tmp_path, runner):
+    path = tmp_path / "fill.h5"
+    with h5py.File(path, "w") as f:
+        for k, v in copy_like_arrays(N=16).items():
+            if k != "read_weightings":
+                f.create_dataset(k, data=v)
+        f.create_dataset("read_weightings", shape=(11, 16), dtype="f4", chunks=(4, 16), fillvalue=np.nan)
+    with open_traces(path) as f:
+        opts = PlotOptions().validated()
+        panel = build_scene(Source(f, "/", opts), opts).panels[3]
+    assert panel.nonfinite == "NaN" and not np.isfinite(panel.values).any() and (panel.vmin, panel.vmax) == (0, 1)
+    result = run(runner, "plot", path, "-o", tmp_path / "fill.png")
+    assert result.exit_code == 0 and "dataset 'read_weightings': contains nan at step 0, location 0; 176 values" \
+        in result.stderr
+
+
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
 def test_a_lone_non_finite_value_wins_its_block_and_the_range_is_of_the_finite_values(bad):
     from attnviz.plot.reduce import spread
