@@ -141,10 +141,12 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
     weighting must also lie in [0, 1] and sum to 1 over locations, each within that tolerance.
     Returns the first problem found, naming the step (and location), or None.
     """
-    if finite:
-        problem = first_nonfinite(name, block, start)
-        if problem:
-            return f"{problem}; values must be finite"
+    if finite and block.dtype.kind == "f":
+        bad = ~np.isfinite(block)
+        if bad.any():
+            idx = np.unravel_index(int(np.argmax(bad)), block.shape)
+            value = block[idx]
+            return f"contains {value} at step {start + idx[0]}{_where(name, idx)}; values must be finite"
     if name == "output_mask" and block.size:
         bad = (block != 0) & (block != 1)
         if bad.any():
@@ -164,18 +166,6 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
             return (f"sums to {sums[idx]:.6g} over locations at step {start + idx[0]}{head}; "
                     f"expected 1 within {weighting_tol:g}")
     return None
-
-
-def first_nonfinite(name: str, block: np.ndarray, start: int = 0) -> str | None:
-    """Where the first NaN or infinity of a block is (rows start, start+1, ... of axis 0): "contains
-    nan at step 12, location 3"; None when every value is finite."""
-    if block.dtype.kind != "f":
-        return None
-    bad = ~np.isfinite(block)
-    if not bad.any():
-        return None
-    idx = np.unravel_index(int(np.argmax(bad)), block.shape)
-    return f"contains {block[idx]} at step {start + idx[0]}{_where(name, idx)}"
 
 
 def _where(name: str, idx) -> str:
