@@ -496,6 +496,7 @@ def test_a_run_whose_loss_goes_non_finite_stops_before_the_update_and_keeps_what
     assert steps == 2 * length + 1
     arrays, meta = load_checkpoint(folder / "checkpoint.npz")  # the last good one, untouched
     assert meta["progress"]["step"] == 1 and all(np.isfinite(a).all() for a in arrays.values())
+    assert Trainer.load(folder / "checkpoint.npz").progress.step == 1  # and it resumes
     assert json.loads((folder / "status.json").read_text())["state"] == "stopped"
     assert run_state(folder) == {"state": "stopped", "reason": "diverged"}
     # the trace is of that very sequence of the batch, run by the model as it was
