@@ -64,8 +64,9 @@ def lut_index(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     the normalised value times LUT_SIZE, clipped (in floats first: 1e30 stays the top colour)."""
     span = hi - lo
     x = (values - lo) / span if span > 0 else np.zeros_like(values, dtype=np.float64)
-    # NaN gives row 0 and infinities an end row: the back ends paint those cells NONFINITE_RGBA
-    return np.clip(np.nan_to_num(x * LUT_SIZE, nan=0.0), 0, LUT_SIZE - 1).astype(np.int64)
+    # fmax and fmin clip as np.clip does and take NaN to row 0 (infinities to an end row): the back
+    # ends paint those cells NONFINITE_RGBA
+    return np.fmin(np.fmax(x * LUT_SIZE, 0), LUT_SIZE - 1).astype(np.int64)
 
 
 def nonfinite_label(values: np.ndarray) -> str | None:

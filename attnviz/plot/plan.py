@@ -383,9 +383,9 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
         if p.present:
             cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
     N = source.locations
-    weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
-    weightings = [w if np.isfinite(w).all() else np.where(np.isfinite(w), w, 0.0) for w in weightings]  # crop:
-    peaks = dwell = None  # a NaN or infinity weighs as 0
+    weightings = [c[0] if c[3] is None else np.where(np.isfinite(c[0]), c[0], 0.0)  # the crop: a NaN or
+                  for p, c in cells.items() if p.key in WEIGHTING_PANELS]                # infinity weighs as 0
+    peaks = dwell = None
     if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
         peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
         dwell = np.sum([w.sum(axis=0) for w in weightings], axis=0)
@@ -414,18 +414,18 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
                 ylabel = f"Location ({rows[1] - rows[0]} of {N})"
         width, height = pixel_size(rect, figsize, opts.dpi)
         reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
-        values = reduce_axis(values, height, 1, opts.reduce)
+        values = reduce_axis(values, height, 1, opts.reduce, finite=bad is None)
         raw = values
         if opts.reduce == "max":
             for axis in (0, 1):
                 if reduced[axis]:
-                    values = spread(values, axis)
+                    values = spread(values, axis, finite=bad is None)
         unscored = None
         if mask is not None and p.key in MASKED_PANELS:
             scored = reduce_axis(mask[:, None].astype(np.float64), width, 0, "max")[:, 0] > 0
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
         grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw,
-                               nonfinite_label(values)))
+                               None if bad is None else nonfinite_label(values)))
     return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dwell, dict(source.metadata))
 

@@ -64,10 +64,11 @@ def _keep_lows(out: np.ndarray, lows: np.ndarray) -> None:
     out[lows & np.isfinite(out)] = -np.inf
 
 
-def spread(a: np.ndarray, axis: int) -> np.ndarray:
+def spread(a: np.ndarray, axis: int, finite: bool = False) -> np.ndarray:
     """Each entry becomes the maximum of itself and its two neighbours along ``axis``: after a
     max reduction, a lone spike covers three pixels instead of one that nobody sees, and so does
-    a lone non-finite value (NaN and +inf spread as maxima, -inf over finite neighbours)."""
+    a lone non-finite value (NaN and +inf spread as maxima, -inf over finite neighbours).
+    ``finite``: the caller knows every value is finite (no look for -inf)."""
     out = a.copy()
     n = a.shape[axis]
     if n > 1:
@@ -76,8 +77,8 @@ def spread(a: np.ndarray, axis: int) -> np.ndarray:
         lo, hi = tuple(lo), tuple(hi)
         np.maximum(out[hi], a[lo], out=out[hi])
         np.maximum(out[lo], a[hi], out=out[lo])
-        lows = np.isneginf(a)
-        if lows.any():
+        lows = None if finite else np.isneginf(a)
+        if lows is not None and lows.any():
             near = lows.copy()
             near[hi] |= lows[lo]
             near[lo] |= lows[hi]
