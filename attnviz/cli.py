@@ -218,7 +218,8 @@ def inspect(
                                              "more than 1,000 traces \\[default: one per core]; 1 reads in "
                                              "this process alone.", show_default=False)] = None,
 ):
-    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
+    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, and how many
+    values are NaN or infinite (from which step) where there are any.
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
