@@ -28,6 +28,7 @@ from . import __version__, workers
 
 EXIT_USAGE = 2  # a mistake in the command line: one line, and the command's --help to read
 EXIT_BUG = 3  # an error attnviz did not expect: one line asking for a report
+EXIT_DIVERGED = 4  # train: a loss or gradient went non-finite; the run stopped before that step's update
 _UsageError = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 _click_globals = importlib.import_module(_UsageError.__module__.rpartition(".")[0] + ".globals")  # click's
 
@@ -217,7 +218,8 @@ def inspect(
                                              "more than 1,000 traces \\[default: one per core]; 1 reads in "
                                              "this process alone.", show_default=False)] = None,
 ):
-    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
+    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, and how many
+    values are NaN or infinite (from which step) where there are any.
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
@@ -334,10 +336,13 @@ def _print_summary(s: dict) -> None:
     out.print(Text(f"{s['file']}  ({s['format']}, {len(s['traces'])} trace(s))", style="bold"))
     for t in s["traces"][:TABLES_SHOWN]:
         table = Table(title=Text(f"trace {t['name']}: {t['steps']} steps"), title_justify="left")
-        for col in ("dataset", "shape", "dtype", "min", "max"):
-            table.add_column(col, justify="right" if col in ("min", "max") else "left")
+        nonfinite = any(d["nonfinite"] for d in t["datasets"].values())  # a column only where there are some
+        for col in ("dataset", "shape", "dtype", "min", "max") + (("non-finite",) if nonfinite else ()):
+            table.add_column(col, justify="left" if col in ("dataset", "shape", "dtype") else "right")
         for key, d in t["datasets"].items():
-            table.add_row(key, " x ".join(map(str, d["shape"])), d["dtype"], _num(d["min"]), _num(d["max"]))
+            bad = f"{d['nonfinite']:,} (first at step {d['first_nonfinite_step']})" if d["nonfinite"] else ""
+            table.add_row(key, " x ".join(map(str, d["shape"])), d["dtype"], _num(d["min"]), _num(d["max"]),
+                          *((bad,) if nonfinite else ()))
         out.print(table)
         if t["metadata"]:
             out.print(Text("  metadata: " + ", ".join(f"{k}={v}" for k, v in t["metadata"].items())))
@@ -920,7 +925,8 @@ def train(
                                                 "Changes speed, never the numbers.")] = 0,
     seeds: Annotated[str | None, typer.Option(metavar="SEEDS", help="A sweep: one run per seed (0-9, or 0,2,5-7) "
                                               "in DIR/seed0, ...; run again, it continues the unfinished "
-                                              "seeds and skips those that converged.", show_default=False)] = None,
+                                              "seeds and skips those that converged or diverged.",
+                                              show_default=False)] = None,
     shard: Annotated[str, typer.Option(metavar="K/N", help="With --seeds: train only the K-th of N disjoint "
                                             "slices of the seeds (one per machine or CI job).")] = "1/1",
     parallel: Annotated[int | None, typer.Option(metavar="N", help="With --seeds: seeds trained at once, each "
@@ -931,7 +937,9 @@ def train(
 
     Stops when held-out wrong bits per sequence stay below 0.1 for 10 evaluations in a row,
     or at --max-steps / --max-seconds. Ctrl-C (or SIGTERM) stops after a checkpoint, with exit
-    code 130 (143).
+    code 130 (143). A loss or gradient that is not finite stops the run before that step's update,
+    with exit code 4: the last checkpoint is kept, and the trace of the sequence that diverged is
+    written to DIR/diverged.h5 (attnviz plot draws it).
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
@@ -969,11 +977,22 @@ def train(
         return
     with _training_progress(quiet) as on_event:
         result = train_run(run_dir=run_dir, resume=resume, on_event=on_event, config=config, **kw)
+    if result["reason"] == "diverged":
+        error_line(f"{result['run_dir']}: {_diverged_line(result['diverged'])}")
+        raise typer.Exit(EXIT_DIVERGED)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
                    f"{result['seconds']:.1f} s, best held-out wrong bits per sequence "
                    f"{_bits(result['best_wrong_bits'])}; run folder {result['run_dir']}"))
     if result["reason"] == "interrupted":  # scripts can tell a stopped run from a finished one
         raise typer.Exit(143 if result["signal"] == "SIGTERM" else 130)
+
+
+def _diverged_line(d: dict) -> str:
+    """Where a run diverged, what was kept and where the trace is: one line."""
+    kept = (f"the checkpoint of step {d['checkpoint_step']:,} is kept" if d["checkpoint_step"] is not None
+            else "no checkpoint had been written")
+    trace = f"the sequence's trace: {d['trace']}" if d["trace"] else "the sequence is too long to record"
+    return f"{d['description']}; stopped before its update, {kept}; {trace}"
 
 
 def _sweep(seeds: str, shard: str, parallel: int | None, run_dir: Path | None, quiet: bool, config, kw: dict) -> None:
@@ -1007,18 +1026,25 @@ def _sweep(seeds: str, shard: str, parallel: int | None, run_dir: Path | None, q
     results = sweep(seed_list, folder, task, slice_, at_once, config=config, on_event=on_event, **kw)
     finished = [r for r in results if "error" not in r and r.get("reason") != "interrupted"]
     converged = sum(1 for r in results if r.get("reason") == "converged" or r.get("skipped") == "converged")
-    out.print(Text(f"sweep {folder}: {len(finished)} of {len(results)} seeds done, {converged} converged "
-                   f"(seeds {', '.join(str(r['seed']) for r in results) or 'none in this shard'})"))
+    diverged = sum(1 for r in results if "diverged" in (r.get("reason"), r.get("skipped")))
+    out.print(Text(f"sweep {folder}: {len(finished)} of {len(results)} seeds done, {converged} converged"
+                   + (f", {diverged} diverged" if diverged else "")
+                   + f" (seeds {', '.join(str(r['seed']) for r in results) or 'none in this shard'})"))
+    # the worst first: stopped by a signal, then a seed that failed, then one that diverged
     stopped = [r for r in results if r.get("reason") == "interrupted"]
     if stopped:
         raise typer.Exit(143 if any(r.get("signal") == "SIGTERM" for r in stopped) else 130)
     if any("error" in r for r in results):
         raise typer.Exit(1)
+    if diverged:
+        raise typer.Exit(EXIT_DIVERGED)
 
 
 def _seed_line(r: dict) -> str:
     if "error" in r:
         return f"failed: {r['error']}"
+    if r["reason"] == "diverged":
+        return _diverged_line(r["diverged"])
     return (f"{r['reason']} at step {r['step']:,}, {r['sequences']:,} sequences, {r['seconds']:.1f} s, best "
             f"held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}")
 

@@ -62,12 +62,14 @@ def _summaries(f, names) -> list[dict]:
         keep = COPY_DATASETS if info.metadata.get("task") == "copy" else ()
         for key in sorted(info.datasets, key=ORDER.get):
             shape, dtype = info.datasets[key]
-            lo = hi = None
+            lo = hi = first = None
+            count = 0
             if dtype.kind in "biuf" and len(shape) and all(shape):
-                lo, hi, problem = _range(f, info, key, whole if key in keep else None)
+                lo, hi, count, first, problem = _range(f, info, key, whole if key in keep else None)
                 if problem:
                     problems.append(str(f.error(problem, name, key)))
-            datasets[key] = {"shape": list(shape), "dtype": str(dtype), "min": lo, "max": hi}
+            datasets[key] = {"shape": list(shape), "dtype": str(dtype), "min": lo, "max": hi, "nonfinite": count,
+                             "first_nonfinite_step": first}
         entry = {"name": name, "steps": info.steps, "metadata": info.metadata,
                  "datasets": datasets, "problems": problems}
         if info.metadata.get("task") == "copy" and not problems:
@@ -77,9 +79,10 @@ def _summaries(f, names) -> list[dict]:
 
 
 def _range(f, info, key, whole: dict | None):
-    """(min, max, first problem) of a dataset, over its finite values, block by block; a dataset
-    read in one block is kept in ``whole``, if given."""
-    lo, hi, problem = np.inf, -np.inf, None
+    """(min, max, non-finite values, the first one's step, first problem) of a dataset, min and max
+    over its finite values, block by block (a block is searched for NaN and infinities only when its
+    own min or max is one); a dataset read in one block is kept in ``whole``, if given."""
+    lo, hi, problem, count, first = np.inf, -np.inf, None, 0, None
     for start, block in f.blocks(info.name, key, info=info):
         if whole is not None and start == 0 and block.shape == info.datasets[key][0]:
             whole[key] = block
@@ -89,11 +92,15 @@ def _range(f, info, key, whole: dict | None):
         if key == "output_mask" or not (np.isfinite(b_lo) and np.isfinite(b_hi)):
             problem = problem or check_values(key, block, start)
             if block.dtype.kind == "f" and not (np.isfinite(b_lo) and np.isfinite(b_hi)):
-                block = block[np.isfinite(block)]
+                finite = np.isfinite(block)
+                count += int(finite.size - np.count_nonzero(finite))
+                if first is None:
+                    first = start + int(np.argmin(finite.reshape(len(block), -1).all(axis=1)))
+                block = block[finite]
                 if not block.size:
                     continue
                 b_lo, b_hi = block.min(), block.max()
         lo, hi = min(lo, float(b_lo)), max(hi, float(b_hi))
     if lo > hi:
-        return None, None, problem
-    return lo, hi, problem
+        return None, None, count, first, problem
+    return lo, hi, count, first, problem

@@ -150,7 +150,7 @@ class _Stream:
                                  dtype=block.dtype, chunks=(self.chunk,) + block.shape[1:],
                                  compression="gzip", compression_opts=4, shuffle=True)
         ds = group[key]  # of the same shape per step: TraceRecorder checks each step as it comes
-        problem = check_values(key, block, ds.shape[0])
+        problem = check_values(key, block, ds.shape[0], finite=False)  # as a Trace: NaN and inf are kept
         if problem:
             self.discard()
             raise TraceError(problem, self.path, self.name, key)

@@ -58,7 +58,9 @@ def sweep(seeds, run_dir, task: str | None = None, shard: tuple[int, int] = (1, 
     """Train one run per seed into ``run_dir/seedS``, each an ordinary run folder.
 
     ``seeds``: a list, or text such as "0-9". Calling it again continues each unfinished seed
-    from its checkpoint and skips those that converged (and those still running elsewhere).
+    from its checkpoint and skips those that converged, those that diverged (resumed, a run repeats
+    its numbers exactly: it would diverge again) and those still running elsewhere. A seed that
+    diverges is reported (its summary's "reason" is "diverged") and the sweep goes on.
     ``shard`` (K, N) trains only the K-th of N disjoint slices of the seeds. ``parallel`` seeds
     train at once, each with its share of the cores (1: one after another, each with all of them).
     ``max_steps``/``max_seconds`` limit each seed; ``config`` and ``overrides`` are attnviz.train's.
@@ -81,6 +83,8 @@ def sweep(seeds, run_dir, task: str | None = None, shard: tuple[int, int] = (1, 
         state = run_state(seed_dir(run_dir, seed))
         if state["state"] == "finished" and state["reason"] == "converged":
             results[seed] = {"seed": seed, "skipped": "converged", "run_dir": str(seed_dir(run_dir, seed))}
+        elif state["state"] == "stopped" and state["reason"] == "diverged":  # resumed, it would again, exactly
+            results[seed] = {"seed": seed, "skipped": "diverged", "run_dir": str(seed_dir(run_dir, seed))}
         elif state["state"] == "running":
             results[seed] = {"seed": seed, "skipped": "running in another process",
                              "run_dir": str(seed_dir(run_dir, seed))}

@@ -132,15 +132,16 @@ def _dtype_name(dtype: np.dtype) -> str:
     return str(dtype)
 
 
-def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: float | None = None
-                 ) -> str | None:
+def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: float | None = None,
+                 finite: bool = True) -> str | None:
     """Check one block of a dataset (rows start, start+1, ... of axis 0).
 
-    Values must be finite. With ``weighting_tol`` set, a weighting must also lie in
-    [0, 1] and sum to 1 over locations, each within that tolerance. Returns the first
-    problem found, naming the step (and location), or None.
+    Values must be finite (``finite=False`` lets NaN and infinities pass: a Trace holds what a
+    model that diverged recorded, and ``validate`` reports them). With ``weighting_tol`` set, a
+    weighting must also lie in [0, 1] and sum to 1 over locations, each within that tolerance.
+    Returns the first problem found, naming the step (and location), or None.
     """
-    if block.dtype.kind == "f":
+    if finite and block.dtype.kind == "f":
         bad = ~np.isfinite(block)
         if bad.any():
             idx = np.unravel_index(int(np.argmax(bad)), block.shape)
@@ -224,7 +225,9 @@ def as_array(value) -> np.ndarray:
 class Trace:
     """One recorded sequence: named arrays (time on axis 0), flat metadata and a name.
 
-    Built from any array-likes; validated when built, so a Trace in hand is always valid.
+    Built from any array-likes; checked when built (structure, dtypes, metadata, output mask), so a
+    Trace in hand is well formed. Its values may hold NaN or infinities (a model that diverged):
+    attnviz draws them in a colour of their own, and ``validate`` reports them.
 
     >>> t = Trace({"inputs": x, "outputs": y, "write_weightings": ww, "read_weightings": rw},
     ...           metadata={"task": "copy"}, name="sample_0")
@@ -243,7 +246,7 @@ class Trace:
         problems = check_structure({k: (v.shape, v.dtype) for k, v in self.arrays.items()})
         if not problems:
             for k, v in self.arrays.items():
-                msg = check_values(k, v)
+                msg = check_values(k, v, finite=False)  # NaN and inf are kept: drawn, and named by validate
                 if msg:
                     problems.append((k, msg))
         if problems:

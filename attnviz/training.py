@@ -19,6 +19,7 @@ from .ntm.parallel import WorkerLost
 from .trace import Trace
 
 TRACE_FILE = "traces.h5"
+DIVERGED_FILE = "diverged.h5"  # the trace of the sequence whose loss or gradient went non-finite
 
 
 def train(task: str | None = None, run_dir=None, seed: int | None = None, resume=None,
@@ -38,7 +39,11 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
     after the current step with a checkpoint (a second one stops at once, still with one); with
     ``interrupted`` (a callable returning the name of a signal that asked the run to stop, else
     None) the caller handles the signals and the run stops after the step where it says so.
-    Returns a summary of the run.
+    Returns a summary of the run. A run whose loss or gradient goes non-finite stops before that
+    step's update ("reason": "diverged"), keeps its last checkpoint, writes the trace of the
+    sequence that diverged to DIVERGED_FILE in the run folder, and its summary's "diverged" says
+    where (step, sequence, size, quantity, time step, one line "description", "checkpoint_step",
+    "trace": the file written, or None).
 
     Gradients are computed in ``processes`` processes (0: one per core, up to the batch's
     ``shards``, 2); the number changes the speed, never the numbers. Each process uses one BLAS
@@ -67,11 +72,19 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
         traces.unlink()  # a fresh run starts a fresh trace file
     elif traces.exists():
         drop_snapshots_after(traces, trainer.progress.step)
+    (run_dir / DIVERGED_FILE).unlink(missing_ok=True)  # of an earlier call: this one writes its own, if any
     stop = {"now": False, "signal": None}
+    diverged = {}
 
     def handle(event):
         if event["kind"] == "trace":
             append_trace(traces, Trace(event["arrays"], event["metadata"], f"step_{event['step']:07d}"))
+        if event["kind"] == "diverged":
+            from .io import save
+
+            diverged.update({k: v for k, v in event.items() if k not in ("kind", "trace")}, trace=None)
+            if event["trace"] is not None:
+                diverged["trace"] = str(save(Trace(*event["trace"]), run_dir / DIVERGED_FILE))
         if on_event:
             on_event(event)
 
@@ -100,11 +113,11 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         trainer.close()
-        write_status(run_dir, "stopped" if reason in ("interrupted", "failed") else "finished", reason)
+        write_status(run_dir, "stopped" if reason in ("interrupted", "failed", "diverged") else "finished", reason)
     p = trainer.progress
     return {"reason": reason, "signal": stop["signal"], "run_dir": str(run_dir), "step": p.step,
             "sequences": p.sequences, "seconds": round(p.seconds, 2), "best_wrong_bits": p.best,
-            "converged_at_sequences": p.converged_at, "rollbacks": p.rollbacks}
+            "converged_at_sequences": p.converged_at, "rollbacks": p.rollbacks, "diverged": diverged or None}
 
 
 RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew
@@ -135,12 +148,14 @@ def run_state(run_dir) -> dict:
     import time
 
     run_dir = Path(run_dir)
-    if not (run_dir / "checkpoint.npz").is_file():
-        return {"state": "new", "reason": None}
     try:
         status = json.loads((run_dir / STATUS_FILE).read_text())
         state, reason = str(status["state"]), status.get("reason")
     except (OSError, ValueError, KeyError, TypeError):  # a folder written before status.json
+        state = reason = None
+    if not (run_dir / "checkpoint.npz").is_file():  # unless it diverged before its first checkpoint
+        return {"state": "stopped", "reason": "diverged"} if reason == "diverged" else {"state": "new", "reason": None}
+    if state is None:
         return {"state": "stopped", "reason": None}
     if state == "running":
         if status.get("host") == socket.gethostname():

@@ -63,7 +63,8 @@ def test_inspect_json_matches_the_api(runner, tmp_path):
     data = data[0]
     assert [t["name"] for t in data["traces"]] == ["s0", "s1"]
     assert data["traces"][1]["datasets"]["write_weightings"] == {"shape": [5, 32], "dtype": "float32",
-                                                                  "min": 0.0, "max": 1.0}
+                                                                  "min": 0.0, "max": 1.0, "nonfinite": 0,
+                                                                  "first_nonfinite_step": None}
     assert data["traces"][1]["copy_diagnostics"]["learned"] is True
 
 
@@ -103,11 +104,41 @@ def test_inspect_ranges_leave_out_values_that_are_not_finite_and_name_the_first(
         finite = arrays[key][np.isfinite(arrays[key])]
         assert (t["datasets"][key]["min"], t["datasets"][key]["max"]) == (float(finite.min()), float(finite.max()))
     assert t["datasets"]["output_mask"] == {"shape": [len(arrays["inputs"])], "dtype": "float32", "min": 0.5,
-                                            "max": 1.0}
+                                            "max": 1.0, "nonfinite": 0, "first_nonfinite_step": None}
+    assert [(t["datasets"][k]["nonfinite"], t["datasets"][k]["first_nonfinite_step"])
+            for k in ("inputs", "outputs", "read_weightings")] == [(0, None), (1, 1), (2, 3)]
     assert [p.split(": ", 3)[2:] for p in t["problems"]] == [
         ["dataset 'outputs'", "contains inf at step 1, element 0; values must be finite"],
         ["dataset 'read_weightings'", "contains nan at step 3, location 2; values must be finite"],
         ["dataset 'output_mask'", "has value 0.5 at step 2; an output mask holds 0 or 1 (1: scored)"]]
+
+
+def test_inspect_counts_the_non_finite_values_of_each_dataset_and_names_the_first_step(runner, tmp_path,
+                                                                                      monkeypatch):
+    import attnviz.cli
+
+    monkeypatch.setattr(attnviz.cli.out, "_width", 120)  # the table on one line per dataset
+    arrays = copy_like_arrays(L=5)
+    save(Trace(arrays, name="clean"), tmp_path / "clean.h5")
+    arrays["read_weightings"][7, 2] = np.nan
+    arrays["read_weightings"][9, 1:4] = np.inf
+    arrays["outputs"][3, 0] = -np.inf
+    save(Trace(arrays), tmp_path / "d.h5")
+    result = run(runner, "inspect", tmp_path / "d.h5")
+    assert result.exit_code == 1  # as validate says: values must be finite
+    rows = {line.split("│")[1].strip(): line.split("│")[-2].strip() for line in result.stdout.splitlines()
+            if line.startswith("│")}
+    assert "non-finite" in result.stdout
+    assert (rows["read_weightings"], rows["outputs"], rows["inputs"]) == ("4 (first at step 7)",
+                                                                          "1 (first at step 3)", "")
+    assert [line.split(": ", 5)[4:] for line in result.stderr.strip().splitlines()] == [
+        ["dataset 'outputs'", "contains -inf at step 3, element 0; values must be finite"],
+        ["dataset 'read_weightings'", "contains nan at step 7, location 2; values must be finite"]]
+    report = json.loads(run(runner, "inspect", tmp_path / "d.h5", "--json").stdout)[0]["traces"][0]["datasets"]
+    assert {k: (d["nonfinite"], d["first_nonfinite_step"]) for k, d in report.items()} == {
+        "inputs": (0, None), "outputs": (1, 3), "write_weightings": (0, None), "read_weightings": (4, 7)}
+    clean = run(runner, "inspect", tmp_path / "clean.h5")
+    assert clean.exit_code == 0 and "non-finite" not in clean.stdout  # no column where there is nothing to count
 
 
 def test_a_file_of_many_traces_is_shared_among_processes_with_the_same_summary(tmp_path, monkeypatch):

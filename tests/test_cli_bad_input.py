@@ -107,6 +107,13 @@ def test_bad_input_gives_one_line_and_nonzero_exit(runner, tmp_path, bad_file, c
         words = "holds no trace files"
     args = [command, path] + ([tmp_path / "out.npz"] if command == "convert" else [])
     result = run(runner, *args, "--max-bytes", "1G")
+    if command == "convert" and path.stem in ("bad_nan", "bad_inf"):  # what a model that diverged recorded:
+        import attnviz  # valid but for its values, and converted as it is
+
+        assert result.exit_code == 0, result.output
+        a, b = attnviz.load(path), attnviz.load(tmp_path / "out.npz")
+        assert all(np.array_equal(a[k], b[k], equal_nan=True) for k in a.arrays) and a.arrays.keys() == b.arrays.keys()
+        return
     assert result.exit_code == 1, result.output
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr

@@ -86,6 +86,23 @@ def test_the_difference_is_b_minus_a_on_one_shared_crop_and_scale():
     assert c.diff.panels[0].values.min() == -1 and c.diff.panels[0].values.max() == 1
 
 
+def test_a_trace_that_diverged_is_compared_its_non_finite_cells_in_their_colour_and_out_of_the_scale(tmp_path):
+    a = walk(start=0)
+    arrays = {k: v.copy() for k, v in walk(start=0).arrays.items()}
+    arrays["write_weightings"][3, 3], arrays["read_weightings"][9, 2] = np.nan, -np.inf
+    arrays["write_weightings"][5, 5] = 0.5  # a finite difference of -0.5 besides
+    c = comparison(a, Trace(arrays, a.metadata))
+    assert len(c.warnings) == 2 and all("drawn in bright green" in w for w in c.warnings)
+    write, read = c.diff.panels
+    assert (write.vmin, write.vmax) == (-1.0, 1.0) and (write.nonfinite, read.nonfinite) == ("NaN", "-inf")
+    bad = np.argwhere(~np.isfinite(write.values))
+    assert bad.tolist() == [[3, 3 - write.rows[0]]] and np.argwhere(~np.isfinite(read.values)).tolist() == [
+        [9, 2 - read.rows[0]]]
+    assert c.block_headings()[2].endswith("largest |b \u2212 a|: 0.5)")
+    for fmt in ("png", "html"):
+        assert c.save(tmp_path / f"c.{fmt}")[0].exists()
+
+
 @pytest.mark.parametrize("how", ["max", "mean"])
 def test_a_reduced_difference_keeps_its_sign(how):
     """More steps than pixels: a column stands for a block of steps. With max, it shows the value of

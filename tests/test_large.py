@@ -62,8 +62,8 @@ def big(tmp_path_factory):
     return _big_file(tmp_path_factory.mktemp("big") / "big.h5")
 
 
-def _hot_pixels(path, opts, panel_index):
-    """Pixels of the top colour in one panel of the PNG, and the panel's size."""
+def _hot_pixels(path, opts, panel_index, rgb=None):
+    """Pixels of the top colour (or of ``rgb``) in one panel of the PNG, and the panel's size."""
     import io
 
     from PIL import Image
@@ -76,7 +76,8 @@ def _hot_pixels(path, opts, panel_index):
     img = np.asarray(Image.open(io.BytesIO(r.png(scene))).convert("RGB")).astype(int)
     top, bottom, left, right = r.frame(scene).boxes[panel_index]
     panel = img[top:bottom, left:right]
-    rows, cols = np.nonzero(np.abs(panel - lut("attnviz")[255, :3]).max(axis=-1) <= 3)
+    colour = lut("attnviz")[255, :3] if rgb is None else np.array(rgb[:3])
+    rows, cols = np.nonzero(np.abs(panel - colour).max(axis=-1) <= 3)
     return rows, cols, right - left, bottom - top
 
 
@@ -124,7 +125,9 @@ def test_cli_zoom_and_reduce_options(big, runner, tmp_path):
     assert result.exit_code == 1 and "time window 70000:80000 is empty" in result.stderr
 
 
-def test_validate_streams_and_names_the_first_bad_step(tmp_path, runner):
+def test_validate_streams_and_names_the_first_bad_step_and_plot_draws_it(tmp_path, runner):
+    from attnviz.plot.colors import NONFINITE_RGBA
+
     path = _big_file(tmp_path / "nan.h5", T=20_000, N=64, spike=(100, 3))
     with h5py.File(path, "a") as f:
         f["read_weightings"][12_345, 17] = np.nan
@@ -132,8 +135,56 @@ def test_validate_streams_and_names_the_first_bad_step(tmp_path, runner):
     assert result.exit_code == 1
     assert "dataset 'read_weightings': contains nan at step 12345, location 17" in result.stderr
     result = run(runner, "plot", path, "-o", tmp_path / "x.png")
-    assert result.exit_code == 1 and "step 12345, location 17" in result.stderr
-    assert not (tmp_path / "x.png").exists()
+    assert result.exit_code == 0 and (tmp_path / "x.png").exists()
+    assert result.stderr.strip().splitlines() == [
+        f"attnviz: warning: {path}: trace '/': dataset 'read_weightings': contains nan at step 12345, location 17; "
+        "1 value NaN or infinite in all, drawn in bright green"]
+    # one NaN among 20,000 steps is spread, as a spike is, to 3 pixel columns of its location's row, where it is
+    opts = PlotOptions(locations=(0, 64)).validated()  # every location, not rolled
+    rows, cols, width, height = _hot_pixels(path, opts, 3, NONFINITE_RGBA)
+    assert np.ptp(cols) == 2 and rows.size == 3 * np.unique(rows).size and np.ptp(rows) <= height / 64 + 1
+    assert abs(cols.mean() - 12_345 / 20_000 * width) <= 2 and abs(height - 1 - rows.mean() - 17.5 / 64 * height) <= 2
+    assert _hot_pixels(path, opts, 2, NONFINITE_RGBA)[0].size == 0
+
+
+def test_a_dataset_never_written_whose_fill_value_is_nan_is_drawn_all_non_finite(tmp_path, runner):
+    path = tmp_path / "fill.h5"
+    with h5py.File(path, "w") as f:
+        for k, v in copy_like_arrays(N=16).items():
+            if k != "read_weightings":
+                f.create_dataset(k, data=v)
+        f.create_dataset("read_weightings", shape=(11, 16), dtype="f4", chunks=(4, 16), fillvalue=np.nan)
+    with open_traces(path) as f:
+        opts = PlotOptions().validated()
+        panel = build_scene(Source(f, "/", opts), opts).panels[3]
+    assert panel.nonfinite == "NaN" and not np.isfinite(panel.values).any() and (panel.vmin, panel.vmax) == (0, 1)
+    result = run(runner, "plot", path, "-o", tmp_path / "fill.png")
+    assert result.exit_code == 0 and "dataset 'read_weightings': contains nan at step 0, location 0; 176 values" \
+        in result.stderr
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_a_lone_non_finite_value_wins_its_block_and_the_range_is_of_the_finite_values(bad):
+    from attnviz.plot.reduce import spread
+
+    T, N = 10_000, 8
+    a = np.full((T, N), 0.5, np.float32)
+    a[:, 2] = 0.9
+    a[4_321, 2] = bad
+    seen = []
+    for how in ("max", "mean"):
+        pix, lo, hi = reduce_stream(lambda s, e: a[s:e], T, 100, how, row_bytes=N * 4, block_bytes=4096,
+                                    check=lambda block, start: seen.append(start))
+        assert (lo, hi) == (0.5, float(np.float32(0.9)))
+        assert np.array_equal(np.argwhere(~np.isfinite(pix)), [[43, 2]])
+        if how == "max" or not np.isinf(bad):  # a mean of one infinity among finite values is that infinity
+            assert np.array_equal(pix[43, 2], bad, equal_nan=True)
+    assert len(seen) == 2  # only the block that holds it is shown to check, once per reduction
+    pix, _, _ = reduce_stream(lambda s, e: a[s:e], T, 100, "max", row_bytes=N * 4, block_bytes=4096)
+    wide = spread(spread(pix, 0), 1)
+    assert np.array_equal(np.argwhere(~np.isfinite(wide)), [[t, r] for t in (42, 43, 44) for r in (1, 2, 3)])
+    rows = reduce_axis(a[4_321:4_322], 4, 1, "max")  # across rows too
+    assert not np.isfinite(rows[0, 1]) and np.isfinite(rows[0, [0, 2, 3]]).all()
 
 
 def test_large_npz_above_the_limit_suggests_convert(tmp_path, runner):
@@ -166,11 +217,27 @@ def test_streaming_recorder_leaves_nothing_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
     rec = TraceRecorder(stream_to=tmp_path / "s.h5", chunk_steps=2)
     arrays = copy_like_arrays()
-    arrays["write_weightings"][3, 2] = np.inf
-    with pytest.raises(TraceError, match="inf at step 3, location 2"):
+    arrays["output_mask"] = np.ones(len(arrays["inputs"]))
+    arrays["output_mask"][3] = 0.5
+    with pytest.raises(TraceError, match="has value 0.5 at step 3; an output mask holds 0 or 1"):
         for t in range(11):
             rec.step(**{k: v[t] for k, v in arrays.items()})
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_streaming_recorder_keeps_non_finite_values_as_a_trace_in_memory_does(tmp_path):
+    arrays = copy_like_arrays()
+    arrays["write_weightings"][3, 2] = np.inf
+    arrays["outputs"][5, 1] = np.nan
+    memory_rec = TraceRecorder()
+    with TraceRecorder(stream_to=tmp_path / "s.h5", chunk_steps=2) as rec:
+        for t in range(len(arrays["inputs"])):
+            rec.step(**{k: v[t] for k, v in arrays.items()})
+            memory_rec.step(**{k: v[t] for k, v in arrays.items()})
+    streamed, kept = attnviz.load(tmp_path / "s.h5"), memory_rec.trace()
+    for key in arrays:
+        assert np.array_equal(streamed[key], kept[key], equal_nan=True)
+        assert np.array_equal(streamed[key], arrays[key], equal_nan=True)
 
 
 def test_saved_traces_are_chunked_along_time(tmp_path):

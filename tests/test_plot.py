@@ -489,6 +489,154 @@ def test_draw_panel_takes_what_seaborn_heatmap_takes():
     assert attnviz.PlotOptions is PlotOptions
 
 
+# ---------------------------------------------------------- non-finite values
+
+
+def diverged(**meta):
+    """copy_trace(L=10, N=32) with NaN, +inf and -inf in both weightings and in the outputs (scored
+    and unscored steps), and where each is: {panel index: [(step, row), ...]}."""
+    t = copy_trace(L=10, N=32, **meta)
+    a = {k: v.copy() for k, v in t.arrays.items()}
+    a["write_weightings"][4, 4], a["write_weightings"][6, 9] = np.nan, np.inf
+    a["read_weightings"][15, 3] = -np.inf
+    a["outputs"][13, 2], a["outputs"][14, 5], a["outputs"][16, 0], a["outputs"][3, 1] = np.nan, np.inf, -np.inf, np.nan
+    return Trace(a, t.metadata), {1: [(13, 2), (14, 5), (16, 0), (3, 1)], 2: [(4, 4), (6, 9)], 3: [(15, 3)]}
+
+
+def test_the_non_finite_colour_is_far_from_the_default_colours_for_every_colour_vision():
+    from attnviz.plot.colors import CVD_SIMULATIONS, NONFINITE_RGBA, lab, simulate
+
+    tables = [lut(name)[:, :3] / 255 for name in ("attnviz", "RdBu_r")] + [np.array([MASK_RGBA[:3]]) / 255]
+    green = np.array(NONFINITE_RGBA[:3]) / 255
+    for name, matrix in CVD_SIMULATIONS.items():  # CIE76 distance to the nearest colour: 32 at least
+        for table in tables:
+            distance = np.linalg.norm(lab(simulate(table, matrix)) - lab(simulate(green, matrix)), axis=-1)
+            assert distance.min() >= 30, (name, distance.min())
+    assert contrast(green, lut("attnviz")[0, :3] / 255) >= 7 and contrast(green, lut("attnviz")[-1, :3] / 255) >= 2
+
+
+def test_non_finite_values_are_drawn_in_their_own_colour_and_named_by_png_and_matplotlib():
+    from attnviz.plot.colors import NONFINITE_RGBA
+    from attnviz.plot.draw import default_style
+
+    t, where = diverged()
+    scene, img, boxes = render(t)
+    assert [p.nonfinite for p in scene.panels] == [None, "NaN, +inf, -inf", "NaN, +inf", "-inf"]
+    assert [w.split(": ", 2)[1:] for w in scene.warnings] == [
+        ["dataset 'outputs'", "contains nan at step 3, element 1; 4 values NaN or infinite in all, drawn in bright "
+                              "green"],
+        ["dataset 'write_weightings'", "contains nan at step 4, location 4; 2 values NaN or infinite in all, drawn "
+                                       "in bright green"],
+        ["dataset 'read_weightings'", "contains -inf at step 15, location 3; 1 value NaN or infinite in all, drawn "
+                                      "in bright green"]]
+    with default_style():
+        result = draw_scene(scene)
+        result.figure.canvas.draw()
+    mpl = np.asarray(result.figure.canvas.buffer_rgba())[:, :, :3].astype(int)
+    for k, p in enumerate(scene.panels):
+        top, bottom, left, right = boxes[k]
+        C, R = p.values.shape
+        for i in range(C):
+            for j in range(R):
+                x, y = int(left + (i + 0.5) * (right - left) / C), int(bottom - (j + 0.5) * (bottom - top) / R)
+                bad = (i, j + p.rows[0]) in where.get(k, [])
+                for pixels in (img, mpl):  # over the unscored grey too (step 3 of the outputs)
+                    assert is_colour(pixels[y, x], NONFINITE_RGBA[:3]) == bad, (p.title, i, j)
+        legend = result.axes[k].get_legend()
+        assert (legend is None) == (p.nonfinite is None)
+        if legend is not None:  # a swatch of the colour and its words, under the panel's right end, by "Time"
+            assert [x.get_text() for x in legend.get_texts()] == [p.nonfinite]
+            box, axes = legend.get_window_extent(), result.axes[k]
+            label = axes.xaxis.label.get_window_extent()
+            assert box.x0 > label.x1 and abs(box.x1 - axes.get_window_extent().x1) <= 4
+            assert box.y0 < (label.y0 + label.y1) / 2 < box.y1  # level with the axis label
+            ticks = max(t.get_window_extent().y0 for t in axes.get_xticklabels())
+            assert box.y1 < ticks
+            below = img[boxes[k][1] + 1 : boxes[k][1] + 50, boxes[k][2] : boxes[k][3] + 4]  # 0.5 inch
+            assert is_colour(below, NONFINITE_RGBA[:3]).sum() >= 16  # in the PNG's frame too
+
+
+def test_the_crop_scales_and_phase_of_a_diverged_trace_are_those_of_its_finite_values():
+    t, where = diverged()
+    zeroed = {k: np.where(np.isfinite(v), v, 0) if v.dtype.kind == "f" else v for k, v in t.arrays.items()}
+    a, b = scene_of(t), scene_of(Trace(zeroed, t.metadata))  # a NaN weighs as nothing: 0 is "not in use"
+    assert a.markers == b.markers == (11,)
+    assert [(p.rows, p.vmin, p.vmax, p.ylabel) for p in a.panels] == [(p.rows, p.vmin, p.vmax, p.ylabel)
+                                                                        for p in b.panels]
+    np.testing.assert_array_equal(a.peaks, b.peaks)
+    # a scale that follows the data takes the finite values' range: no infinite or NaN end
+    arrays = dict(zeroed, inputs=np.linspace(2, 5, 21 * 9).reshape(21, 9).astype(np.float32))
+    wide = Trace(arrays, t.metadata)
+    arrays = dict(arrays, inputs=arrays["inputs"].copy())
+    arrays["inputs"][7, 3], arrays["inputs"][8, 3], arrays["inputs"][9, 3] = np.inf, -np.inf, np.nan
+    inputs = scene_of(Trace(arrays, t.metadata)).panels[0]
+    assert (inputs.vmin, inputs.vmax) == (scene_of(wide).panels[0].vmin, scene_of(wide).panels[0].vmax) == (2, 5)
+    # a panel with no finite value at all: its kind's default scale, every cell non-finite
+    arrays["read_weightings"] = np.full_like(arrays["read_weightings"], np.nan)
+    nothing = scene_of(Trace(arrays, t.metadata), locations="all").panels[3]
+    assert (nothing.vmin, nothing.vmax, nothing.nonfinite) == (0, 1, "NaN") and not np.isfinite(nothing.values).any()
+
+
+@pytest.mark.parametrize("fmt", ["svg", "pdf", "html"])
+def test_every_format_draws_a_diverged_trace(tmp_path, fmt, runner):
+    from conftest import run
+
+    t, _ = diverged(step=3)
+    attnviz.save(t, tmp_path / "d.h5")
+    r = run(runner, "plot", tmp_path / "d.h5", "-f", fmt, "-f", "png")
+    assert r.exit_code == 0 and (tmp_path / f"d.{fmt}").exists() and (tmp_path / "d.png").exists()
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 3 and all(line.startswith(f"attnviz: warning: {tmp_path / 'd.h5'}: trace '/': dataset ")
+                                   for line in lines) and "contains nan at step 4, location 4" in lines[1]
+    data = (tmp_path / f"d.{fmt}").read_bytes()
+    if fmt == "svg":  # each panel's cells, an embedded PNG: three of them hold the non-finite colour
+        import base64
+        import re
+
+        from attnviz.plot.colors import NONFINITE_RGBA
+
+        assert ET.fromstring(data).tag.endswith("svg")
+        cells = [np.asarray(Image.open(io.BytesIO(base64.b64decode(m))).convert("RGB")).astype(int)
+                 for m in re.findall(rb'href="data:image/png;base64,([^"]+)"', data)]
+        assert [is_colour(c, NONFINITE_RGBA[:3]).any() for c in cells] == [False, True, True, True]
+    elif fmt == "pdf":
+        assert data.startswith(b"%PDF-")
+    else:
+        import json
+
+        from attnviz.plot.colors import NONFINITE_RGBA
+
+        payload = json.loads(data.split(b"window.ATTNVIZ = ", 1)[1].split(b";</script>", 1)[0])
+        assert payload["nonfinite"] == list(NONFINITE_RGBA)
+        panels = payload["frames"][0]["panels"]
+        assert [p.get("nonfinite_label") for p in panels] == [None, "NaN, +inf, -inf", "NaN, +inf", "-inf"]
+        import base64
+
+        flags = np.frombuffer(base64.b64decode(panels[2]["nonfinite"]), np.uint8).reshape(panels[2]["cols"], -1)
+        assert np.argwhere(flags).tolist() == [[4, 4 - panels[2]["rows"][0]], [6, 9 - panels[2]["rows"][0]]]
+    assert export(t, tmp_path / f"again.{fmt}")[0].read_bytes() == export(t, tmp_path / f"more.{fmt}")[0].read_bytes()
+
+
+def test_draw_panel_draws_non_finite_cells_over_the_mask_and_scales_by_the_finite_ones():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    from attnviz.plot.colors import NONFINITE_RGBA
+
+    fig = Figure(figsize=(3, 2), dpi=50)
+    FigureCanvasAgg(fig)
+    ax = fig.add_axes((0, 0, 1, 1))
+    data = np.array([[np.nan, -3.0], [0.25, 2.0], [np.inf, -np.inf]])  # 3 steps x 2 rows; step 0 masked
+    image, _ = draw_panel(ax, data, center=0, mask=[True, False, False], cmap="RdBu_r")
+    assert image.get_clim() == (-2.0, 2.0)
+    fig.canvas.draw()
+    px = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    H, W = px.shape[:2]
+    cell = {(i, j): px[int(H * (1 - (j + 0.5) / 2)), int(W * (i + 0.5) / 3)] for i in range(3) for j in range(2)}
+    green = {k for k, v in cell.items() if is_colour(v, NONFINITE_RGBA[:3])}
+    assert green == {(0, 0), (2, 0), (2, 1)} and is_colour(cell[(0, 1)], MASK_RGBA[:3])
+
+
 # ------------------------------------------------------------------- layouts
 
 

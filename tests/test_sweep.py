@@ -97,3 +97,22 @@ def test_a_run_that_was_killed_is_stopped_not_running(tmp_path):
     (tmp_path / "r" / "status.json").write_text(json.dumps({**status, "pid": 2**22 + 12345}))
     assert run_state(tmp_path / "r") == {"state": "stopped", "reason": "killed"}
     assert run_state(tmp_path / "nothing") == {"state": "new", "reason": None}
+
+
+def test_a_seed_that_diverges_is_reported_the_sweep_goes_on_and_a_rerun_skips_it(runner, tmp_path):
+    folder = tmp_path / "sweep"
+    fast = [a if a != "10" else "40" for a in TINY] + ["--set", "clip=0"]
+    r = run(runner, "train", "--seeds", "0-1", "--run-dir", folder, *fast, "--lr", "1e38")
+    assert r.exit_code == 4, r.output
+    for s in (0, 1):  # seed 1 was trained after seed 0 diverged
+        line = next(line for line in r.stderr.splitlines() if line.startswith(f"seed {s}: diverged at step 2: "))
+        assert "no checkpoint had been written" in line and f"{folder / f'seed{s}' / 'diverged.h5'}" in line
+        assert run_state(folder / f"seed{s}") == {"state": "stopped", "reason": "diverged"}
+    assert "2 of 2 seeds done, 0 converged, 2 diverged" in r.stdout
+    r = run(runner, "train", "--seeds", "0-2", "--run-dir", folder, *fast, "--lr", "1e38")
+    assert r.exit_code == 4 and "seed 0: skipped, diverged" in r.stderr and "seed 1: skipped, diverged" in r.stderr
+    assert "seed 2: diverged at step 2" in r.stderr and "3 of 3 seeds done, 0 converged, 3 diverged" in r.stdout
+    write_status(folder / "seed2", "stopped", "killed")  # a worse error wins the exit code: a failed seed
+    (folder / "seed2" / "checkpoint.npz").write_bytes(b"damaged")
+    r = run(runner, "train", "--seeds", "0-2", "--run-dir", folder, *fast, "--lr", "1e38")
+    assert r.exit_code == 1 and "seed 2: failed: " in r.stderr and "2 diverged" in r.stdout

@@ -54,10 +54,32 @@ def test_zero_steps_is_refused():
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
-def test_non_finite_values_report_step_and_location(bad):
+@pytest.mark.parametrize("suffix", [".h5", ".npz"])
+def test_a_trace_holds_non_finite_values_and_validation_names_the_first(bad, suffix, tmp_path):
+    import attnviz
+
     arrays = copy_like_arrays(L=4, N=10)
     arrays["write_weightings"][3, 7] = bad
-    with pytest.raises(TraceError, match="at step 3, location 7"):
+    arrays["write_weightings"][5, 2] = bad
+    trace = Trace(arrays)  # a model that diverged: kept, to be looked at
+    assert np.array_equal(trace.write_weightings, arrays["write_weightings"], equal_nan=True)
+    assert check_values("write_weightings", arrays["write_weightings"], start=10) == (
+        f"contains {bad} at step 13, location 7; values must be finite")
+    assert check_values("write_weightings", arrays["write_weightings"], finite=False) is None
+    path = attnviz.save(trace, tmp_path / f"t{suffix}")
+    back = attnviz.load(path)
+    assert np.array_equal(back.write_weightings, arrays["write_weightings"], equal_nan=True)
+    assert [line.split(": ", 3)[3] for line in attnviz.validate_file(path)] == [
+        f"contains {bad} at step 3, location 7; values must be finite"]
+    other = attnviz.convert(path, tmp_path / ("u.npz" if suffix == ".h5" else "u.h5"))
+    assert np.array_equal(attnviz.load(other).write_weightings, arrays["write_weightings"], equal_nan=True)
+
+
+def test_an_output_mask_of_nan_is_still_refused():
+    arrays = copy_like_arrays(L=4, N=10)
+    arrays["output_mask"] = np.ones(len(arrays["inputs"]))
+    arrays["output_mask"][2] = np.nan
+    with pytest.raises(TraceError, match="has value nan at step 2; an output mask holds 0 or 1"):
         Trace(arrays)
 
 

@@ -89,6 +89,36 @@ def test_page_renders_offline_and_reads_out_a_known_cell(browser, tmp_path):
     assert page.errors == [] and page.external_requests() == []
 
 
+def test_non_finite_cells_are_drawn_in_their_colour_read_out_as_such_and_named(browser, tmp_path):
+    from attnviz.plot.colors import NONFINITE_RGBA
+
+    arrays = dict(known_trace().arrays)
+    arrays["output_mask"] = np.arange(len(arrays["inputs"])) > 6
+    trace = Trace(arrays, {"task": "copy", "sequence_length": 6})
+    trace.arrays["write_weightings"][3, 5] = np.nan
+    trace.arrays["write_weightings"][4, 6] = np.inf
+    trace.arrays["outputs"][1, 2] = -np.inf  # an unscored step: its colour wins over the mask grey
+    attnviz.export(trace, tmp_path / "v.html")
+    page = Page(browser, tmp_path / "v.html")
+    cells = [(2, 3, 5, "NaN"), (2, 4, 6, "inf"), (1, 1, 2, "-inf")]
+    for panel, step, row, _ in cells:  # before the cursor is drawn over any of them
+        x, y = page.point(panel, step, row)
+        colour = page.page.evaluate(f"""() => {{
+            const r = document.querySelector("canvas[data-panel='{panel}']").getBoundingClientRect();
+            const c = document.querySelector("canvas[data-panel='{panel}']").getContext("2d");
+            const d = window.devicePixelRatio || 1;
+            return Array.from(c.getImageData(({x} - r.left) * d, ({y} - r.top) * d, 1, 1).data);
+        }}""")
+        assert colour[:3] == list(NONFINITE_RGBA[:3]), (panel, step, row)
+    for panel, step, row, says in cells:
+        page.page.mouse.move(*page.point(panel, step, row))
+        assert page.readout().endswith(f" · step {step} · {'location' if panel == 2 else 'bit'} {row} · {says}"
+                                       + (" (not scored)" if panel == 1 else ""))
+    assert page.page.evaluate("window.ATTNVIZ.frames[0].panels.map((p) => p.nonfinite_label || null)") == [
+        None, "-inf", "NaN, +inf", None]
+    assert page.errors == []
+
+
 def test_wheel_zooms_time_drag_pans_and_double_click_resets(browser, tmp_path):
     attnviz.export(known_trace(), tmp_path / "v.html")
     page = Page(browser, tmp_path / "v.html")

@@ -24,18 +24,23 @@ from .model import NTM, bce_loss, wrong_bits
 PARENT_CHECK_SECONDS = 0.5  # how often an idle worker checks that its parent is alive
 
 
+QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}  # a model that diverges: the trainer says so
+
+
 def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
     """Loss (nats per sequence), wrong bits (summed) and parameter gradients of one slice."""
-    logits, cache = model.forward(x)
-    loss, dlogits = bce_loss(logits, y, mask)
-    wrong = float(wrong_bits(logits, y, mask).sum())
-    return loss, wrong, model.backward(dlogits, cache)
+    with np.errstate(**QUIET):
+        logits, cache = model.forward(x)
+        loss, dlogits = bce_loss(logits, y, mask)
+        wrong = float(wrong_bits(logits, y, mask).sum())
+        return loss, wrong, model.backward(dlogits, cache)
 
 
 def batch_scores(model: NTM, x, y, mask) -> tuple[float, np.ndarray]:
     """Forward only: loss (nats per sequence) and wrong bits of each sequence (B,) of one batch."""
-    logits, _ = model.forward(x)
-    return bce_loss(logits, y, mask)[0], wrong_bits(logits, y, mask)
+    with np.errstate(**QUIET):
+        logits, _ = model.forward(x)
+        return bce_loss(logits, y, mask)[0], wrong_bits(logits, y, mask)
 
 
 def shared_like(arrays: dict[str, np.ndarray]) -> dict[str, np.ndarray]:

@@ -8,7 +8,7 @@ import numpy as np
 from .config import NTMConfig
 from .layers import sigmoid
 from .model import NTM
-from .tasks import Task
+from .tasks import Batch, Task
 
 RECORD_BYTES = 256 * 2**20  # what recording one sequence may hold in memory
 
@@ -21,10 +21,12 @@ def recordable_steps(cfg: NTMConfig) -> int:
     return RECORD_BYTES // per_step
 
 
-def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000, **make_options
-           ) -> tuple[dict[str, np.ndarray], dict]:
+def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: int = 2_000_000,
+           sequence: Batch | None = None, **make_options) -> tuple[dict[str, np.ndarray], dict]:
     """Run the model on one new sequence of ``length`` and return every traced array.
     ``make_options`` go to the task's ``make`` (repeat-copy: ``repeats``) and into the metadata.
+    ``sequence`` (a batch of one, of size ``length``: a training sequence, say) is run instead of a
+    new one; ``seed`` then makes nothing.
 
     Returns (arrays, metadata) in the trace format: inputs, outputs (probabilities),
     targets, the scored-output mask, write/read weightings, adds, erases, reads, and the memory at every step
@@ -34,7 +36,7 @@ def record(model: NTM, task: Task, length: int, seed: int = 2014, memory_limit: 
     if length > limit:  # every task has at least one step per item
         raise ValueError(f"length {length} is too long to record: this model records at most {limit:,} steps "
                          f"within {RECORD_BYTES // 2**20} MiB")
-    b = task.make(np.random.default_rng(seed), 1, length, **make_options)
+    b = task.make(np.random.default_rng(seed), 1, length, **make_options) if sequence is None else sequence
     if b.x.shape[0] > limit:
         raise ValueError(f"length {length} is too long to record: its {b.x.shape[0]:,} steps are more than the "
                          f"{limit:,} this model records within {RECORD_BYTES // 2**20} MiB")

@@ -21,9 +21,10 @@ from threadpoolctl import threadpool_limits
 
 from .checkpoint import CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, save_checkpoint, write_atomic
 from .config import TrainConfig, make_model_config, make_task
+from .diverge import Diverged, diagnose, finite
 from .model import NTM
 from .optim import OPTIMIZERS
-from .parallel import GradientPool, batch_scores
+from .parallel import QUIET, GradientPool, batch_scores
 from .record import record
 from .tasks.base import Batch
 
@@ -134,9 +135,14 @@ class Trainer:
         return self.task.sample(self.rng, cfg.batch_size, level)
 
     def train_step(self) -> dict[str, float]:
+        """One optimiser step; Diverged (and no update: the parameters stay as they were) when the
+        batch's loss or gradient is not finite."""
         p = self.progress
         b = self.next_batch()
         loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
+        if not finite(loss, grads):
+            with np.errstate(**QUIET):
+                raise Diverged(diagnose(self.model, self.task, b, grads, p.step + 1, self.cfg.shards))
         clip_(grads, self.cfg.clip, self.cfg.clip_norm)
         self.opt.lr = p.lr
         self.opt.step(self.model.params, grads)
@@ -269,11 +275,15 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
 
     Writes config.json, metrics.csv, checkpoint.npz (latest, full state for --resume)
     and best.npz (lowest held-out wrong bits). Sends events to ``on_event``:
-    {"kind": "start" | "step" | "eval" | "trace" | "checkpoint" | "done", ...} ("start" says the
-    task and the step and time limits given to this call); a "trace" event
+    {"kind": "start" | "step" | "eval" | "trace" | "checkpoint" | "diverged" | "done", ...} ("start"
+    says the task and the step and time limits given to this call); a "trace" event
     carries (arrays, metadata) for the caller to store. Returns why it stopped:
     "converged", "max_steps", "max_seconds", "interrupted" (Ctrl-C or SIGTERM, after a
-    checkpoint), or "already at max_steps" / "already at max_seconds" (a resumed run with nothing
+    checkpoint), "diverged" (a loss or gradient not finite: no update, no checkpoint, the last one
+    is kept; a "diverged" event says where (Divergence.as_dict()), names the last checkpoint's step
+    ("checkpoint_step", None when there is none) and carries the trace of the sequence that
+    diverged, recorded with the model as it was, as (arrays, metadata): None if it cannot be
+    recorded), or "already at max_steps" / "already at max_seconds" (a resumed run with nothing
     left to do). A checkpoint is written every ``checkpoint_every`` steps and at least every
     ``checkpoint_seconds``; on resume, metrics rows past the checkpoint are dropped.
     """
@@ -293,16 +303,18 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     probe_length = cfg.probe_length or trainer.task.max_length
     started = time.perf_counter() - progress.seconds
     last_checkpoint, first_step = progress.seconds, progress.step
-    reason = None
+    saved = first_step if first_step else None  # the step of the checkpoint on disk
+    reason = diverged = None
     if cfg.max_steps and progress.step >= cfg.max_steps:  # a resumed run already there: no more steps
         reason = "already at max_steps"
     elif cfg.max_seconds and progress.seconds >= cfg.max_seconds:
         reason = "already at max_seconds"
 
     def checkpoint():
-        nonlocal last_checkpoint
+        nonlocal last_checkpoint, saved
         progress.seconds = last_checkpoint = time.perf_counter() - started
         trainer.save(run_dir / "checkpoint.npz")
+        saved = progress.step
         on_event({"kind": "checkpoint", "step": progress.step})
 
     def trace():
@@ -347,12 +359,33 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                 reason = "interrupted"
     except KeyboardInterrupt:
         reason = "interrupted"
+    except Diverged as e:
+        reason, diverged = "diverged", e.divergence
     finally:
         blas.restore_original_limits()
-    if progress.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
+    if diverged is not None:  # the parameters are those the step began with; the checkpoint stays
+        on_event({"kind": "diverged", **diverged.as_dict(), "checkpoint_step": saved,
+                  "trace": _diverged_trace(trainer, diverged)})
+    elif progress.step > first_step:  # a resumed run with nothing to do leaves its folder as it was
         checkpoint()
         if not snapshot_due(progress.step, cfg.trace_every):
             trace()
     on_event({"kind": "done", "reason": reason, "step": progress.step, "sequences": progress.sequences,
               "seconds": progress.seconds, "converged_at": progress.converged_at, "best": progress.best})
     return reason
+
+
+def _diverged_trace(trainer: Trainer, d) -> tuple[dict, dict] | None:
+    """(arrays, metadata) of the sequence that diverged, run by the model as it was; None if it is
+    too long to record."""
+    try:
+        with np.errstate(**QUIET):
+            arrays, meta = record(trainer.model, trainer.task, d.batch.length, sequence=d.batch)
+    except ValueError:
+        return None
+    meta.pop("probe_seed", None)
+    if trainer.task.name == "repeat-copy":
+        meta["repeats"] = int(d.batch.levels[0])
+    meta.update(step=d.step, seed=trainer.cfg.seed, sequences=trainer.progress.sequences, batch_index=d.sequence,
+                diverged=d.quantity if d.time_step is None else f"{d.quantity} at time step {d.time_step}")
+    return arrays, meta

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import AttnvizError, OptionError
-from .colors import LUT_SIZE, MASK_RGBA
+from .colors import LUT_SIZE, MASK_RGBA, NONFINITE_RGBA
 from .options import PANELS, PlotOptions
 from .plan import build_scene, memory_rows
 from .raster import Renderer
@@ -124,10 +124,11 @@ def _cmaps(opts: PlotOptions) -> list[str]:
 
 
 def gif_palette(luts: list[np.ndarray]) -> np.ndarray:
-    """256 colours: 32 greys (text, axes, the unscored grey) and the rest shared by the colormaps."""
+    """256 colours: 32 greys (text, axes, the unscored grey), the non-finite colour, and the rest
+    shared by the colormaps."""
     greys = np.linspace(0, 255, 31).round().astype(np.uint8)
-    colours = [np.stack([greys] * 3, axis=1), np.array([MASK_RGBA[:3]], np.uint8)]
-    each = (256 - 32) // len(luts)
+    colours = [np.stack([greys] * 3, axis=1), np.array([MASK_RGBA[:3], NONFINITE_RGBA[:3]], np.uint8)]
+    each = (256 - 33) // len(luts)
     for table in luts:
         colours.append(table[np.linspace(0, LUT_SIZE - 1, each).round().astype(int), :3])
     palette = np.concatenate(colours)

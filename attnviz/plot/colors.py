@@ -18,6 +18,11 @@ SEQUENTIAL = "attnviz"  # weightings, outputs, erases: 0 is dark blue, 1 bright 
 DIVERGING = "RdBu_r"  # signed panels (adds, reads): blue below 0, white at 0, red above
 ANCHORS = ((0.0, "#060d38"), (0.30, "#2447c0"), (0.55, "#8a44c0"), (0.78, "#df3a6a"), (1.0, "#ff5a48"))
 MASK_RGBA = (221, 221, 221, 255)  # unscored output steps: light grey, outside every colormap
+# NaN and infinities (a model that diverged): bright green, far from every colour of ``attnviz``,
+# ``RdBu_r`` and the mask grey for every reader (at least 32 CIE76 units under CVD_SIMULATIONS:
+# docs/figure.md). It wins over the mask grey and, in a block of cells, over every finite value.
+NONFINITE_RGBA = (0, 255, 0, 255)
+NONFINITE_NAME = "bright green"
 WRAP_ALPHA = 0.45  # the line where location numbers wrap from N-1 to 0: white, this opaque over the cells
 LUT_SIZE = 256
 
@@ -59,7 +64,18 @@ def lut_index(values: np.ndarray, lo: float, hi: float) -> np.ndarray:
     the normalised value times LUT_SIZE, clipped (in floats first: 1e30 stays the top colour)."""
     span = hi - lo
     x = (values - lo) / span if span > 0 else np.zeros_like(values, dtype=np.float64)
-    return np.clip(x * LUT_SIZE, 0, LUT_SIZE - 1).astype(np.int64)
+    # fmax and fmin clip as np.clip does and take NaN to row 0 (infinities to an end row): the back
+    # ends paint those cells NONFINITE_RGBA
+    return np.fmin(np.fmax(x * LUT_SIZE, 0), LUT_SIZE - 1).astype(np.int64)
+
+
+def nonfinite_label(values: np.ndarray) -> str | None:
+    """The legend of the cells drawn in NONFINITE_RGBA: the kinds of non-finite value among
+    ``values`` ("NaN", "NaN, +inf", ...), or None when every value is finite."""
+    if np.isfinite(values).all():
+        return None
+    tests = (("NaN", np.isnan), ("+inf", np.isposinf), ("-inf", np.isneginf))
+    return ", ".join(word for word, test in tests if test(values).any())
 
 
 def relative_luminance(rgb: np.ndarray) -> np.ndarray:
@@ -74,6 +90,16 @@ def lightness(rgb: np.ndarray) -> np.ndarray:
     y = relative_luminance(rgb)
     f = np.where(y > 216 / 24389, np.cbrt(y), (24389 / 27 * y + 16) / 116)
     return 116 * f - 16
+
+
+def lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE L*a*b* (D65) of sRGB colours in [0, 1] (last axis: R, G, B)."""
+    c = np.asarray(rgb, np.float64)
+    linear = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    xyz = linear @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 216 / 24389, np.cbrt(xyz), (24389 / 27 * xyz + 16) / 116)
+    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
 
 
 def contrast(rgb_a, rgb_b) -> float:

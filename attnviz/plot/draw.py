@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .colors import LUT_SIZE, MASK_RGBA, SEQUENTIAL, WRAP_ALPHA, get_cmap
+from .colors import LUT_SIZE, MASK_RGBA, NONFINITE_RGBA, SEQUENTIAL, WRAP_ALPHA, get_cmap
 from .options import PlotOptions
 from .plan import TITLE_TOP, Scene, build_scene
 from .source import Source
@@ -28,8 +28,10 @@ def draw_panel(ax, data, *, title: str | None = None, cmap=SEQUENTIAL, norm=None
     ``data`` is any array-like (numpy, lists, tensors) with time on axis 0; rows run upwards.
     ``cmap`` is a colormap name or object; ``norm`` a matplotlib Normalize (else ``vmin``/``vmax``,
     symmetric about ``center`` when given). ``mask`` (same shape, or one flag per step) draws
-    those cells in the mask colour. ``start`` is the (step, row) of data[0, 0]; ``extent`` overrides
-    it. Other keywords go to ``imshow``. Returns (AxesImage, Colorbar or None).
+    those cells in the mask colour; NaN and infinities are drawn over everything in the non-finite
+    colour (a second image, above the first), and the colour scale comes from the finite values.
+    ``start`` is the (step, row) of data[0, 0]; ``extent`` overrides it. Other keywords go to
+    ``imshow``. Returns (AxesImage, Colorbar or None).
     """
     from matplotlib.ticker import MaxNLocator
 
@@ -39,12 +41,18 @@ def draw_panel(ax, data, *, title: str | None = None, cmap=SEQUENTIAL, norm=None
     if values.ndim != 2:
         raise ValueError(f"draw_panel takes a (T, rows) matrix, not shape {values.shape}")
     T, rows = values.shape
+    bad = ~np.isfinite(values)
+    hidden = bad if bad.any() else None  # drawn over by the non-finite image; masked below it
     if mask is not None:
         m = np.asarray(as_array(mask), bool)
-        values = np.ma.masked_array(values, np.broadcast_to(m[:, None] if m.ndim == 1 else m, values.shape))
+        m = np.broadcast_to(m[:, None] if m.ndim == 1 else m, values.shape)
+        hidden = m if hidden is None else (m | hidden)
+    if hidden is not None:
+        values = np.ma.masked_array(np.where(bad, 0.0, values), hidden)
     if center is not None and norm is None:
-        span = max(abs((vmax if vmax is not None else np.nanmax(values)) - center),
-                   abs((vmin if vmin is not None else np.nanmin(values)) - center)) or 1.0
+        finite = np.ma.masked_array(values, bad).compressed()  # and unmasked
+        span = max(abs((vmax if vmax is not None else (finite.max() if finite.size else center)) - center),
+                   abs((vmin if vmin is not None else (finite.min() if finite.size else center)) - center)) or 1.0
         vmin, vmax = center - span, center + span
     colormap = get_cmap(cmap).with_extremes(bad=np.array(MASK_RGBA) / 255)
     t0, r0 = start
@@ -53,6 +61,10 @@ def draw_panel(ax, data, *, title: str | None = None, cmap=SEQUENTIAL, norm=None
     if norm is None:
         kw.update(vmin=vmin, vmax=vmax)
     image = ax.imshow(values.T, cmap=colormap, norm=norm, **kw)
+    if bad.any():
+        over = np.zeros(bad.T.shape + (4,), np.uint8)
+        over[bad.T] = NONFINITE_RGBA
+        ax.imshow(over, **{k: v for k, v in kw.items() if k in ("origin", "aspect", "interpolation", "extent")})
     if title is not None:
         ax.set_title(title, fontsize=fontsize)
     ax.set_xlabel(xlabel, fontsize=fontsize)
@@ -131,6 +143,8 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
             extent=(t0 - 0.5, t1 - 0.5, y0 - 0.5, y1 - 0.5), ylabel=p.ylabel, fontsize=o.fontsize)
         for axis, ticks in ((ax.xaxis, p.xticks), (ax.yaxis, p.yticks)):  # as the Scene decided them
             axis.set_ticks(ticks.positions, ticks.labels)
+        if p.nonfinite:
+            nonfinite_legend(ax, p.nonfinite, o.fontsize)
         if paint:
             for step in scene.markers:
                 ax.axvline(step - 0.5, **MARKER_STYLE)
@@ -138,11 +152,26 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
             for row in p.yticks.wraps:
                 ax.plot((0, 1), (row, row), transform=ax.get_yaxis_transform() + below, **WRAP_STYLE)
         else:
-            image.set_visible(False)  # the raster paints cells and markers itself
+            for drawn in ax.images:
+                drawn.set_visible(False)  # the raster paints cells and markers itself
         images[p.title] = image
         if cbar is not None:
             cbars[p.title] = cbar
     return PlotResult(fig, axes, images, cbars, scene.warnings, scene)
+
+
+def nonfinite_legend(ax, label: str, fontsize: float):
+    """A swatch of the non-finite colour and its words ("NaN, +inf") under the panel's right end,
+    level with the axis label "Time" (centred: the right end is free, whatever the panel's title)."""
+    from matplotlib.patches import Patch
+    from matplotlib.transforms import ScaledTranslation
+
+    below = (7 + 1.2 * 0.8 * fontsize + 4) / 72  # inches: ticks and their pads, the tick labels, the label's pad
+    swatch = Patch(facecolor=np.array(NONFINITE_RGBA) / 255, edgecolor="0.3", linewidth=0.5, label=label)
+    return ax.legend(handles=[swatch], loc="upper right", bbox_to_anchor=(1.0, 0.0), frameon=False,
+                     bbox_transform=ax.transAxes + ScaledTranslation(0, -below, ax.figure.dpi_scale_trans),
+                     fontsize=fontsize * 0.8, handlelength=1.0, handleheight=1.0, handletextpad=0.4,
+                     borderpad=0.0, borderaxespad=0.0)
 
 
 def draw_title(fig, text: str, opts: PlotOptions):

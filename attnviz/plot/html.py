@@ -15,7 +15,7 @@ from importlib import resources
 
 import numpy as np
 
-from .colors import MASK_RGBA, WRAP_ALPHA, lut, lut_index
+from .colors import MASK_RGBA, NONFINITE_RGBA, WRAP_ALPHA, lut, lut_index
 from .plan import Scene, Ticks, pixel_size
 
 
@@ -41,6 +41,8 @@ def scene_payload(scene: Scene, label: str = "") -> dict:
                          index=_b64(lut_index(p.values, p.vmin, p.vmax).astype(np.uint8)),
                          value=_b64((p.values if p.raw is None else p.raw).astype("<f4")), vmin=p.vmin, vmax=p.vmax,
                          unscored=None if p.unscored is None else _b64(p.unscored.astype(np.uint8)))
+            if p.nonfinite:  # the cells drawn in the non-finite colour, and their legend
+                entry.update(nonfinite=_b64((~np.isfinite(p.values)).astype(np.uint8)), nonfinite_label=p.nonfinite)
         panels.append(entry)
     meta = scene.source_meta or {}
     return {"title": scene.suptitle, "grid": list(scene.grid), "markers": list(scene.markers), "panels": panels,
@@ -60,6 +62,7 @@ def frames_page(frames: list[dict], reduce: str, curves: dict | None = None, fps
     """The page for frames made by scene_payload (and extended: a comparison's sections)."""
     cmaps = {p["cmap"] for f in frames for p in f["panels"]}
     data = {"frames": frames, "luts": {c: _b64(lut(c)[:, :3]) for c in sorted(cmaps)}, "mask": list(MASK_RGBA),
+            "nonfinite": list(NONFINITE_RGBA),
             "wrapAlpha": WRAP_ALPHA, "reduce": reduce, "fps": fps, "curves": curves}
     web = resources.files("attnviz.plot") / "web"
     script, style = (web / "view.js").read_text(), (web / "view.css").read_text()

@@ -26,7 +26,7 @@ import numpy as np
 
 from ..errors import AttnvizError, OptionError, format_location
 from ..trace import ROOT, Trace
-from .colors import DIVERGING, get_cmap
+from .colors import DIVERGING, get_cmap, nonfinite_label
 from .options import WEIGHTING_PANELS, PlotOptions, check_pixels, default_figsize
 from .plan import TITLE_ROOM, PanelGrid, Scene, axes_rects, build_scene, plan_panels, title_text
 from .source import MemoryReader, Source
@@ -235,7 +235,7 @@ class Comparison:
         """What heads each block of the figure: a's, b's, and the difference's."""
         diff = f"{DIFF}: the weightings of b minus those of a"
         if self.diff is not None:
-            largest = max(float(np.abs(p.raw).max()) for p in self.diff.panels)
+            largest = max(_largest(p.raw) for p in self.diff.panels)
             colours = "red: b higher, blue: a higher; " if self.diff.panels[0].plan.cmap == DIVERGING else ""
             diff += f" ({colours}largest |{DIFF}|: {largest:.3g})"
         return [f"a: {self.headings[0]}", f"b: {self.headings[1]}", diff][: len(self.blocks)]
@@ -359,7 +359,14 @@ def _signed(pos: PanelGrid, neg: PanelGrid) -> PanelGrid:
     in magnitude, with its sign (exactly b - a where nothing was reduced)."""
     values = np.where(pos.values >= neg.values, pos.values, -neg.values)
     raw = np.where(pos.raw >= neg.raw, pos.raw, -neg.raw)
-    return replace(pos, values=values, raw=raw)
+    return replace(pos, values=values, raw=raw, nonfinite=nonfinite_label(values))
+
+
+def _largest(values: np.ndarray) -> float:
+    """The largest magnitude among the finite values (0 when none is): NaN and infinities are drawn
+    in a colour of their own, outside the scale."""
+    finite = np.abs(values[np.isfinite(values)])
+    return float(finite.max()) if finite.size else 0.0
 
 
 def _difference(a: _Input, b: _Input, sa: Scene, opts: PlotOptions, band, diff_cmap: str,
@@ -373,7 +380,7 @@ def _difference(a: _Input, b: _Input, sa: Scene, opts: PlotOptions, band, diff_c
     if opts.reduce == "max":  # a block's maximum of b - a and of a - b: keep the larger in magnitude
         neg = build_scene(Source(_Difference(a, b, -1), a.name, dopts), dopts, band=band)
         pos.panels = [_signed(p, n) for p, n in zip(pos.panels, neg.panels, strict=True)]
-    span = diff_limit or max([1.0] + [float(np.abs(p.raw).max()) for p in pos.panels])  # weightings lie in [0, 1]
+    span = diff_limit or max([1.0] + [_largest(p.raw) for p in pos.panels])  # weightings lie in [0, 1]
     for p in pos.panels:
         p.plan = replace(p.plan, title=f"{p.plan.title}: {DIFF}")
         p.vmin, p.vmax = -span, span

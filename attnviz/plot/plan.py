@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import OptionError
-from .colors import DIVERGING, SEQUENTIAL
+from .colors import DIVERGING, NONFINITE_NAME, SEQUENTIAL, nonfinite_label
 from .options import (
     LAYOUTS,
     MASKED_PANELS,
@@ -83,6 +83,7 @@ class PanelGrid:
     rows: tuple[int, int] = (0, 1)  # row coordinates [y0, y1)
     modulo: int | None = None
     raw: np.ndarray | None = None  # the cells before a max reduction's spreading: what each one stands for
+    nonfinite: str | None = None  # the legend of the cells drawn in NONFINITE_RGBA ("NaN, +inf"); None: none
 
     @property
     def title(self) -> str:
@@ -122,7 +123,8 @@ class Scene:
         o = self.opts
         return (self.grid, self.figsize, o.dpi, o.fontsize, o.transparent, o.colorbar, self.suptitle is not None,
                 tuple((p.title, p.ylabel, p.plan.cmap, p.plan.present, p.time, p.rows, p.modulo,
-                       (p.vmin, p.vmax) if o.colorbar else None) for p in self.panels))
+                       (p.vmin, p.vmax) if o.colorbar else None) + ((p.nonfinite,) if p.nonfinite else ())
+                      for p in self.panels))
 
 
 # ------------------------------------------------------------------ geometry
@@ -381,7 +383,8 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
         if p.present:
             cells[p] = source.cells(p.key, p.head, *pixel_size(rect, figsize, opts.dpi), opts.reduce)
     N = source.locations
-    weightings = [c[0] for p, c in cells.items() if p.key in WEIGHTING_PANELS]
+    weightings = [c[0] if c[3] is None else np.where(np.isfinite(c[0]), c[0], 0.0)  # the crop: a NaN or
+                  for p, c in cells.items() if p.key in WEIGHTING_PANELS]                # infinity weighs as 0
     peaks = dwell = None
     if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
         peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
@@ -395,7 +398,10 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
         if not p.present:
             grids.append(PanelGrid(p, kind.rows, None, time=(t0, t1)))
             continue
-        values, lo, hi = cells[p]
+        values, lo, hi, bad = cells[p]
+        if bad is not None:
+            warnings.append(str(source.error(f"{bad.first}; {bad.count:,} value{'s' if bad.count > 1 else ''} NaN "
+                                             f"or infinite in all, drawn in {NONFINITE_NAME}", p.key)))
         rows, modulo, ylabel = (0, source.shapes[p.key][-1]), None, kind.rows
         if p.key in WEIGHTING_PANELS:
             modulo = N
@@ -408,17 +414,18 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
                 ylabel = f"Location ({rows[1] - rows[0]} of {N})"
         width, height = pixel_size(rect, figsize, opts.dpi)
         reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
-        values = reduce_axis(values, height, 1, opts.reduce)
+        values = reduce_axis(values, height, 1, opts.reduce, finite=bad is None)
         raw = values
         if opts.reduce == "max":
             for axis in (0, 1):
                 if reduced[axis]:
-                    values = spread(values, axis)
+                    values = spread(values, axis, finite=bad is None)
         unscored = None
         if mask is not None and p.key in MASKED_PANELS:
             scored = reduce_axis(mask[:, None].astype(np.float64), width, 0, "max")[:, 0] > 0
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
-        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw))
+        grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw,
+                               None if bad is None else nonfinite_label(values)))
     return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dwell, dict(source.metadata))
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .colors import MASK_RGBA, WRAP_ALPHA, lut, lut_index
+from .colors import MASK_RGBA, NONFINITE_RGBA, WRAP_ALPHA, lut, lut_index
 from .options import PlotOptions
 from .plan import Scene, title_strip_inches
 from .reduce import nearest
@@ -103,7 +103,7 @@ class Renderer:
             canvas[: strip.shape[0], : strip.shape[1]] = strip
         for p, box in zip(scene.panels, frame.boxes, strict=True):
             if p.values is not None:
-                paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored)
+                paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored, p.nonfinite is not None)
                 paint_markers(canvas, box, p.time, scene.markers)
                 paint_wraps(canvas, box, p.rows, p.yticks.wraps)
         return canvas
@@ -145,8 +145,10 @@ def draw_title_strip(scene: Scene) -> np.ndarray:
     return np.asarray(fig.canvas.buffer_rgba()).copy()
 
 
-def paint(canvas, box, values, lo, hi, table, unscored=None) -> None:
-    """Paint (columns, rows) cells into a box of the canvas, each cell over the pixels nearest it."""
+def paint(canvas, box, values, lo, hi, table, unscored=None, nonfinite: bool = True) -> None:
+    """Paint (columns, rows) cells into a box of the canvas, each cell over the pixels nearest it;
+    unscored columns in the mask grey, and NaN and infinities, over both, in NONFINITE_RGBA
+    (``nonfinite=False``: the caller knows there is none)."""
     top, bottom, left, right = box
     cols = nearest(values.shape[0], right - left)
     rows = nearest(values.shape[1], bottom - top)[::-1]  # row 0 at the bottom
@@ -154,6 +156,9 @@ def paint(canvas, box, values, lo, hi, table, unscored=None) -> None:
     rgba = table[idx[np.ix_(cols, rows)].T]  # (height, width, 4)
     if unscored is not None:
         rgba[:, unscored[cols]] = MASK_RGBA
+    bad = ~np.isfinite(values) if nonfinite else None
+    if bad is not None and bad.any():
+        rgba[bad[np.ix_(cols, rows)].T] = NONFINITE_RGBA
     canvas[top:bottom, left:right] = rgba
 
 

@@ -7,12 +7,14 @@ every back end reads, windows and reduces the same way, block by block.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 
 from ..io import TraceInfo
-from ..trace import check_structure
+from ..trace import _where, check_structure
 from .options import WEIGHTING_PANELS, PlotOptions
-from .reduce import finite_check, reduce_stream
+from .reduce import reduce_stream
 
 FULL_ROWS = 8192  # panels with more rows (locations) are reduced while read, and not cropped
 
@@ -43,6 +45,27 @@ class MemoryReader:
         from ..errors import TraceError
 
         return TraceError(problem, self.path, trace, dataset)
+
+
+@dataclass
+class NonFinite:
+    """The NaN and infinities in one panel's window: how many, of which kinds ("nan", "inf",
+    "-inf"), and where the first is ("contains nan at step 12, location 3")."""
+
+    count: int = 0
+    kinds: set = field(default_factory=set)
+    first: str | None = None
+
+    def add(self, block: np.ndarray, where) -> None:
+        """Count a block's non-finite values; ``where(index)`` words the place of the block's first."""
+        bad = ~np.isfinite(block)
+        self.count += int(bad.sum())
+        for kind, test in (("nan", np.isnan), ("inf", np.isposinf), ("-inf", np.isneginf)):
+            if kind not in self.kinds and test(block).any():
+                self.kinds.add(kind)
+        if self.first is None:
+            idx = np.unravel_index(int(np.argmax(bad)), block.shape)
+            self.first = f"contains {block[idx]} at {where(idx)}"
 
 
 def _fmt_window(w) -> str:
@@ -93,16 +116,28 @@ class Source:
         """A panel's cells over time, reduced to at most ``width`` columns; every row of the window,
         or, past FULL_ROWS rows, the rows reduced to at most ``height`` as they are read.
 
-        Returns (cells (columns, rows) float64, data minimum, data maximum).
+        Returns (cells (columns, rows) float64, minimum, maximum, non-finite): the minimum and maximum
+        of the finite values (0, 0 when none is), and the panel's NonFinite, None when every value is
+        finite.
         """
         t0, N = self.time[0], self.locations
         cols = slice(*self.columns) if key in WEIGHTING_PANELS and self.columns else None
         shape = self.shapes[key]
         rows_to = height if shape[-1] > FULL_ROWS else None
+        bad = NonFinite()
+
+        def where(idx) -> str:  # a block's (step, row) as the dataset's step, head and true row
+            row = int(idx[1]) if cols is None else (cols.start + int(idx[1])) % N
+            return f"step {t0 + int(idx[0])}" + _where(key, (0, head, row) if len(shape) == 3 else (0, row))
+
         value = self.reader.constant(self.name, key)
         if value is not None:  # nothing stored: every cell holds the fill value
             v = float(value)
-            return np.full((min(shape[0], width), min(shape[-1], rows_to or shape[-1])), v), v, v
+            cells = np.full((min(shape[0], width), min(shape[-1], rows_to or shape[-1])), v)
+            if np.isfinite(v):
+                return cells, v, v, None
+            bad.add(np.full((shape[0], shape[-1]), v), where)
+            return cells, 0.0, 0.0, bad
         self.reader.check_scan(self.name, key, shape, self.dtypes[key], "drawing")
         row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtypes[key].itemsize
 
@@ -115,16 +150,18 @@ class Source:
                 block = self.reader.read(self.name, key, steps, cols)
             return block[:, head, :] if head is not None and block.ndim == 3 else block
 
-        check = finite_check(key)
-        try:
-            return reduce_stream(read, shape[0], width, how, row_bytes,
-                                 check=lambda block, start: check(block, start + t0),
-                                 align=self.reader.chunk_rows(self.name, key), rows_to=rows_to)
-        except ValueError as e:
-            raise self.error(str(e), key) from None
+        def check(block, start):
+            bad.add(block, lambda idx: where((start + idx[0], idx[1])))
+
+        values, lo, hi = reduce_stream(read, shape[0], width, how, row_bytes, check=check,
+                                       align=self.reader.chunk_rows(self.name, key), rows_to=rows_to)
+        if lo > hi:  # no finite value at all
+            lo = hi = 0.0
+        return values, lo, hi, (bad if bad.count else None)
 
     def output_mask(self) -> np.ndarray | None:
         """The scored-output mask over every step (bool, (T,)), or None if not recorded."""
         if "output_mask" not in self.shapes:
             return None
-        return np.asarray(self.reader.read(self.name, "output_mask")).astype(bool)
+        mask = np.asarray(self.reader.read(self.name, "output_mask"))
+        return (mask != 0) & np.isfinite(mask) if mask.dtype.kind == "f" else mask.astype(bool)

@@ -463,3 +463,93 @@ def test_repeat_copy_climbs_past_the_second_level_with_the_machines_own_rounding
     trainer.close()
     p = trainer.progress
     assert p.level > 3, f"still at curriculum level {p.level} after {p.step} steps"
+
+
+# ------------------------------------------------------------- a run that diverges
+
+DIVERGING = ["--max-steps", "40", "--trace-every", "0", "--set", "eval_every=5", "--set", "heldout_per_length=2",
+             "--controller-size", "16", "--memory-size", "16", "--set", "clip=0", "--quiet"]
+
+
+def test_a_run_whose_loss_goes_non_finite_stops_before_the_update_and_keeps_what_it_had(tmp_path, runner):
+    """A rate of 1e38 with clipping off: after one Adam step every weight is near 1e38, and at the next
+    the controller's outputs overflow to infinity: the first NaN is a read head's key at time step 0."""
+    import re
+
+    import attnviz
+    from attnviz.ntm.checkpoint import load_checkpoint
+    from attnviz.training import run_state
+
+    from conftest import run as run_cli
+
+    folder = tmp_path / "run"
+    r = run_cli(runner, "train", "--run-dir", folder, "--lr", "1e38", "--set", "checkpoint_every=1", *DIVERGING)
+    assert r.exit_code == 4, r.output
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and r.stdout == "", r.output  # one line, no numpy warning
+    m = re.fullmatch(rf"attnviz: error: {re.escape(str(folder))}: diverged at step 2: the read head 0's key went "
+                     r"non-finite first, at time step 0 of sequence (\d+) of the batch \(length (\d+), (\d+) steps\); "
+                     r"stopped before its update, the checkpoint of step 1 is kept; the sequence's trace: "
+                     rf"{re.escape(str(folder / 'diverged.h5'))}", lines[0])
+    assert m, lines[0]
+    index, length, steps = (int(g) for g in m.groups())
+    assert steps == 2 * length + 1
+    arrays, meta = load_checkpoint(folder / "checkpoint.npz")  # the last good one, untouched
+    assert meta["progress"]["step"] == 1 and all(np.isfinite(a).all() for a in arrays.values())
+    assert Trainer.load(folder / "checkpoint.npz").progress.step == 1  # and it resumes
+    assert json.loads((folder / "status.json").read_text())["state"] == "stopped"
+    assert run_state(folder) == {"state": "stopped", "reason": "diverged"}
+    # the trace is of that very sequence of the batch, run by the model as it was
+    t = Trainer(TrainConfig.from_dict(json.loads((folder / "config.json").read_text())))
+    t.next_batch()  # step 1's
+    batch = t.next_batch()
+    trace = attnviz.load(folder / "diverged.h5")
+    np.testing.assert_array_equal(trace.inputs, batch.x[:, index])
+    assert trace.metadata["step"] == 2 and trace.metadata["batch_index"] == index
+    assert trace.metadata["diverged"] == "the read head 0's key at time step 0"
+    assert not np.isfinite(trace.read_weightings).any()
+    drawn = run_cli(runner, "plot", folder / "diverged.h5", "-o", tmp_path / "d.png")
+    assert drawn.exit_code == 0 and (tmp_path / "d.png").exists() and "drawn in bright green" in drawn.stderr
+
+
+def test_a_gradient_that_alone_goes_non_finite_is_named_and_nothing_is_checkpointed_after_it(tmp_path):
+    """At a rate of 1e20 the forward pass stays finite (everything saturates) and the backward pass
+    overflows; no checkpoint had been written when it did."""
+    import attnviz
+
+    events = []
+    summary = attnviz.train(run_dir=tmp_path, max_steps=40, trace_every=0, eval_every=5, heldout_per_length=2,
+                            lr=1e20, clip=0, model={"controller_size": 16, "memory_size": 16},
+                            on_event=events.append)
+    d = summary["diverged"]
+    assert summary["reason"] == "diverged" and d["step"] == 2 and d["quantity"].startswith("the gradient of ")
+    assert d["time_step"] is None and d["checkpoint_step"] is None and d["trace"] == str(tmp_path / "diverged.h5")
+    assert not (tmp_path / "checkpoint.npz").exists() and not (tmp_path / "best.npz").exists()
+    assert [e["kind"] for e in events][-2:] == ["diverged", "done"]
+    trace = attnviz.load(tmp_path / "diverged.h5")  # the forward pass was finite: so is its trace
+    assert all(np.isfinite(a).all() for a in trace.arrays.values())
+
+
+def test_diagnose_names_the_first_non_finite_quantity_and_sequence():
+    from attnviz.ntm.diverge import diagnose
+    from attnviz.ntm.model import NTM
+
+    t = Trainer(TrainConfig(task="repeat-copy", batch_size=8, shards=2, model=TINY))
+    b = t.next_batch()
+    b.x[3, 6, 0] = np.nan  # sequence 6 (of the second slice), time step 3
+    b.x[5, 1, 0] = np.inf  # sequence 1, later
+    with np.errstate(all="ignore"):
+        d = diagnose(t.model, t.task, b, {}, 7, shards=2)
+    assert (d.step, d.sequence, d.time_step, d.quantity) == (7, 6, 3, "the controller's cell state")
+    assert d.size == f"length {b.length}, {int(b.levels[6])} repeats" and d.steps == b.x.shape[0]
+    assert d.batch.x.shape == (b.x.shape[0], 1, b.x.shape[2]) and np.isnan(d.batch.x[3, 0, 0])
+    assert d.describe() == (f"diverged at step 7: the controller's cell state went non-finite first, at time step 3 "
+                            f"of sequence 6 of the batch ({d.size}, {d.steps} steps)")
+    # a read head's key strength, before anything else of its step
+    model = NTM(t.model.cfg, {k: v.copy() for k, v in t.model.params.items()})
+    beta = model.cfg.head_offsets[model.cfg.write_heads] + model.cfg.head_layout(False)["beta"].start
+    model.params["head_b"][beta] = np.inf
+    b = t.next_batch()
+    with np.errstate(all="ignore"):
+        d = diagnose(model, t.task, b, {}, 1, shards=2)
+    assert (d.sequence, d.time_step, d.quantity) == (0, 0, "the read head 0's key strength")

@@ -23,6 +23,7 @@
       p.index = decode(p.index, Uint8Array);  // (cols x rows) colour indices, as the PNG paints them
       p.value = decode(p.value, Float32Array);  // the value each cell stands for (block maximum or mean)
       p.unscored = p.unscored ? decode(p.unscored, Uint8Array) : null;
+      p.nonfinite = p.nonfinite ? decode(p.nonfinite, Uint8Array) : null;  // (cols x rows) 1: NaN or infinite
     }
   }
 
@@ -123,6 +124,16 @@
     ctx.fillRect(0, 0, W + MARGIN.left + MARGIN.right, H + MARGIN.top + MARGIN.bottom);
     ctx.fillStyle = "#000"; ctx.font = "13px sans-serif"; ctx.textAlign = "center";
     ctx.fillText(p.title, MARGIN.left + W / 2, 16);
+    if (p.nonfinite_label) {  // the legend of the non-finite colour: under the panel's right end, level with "Time"
+      const y0 = MARGIN.top + H + 32;
+      ctx.font = "11px sans-serif"; ctx.textAlign = "right";
+      ctx.fillText(p.nonfinite_label, MARGIN.left + W, y0);
+      const x0 = MARGIN.left + W - ctx.measureText(p.nonfinite_label).width - 14;
+      ctx.fillStyle = `rgb(${data.nonfinite[0]}, ${data.nonfinite[1]}, ${data.nonfinite[2]})`;
+      ctx.fillRect(x0, y0 - 9, 10, 10);
+      ctx.strokeStyle = "#4d4d4d"; ctx.lineWidth = 1; ctx.strokeRect(x0 + 0.5, y0 - 8.5, 9, 9);
+      ctx.fillStyle = "#000"; ctx.font = "13px sans-serif"; ctx.textAlign = "center";
+    }
     if (!p.present) {
       ctx.fillStyle = "#777"; ctx.fillText("not recorded", MARGIN.left + W / 2, MARGIN.top + H / 2);
       ctx.strokeRect(MARGIN.left, MARGIN.top, W, H);
@@ -139,7 +150,9 @@
     for (let i = c0; i < c1; i++) {
       for (let j = q0; j < q1; j++) {
         const at = ((q1 - 1 - j) * (c1 - c0) + (i - c0)) * 4;  // row 0 at the bottom
-        if (p.unscored && p.unscored[i]) {
+        if (p.nonfinite && p.nonfinite[i * R + j]) {  // NaN and infinities: over the mask grey too
+          img.data.set(data.nonfinite, at);
+        } else if (p.unscored && p.unscored[i]) {
           img.data.set(data.mask, at);
         } else {
           const k = p.index[i * R + j] * 3;
@@ -206,6 +219,10 @@
     return [a, Math.max(a, b)];
   }
 
+  function number(v) {  // a value for the readout: 3 decimals, or what a non-finite value is
+    return Number.isNaN(v) ? "NaN" : v === Infinity ? "inf" : v === -Infinity ? "-inf" : v.toFixed(3);
+  }
+
   function describe(p, i, j) {
     const T = p.time[1] - p.time[0], Rn = p.rows[1] - p.rows[0];
     const [ta, tb] = span(p.time[0], p.time[1], T, p.cols, i);
@@ -219,12 +236,12 @@
     const reduced = ta !== tb || ra !== rb ? `${data.reduce} ` : "";
     if (p.peers) {  // a comparison: the same cell of a, of b and of their difference
       const panels = data.frames[state.frame].panels;
-      const value = (x) => (Math.abs(x) < 0.0005 ? 0 : x).toFixed(3);  // never "-0.000"
+      const value = (x) => number(Math.abs(x) < 0.0005 ? 0 : x);  // never "-0.000"
       const values = p.peers.map(([k, tag]) => `${tag} ${value(panels[k].value[i * p.nrows + j])}`).join(" · ");
       return { text: `${p.what} · ${steps} · ${rows} · ${reduced}${values}${scored}`, t: ta };
     }
     const tag = p.tag ? `${p.tag}: ` : "";
-    return { text: `${tag}${p.title} · ${steps} · ${rows} · ${reduced}${v.toFixed(3)}${scored}`, t: ta };
+    return { text: `${tag}${p.title} · ${steps} · ${rows} · ${reduced}${number(v)}${scored}`, t: ta };
   }
 
   function attach(canvas, frame, p) {
