@@ -104,7 +104,7 @@ class Renderer:
         for p, box in zip(scene.panels, frame.boxes, strict=True):
             if p.values is not None:
                 paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored)
-                paint_markers(canvas, box, p.time, scene.markers)
+                paint_markers(canvas, box, p.time, scene.markers, getattr(p, "ink", None))
                 paint_wraps(canvas, box, p.rows, p.yticks.wraps)
         return canvas
 
@@ -157,15 +157,16 @@ def paint(canvas, box, values, lo, hi, table, unscored=None) -> None:
     canvas[top:bottom, left:right] = rgba
 
 
-def paint_markers(canvas, box, time, markers) -> None:
-    """A dashed white line at the left edge of each marked step."""
+def paint_markers(canvas, box, time, markers, ink: str | None = None) -> None:
+    """A dashed line at the left edge of each marked step: white, or ``ink`` ("#rrggbb")."""
     top, bottom, left, right = box
+    colour = 255 if ink is None else [int(ink[k : k + 2], 16) for k in (1, 3, 5)]
     t0, t1 = time
     for step in markers:
         x = left + int(round((step - t0) * (right - left) / (t1 - t0)))
         x = min(max(x, left), right - 1)
         rows = np.arange(top, bottom)
-        canvas[rows[(rows - top) % 8 < 4], x, :3] = 255
+        canvas[rows[(rows - top) % 8 < 4], x, :3] = colour
 
 
 def paint_wraps(canvas, box, rows, wraps) -> None:

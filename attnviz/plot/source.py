@@ -11,7 +11,7 @@ import numpy as np
 
 from ..io import TraceInfo
 from ..trace import check_structure
-from .options import WEIGHTING_PANELS, PlotOptions
+from .options import LOCATION_DATASETS, PlotOptions
 from .reduce import finite_check, reduce_stream
 
 FULL_ROWS = 8192  # panels with more rows (locations) are reduced while read, and not cropped
@@ -78,7 +78,7 @@ class Source:
         self.shapes = {}
         for k, s in full.items():
             s = (t1 - t0,) + s[1:]
-            if k in WEIGHTING_PANELS and self.columns:
+            if k in LOCATION_DATASETS and self.columns:
                 s = s[:-1] + (self.columns[1] - self.columns[0],)
             self.shapes[k] = s
 
@@ -96,7 +96,7 @@ class Source:
         Returns (cells (columns, rows) float64, data minimum, data maximum).
         """
         t0, N = self.time[0], self.locations
-        cols = slice(*self.columns) if key in WEIGHTING_PANELS and self.columns else None
+        cols = slice(*self.columns) if key in LOCATION_DATASETS and self.columns else None
         shape = self.shapes[key]
         rows_to = height if shape[-1] > FULL_ROWS else None
         value = self.reader.constant(self.name, key)
