@@ -309,7 +309,7 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
         peak = values[np.arange(len(at)), at]
         location = np.where(np.isfinite(peak), (at + (source.columns[0] if source.columns else 0)) % N, -1)
         readout.update(peak=_b64(location.astype("<i4")), peak_value=_b64(peak.astype("<f4")))
-    panels[-1].xlabel = "Time"
+    [p for p in panels if p.values is not None][-1].xlabel = "Time"  # under the lowest panel drawn
     readout["cols"] = int(min(t1 - t0, sizes[0][0]))
 
     warnings = []
