@@ -154,6 +154,33 @@ def test_the_chosen_head_of_several_and_the_default():
         assert np.allclose(scene.panels[7].values, t[f"{kind}_shifts"][:, h])
 
 
+def test_a_long_trace_s_columns_stand_for_blocks_of_steps():
+    """More steps than pixel columns: a column's bar is the maximum of its steps (a lone open gate
+    still shows, full height), or their mean; every panel, and the readout, has the same columns."""
+    T, N = 3001, 16
+    arrays = copy_like_arrays(L=1500, N=N)
+    gates = np.zeros(T)
+    gates[1234] = 1.0
+    arrays.update(read_gates=gates, read_key_strengths=np.linspace(0, 10, T),
+                  read_shifts=np.tile([0.1, 0.2, 0.7], (T, 1)))
+    t = Trace(arrays)
+    scene = scene_of(t)
+    gate = scene.panels[4]
+    cols = gate.values.shape[0]
+    assert cols < T and all(p.values.shape[0] == cols for p in scene.panels if p.values is not None)
+    assert scene.readout["cols"] == cols
+    from attnviz.plot.reduce import pixel_bins
+
+    block = int(np.searchsorted(pixel_bins(T, cols), 1234, "right")) - 1
+    assert np.flatnonzero(gate.series) == [block] and gate.series[block] == 1.0
+    assert np.all(gate.values[block] > 0)  # a full bar
+    strength = scene.panels[5]
+    assert strength.series[-1] == 10.0 and strength.axis == (0.0, 10.0)
+    mean = scene_of(t, reduce="mean").panels[5].series
+    edges = np.append(pixel_bins(T, cols), T)
+    assert np.allclose(mean, [np.linspace(0, 10, T)[a:b].mean() for a, b in zip(edges[:-1], edges[1:], strict=True)])
+
+
 def test_stages_not_recorded_are_marked_and_named_once(runner, tmp_path):
     t = stage_trace(drop=("gates", "shifts", "gated_weightings"))
     scene = scene_of(t)

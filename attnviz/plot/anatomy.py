@@ -218,8 +218,8 @@ def _title(source, opts: PlotOptions, kind: str, head: int) -> str | None:
 
 def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None) -> AnatomyScene:
     """The Scene of one head's addressing stages (``opts.addressed_head``): see the module's docstring.
-    A head the trace does not have is an OptionError; stages not recorded are drawn empty and named
-    in one warning."""
+    ``band`` imposes the weighting rows to draw. A head the trace does not have is an OptionError;
+    stages not recorded are drawn empty and named in one warning."""
     kind, head = opts.addressed_head
     final = f"{kind}_weightings"
     heads = _heads(source.shapes[final])
@@ -233,28 +233,50 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
     rects = anatomy_rects(figsize, opts, suptitle is not None)
     sizes = [pixel_size(r, figsize, opts.dpi) for r in rects]
     t0, t1 = source.time
-    whole_mask = source.output_mask()
-    start = phase_start(source.metadata, whole_mask)
+    start = phase_start(source.metadata, source.output_mask())  # where it starts, whatever the window
     markers = tuple(opts.markers) + ((start,) if opts.phase_marker and start is not None else ())
     markers = tuple(sorted(m for m in set(markers) if t0 < m < t1))
-    keys = [stage_name(kind, s) if s else final for s, _ in WEIGHTINGS]
+
+    readout: dict = {"head": f"{kind} head {head}", "time": [t0, t1], "reduce": opts.reduce,
+                     "cols": int(min(t1 - t0, sizes[0][0]))}  # every panel has the same columns
+    panels, peaks, dwell = _weighting_panels(source, opts, kind, head, sizes[:4], band, readout)
+    panels += [_strip(source, opts, kind, head, scalar, size, readout) for scalar, size in zip(SCALARS, sizes[4:7],
+                                                                                              strict=True)]
+    panels.append(_shift_panel(source, opts, kind, head, sizes[7], readout))
+    [p for p in panels if p.values is not None][-1].xlabel = "Time"  # under the lowest panel drawn
+
     missing = [stage_name(kind, s) for s, *_ in (*WEIGHTINGS[:3], *SCALARS, SHIFTS)
                if stage_name(kind, s) not in source.shapes]
+    warnings = []
+    if len(missing) == len(WEIGHTINGS) - 1 + len(SCALARS) + 1:
+        warnings.append(str(source.error(f"records no addressing stages of the {kind} heads; only their final "
+                                         "weighting is drawn")))
+    elif missing:
+        warnings.append(str(source.error(f"{', '.join(missing)}: not recorded; their panels are left empty")))
+    return AnatomyScene(opts, (len(panels), 1), figsize, suptitle, panels, markers, warnings, peaks, dwell,
+                        dict(source.metadata), boxes=rects, head=(kind, head), readout=readout)
 
+
+def _weighting_panels(source, opts: PlotOptions, kind: str, head: int, sizes, band, readout: dict):
+    """The four weightings' panels, on one crop (``band``, else the one holding what any of them
+    uses); their peaks and dwell over the memory; the content weighting's peak per column into
+    ``readout``."""
+    t0, t1 = source.time
     N = source.locations
-    cells = {k: source.cells(k, head, *size, opts.reduce) for k, size in zip(keys, sizes, strict=False)
+    final = f"{kind}_weightings"
+    keys = [stage_name(kind, s) if s else final for s, _ in WEIGHTINGS]
+    cells = {k: source.cells(k, head, *size, opts.reduce) for k, size in zip(keys, sizes, strict=True)
              if k in source.shapes}
     whole = [v for v, _, _ in cells.values() if v.shape[1] == N] if not source.columns else []
     peaks = dwell = None
-    if whole:
+    if whole:  # (values that are not numbers count as unused)
         peaks = np.max([np.where(np.isfinite(v), v, -np.inf).max(axis=0) for v in whole], axis=0)
         dwell = np.sum([np.where(np.isfinite(v), v, 0.0).sum(axis=0) for v in whole], axis=0)
     if band is None and opts.locations in ("auto", "all") and peaks is not None:
         band = memory_rows(peaks, dwell, opts.locations)
     cmap = opts.panel_cmaps.get(final) or opts.cmap or SEQUENTIAL
-
-    panels: list[StageGrid] = []
-    for (_, title), key, size in zip(WEIGHTINGS, keys, sizes, strict=False):
+    panels = []
+    for (_, title), key, size in zip(WEIGHTINGS, keys, sizes, strict=True):
         plan = PanelPlan(key, head, title, cmap, present=key in cells)
         if key not in cells:
             panels.append(StageGrid(plan, "Location", None, time=(t0, t1)))
@@ -270,38 +292,7 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
         values, raw = _reduced(values, size, (t1 - t0, rows[1] - rows[0]), opts.reduce)
         vmin, vmax = limits("probability", opts.limits.get(final), lo, hi)
         panels.append(StageGrid(plan, ylabel, values, vmin, vmax, None, (t0, t1), rows, N, raw))
-
-    readout: dict = {"head": f"{kind} head {head}", "time": [t0, t1], "reduce": opts.reduce}
-    for (stage, title, symbol, bottom, top), size in zip(SCALARS, sizes[4:7], strict=True):
-        key = stage_name(kind, stage)
-        plan = PanelPlan(key, head, title, BARS, present=key in source.shapes)
-        if key not in source.shapes:
-            panels.append(StripGrid(plan, symbol, None, time=(t0, t1), ink=INK))
-            readout[READOUT[stage]] = None
-            continue
-        series, lo, hi = _series(source, key, head, size[0], opts.reduce)
-        axis = _axis(lo, hi, bottom, top)
-        levels = axis[0] + (np.arange(size[1]) + 0.5) / size[1] * (axis[1] - axis[0])
-        fill = np.where(series[:, None] >= levels[None, :], BAR_VALUE, 0.0)
-        fill[~np.isfinite(series)] = np.nan  # drawn in the colour of values that are not numbers
-        span = f"{_number(lo)} throughout" if lo == hi else f"{_number(lo)} to {_number(hi)}"
-        plan = PanelPlan(key, head, f"{title} ({span})", BARS)
-        panels.append(StripGrid(plan, symbol, fill, 0.0, 1.0, None, (t0, t1), (0, size[1]), None, fill, ink=INK,
-                                series=series, name=title, axis=axis, data=(lo, hi)))
-        readout[READOUT[stage]] = _b64(series.astype("<f4"))
-
-    key = stage_name(kind, SHIFTS[0])
-    plan = PanelPlan(key, head, SHIFTS[1], opts.cmap or SEQUENTIAL, present=key in source.shapes)
-    readout["shift"] = readout["peak"] = None
-    if key in source.shapes:
-        values, lo, hi = source.cells(key, head, *sizes[7], opts.reduce)
-        R = (values.shape[1] - 1) // 2
-        values, raw = _reduced(values, sizes[7], (t1 - t0, 2 * R + 1), opts.reduce)
-        panels.append(StageGrid(plan, "Offset", values, *limits("probability", None, lo, hi), None, (t0, t1),
-                                (-R, R + 1), None, raw))
-        readout.update(shift=_b64(raw.astype("<f4")), offsets=list(range(-R, R + 1)))
-    else:
-        panels.append(StageGrid(plan, "Offset", None, time=(t0, t1)))
+    readout["peak"] = None
     content = keys[0]
     if content in cells and cells[content][0].shape[1] == source.shapes[content][-1]:  # rows not reduced
         values = np.where(np.isfinite(cells[content][0]), cells[content][0], -np.inf)
@@ -309,17 +300,42 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
         peak = values[np.arange(len(at)), at]
         location = np.where(np.isfinite(peak), (at + (source.columns[0] if source.columns else 0)) % N, -1)
         readout.update(peak=_b64(location.astype("<i4")), peak_value=_b64(peak.astype("<f4")))
-    [p for p in panels if p.values is not None][-1].xlabel = "Time"  # under the lowest panel drawn
-    readout["cols"] = int(min(t1 - t0, sizes[0][0]))
+    return panels, peaks, dwell
 
-    warnings = []
-    if len(missing) == len(WEIGHTINGS) - 1 + len(SCALARS) + 1:
-        warnings.append(str(source.error(f"records no addressing stages of the {kind} heads; only their final "
-                                         "weighting is drawn")))
-    elif missing:
-        warnings.append(str(source.error(f"{', '.join(missing)}: not recorded; their panels are left empty")))
-    return AnatomyScene(opts, (len(panels), 1), figsize, suptitle, panels, markers, warnings, peaks, dwell,
-                        dict(source.metadata), boxes=rects, head=(kind, head), readout=readout)
+
+def _strip(source, opts: PlotOptions, kind: str, head: int, scalar, size, readout: dict) -> StripGrid:
+    """A bar strip of one of SCALARS; its values per column into ``readout``."""
+    stage, title, symbol, bottom, top = scalar
+    t0, t1 = source.time
+    key = stage_name(kind, stage)
+    readout[READOUT[stage]] = None
+    if key not in source.shapes:
+        return StripGrid(PanelPlan(key, head, title, BARS, present=False), symbol, None, time=(t0, t1), ink=INK)
+    series, lo, hi = _series(source, key, head, size[0], opts.reduce)
+    axis = _axis(lo, hi, bottom, top)
+    levels = axis[0] + (np.arange(size[1]) + 0.5) / size[1] * (axis[1] - axis[0])  # each pixel row's value
+    fill = np.where(series[:, None] >= levels[None, :], BAR_VALUE, 0.0)
+    fill[~np.isfinite(series)] = np.nan  # drawn in the colour of values that are not numbers
+    span = f"{_number(lo)} throughout" if lo == hi else f"{_number(lo)} to {_number(hi)}"
+    readout[READOUT[stage]] = _b64(series.astype("<f4"))
+    return StripGrid(PanelPlan(key, head, f"{title} ({span})", BARS), symbol, fill, 0.0, 1.0, None, (t0, t1),
+                     (0, size[1]), None, fill, ink=INK, series=series, name=title, axis=axis, data=(lo, hi))
+
+
+def _shift_panel(source, opts: PlotOptions, kind: str, head: int, size, readout: dict) -> StageGrid:
+    """The shift distribution as a Time x Offset heatmap (rows -R..R); its values into ``readout``."""
+    t0, t1 = source.time
+    key = stage_name(kind, SHIFTS[0])
+    plan = PanelPlan(key, head, SHIFTS[1], opts.cmap or SEQUENTIAL, present=key in source.shapes)
+    readout["shift"] = None
+    if key not in source.shapes:
+        return StageGrid(plan, "Offset", None, time=(t0, t1))
+    values, lo, hi = source.cells(key, head, *size, opts.reduce)
+    R = (values.shape[1] - 1) // 2
+    values, raw = _reduced(values, size, (t1 - t0, 2 * R + 1), opts.reduce)
+    readout.update(shift=_b64(raw.astype("<f4")), offsets=list(range(-R, R + 1)))
+    return StageGrid(plan, "Offset", values, *limits("probability", None, lo, hi), None, (t0, t1), (-R, R + 1), None,
+                     raw)
 
 
 def _reduced(values: np.ndarray, size, extent, how: str) -> tuple[np.ndarray, np.ndarray]:
