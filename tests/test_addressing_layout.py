@@ -312,6 +312,11 @@ def test_head_by_kind_and_its_mistakes(runner, tmp_path):
                                                                          tmp_path / "a.gif"]):
         result = run(runner, *command, "--layout", "addressing")
         assert result.exit_code == 2 and "layout addressing draws one trace's head" in result.stderr
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "metrics.csv").write_text("step,sequences\n")
+    result = run(runner, "plot", tmp_path / "run", "--layout", "addressing")
+    assert result.exit_code == 2 and "a run folder is drawn in the grid or paper layout" in result.stderr
+    assert not (tmp_path / "run" / "figures").exists()
     with pytest.raises(OptionError, match="is not a head"):
         PlotOptions(layout="addressing", head="read:one").validated()
     assert PlotOptions(layout="addressing").validated().addressed_head == ("read", 0)
