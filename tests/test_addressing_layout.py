@@ -231,6 +231,7 @@ def test_every_format_is_written_the_same_each_time(runner, tmp_path, fmt):
     if fmt == "png":
         image = Image.open(io.BytesIO(first))
         assert image.size == (700, 1195)  # 7 x 11.95 inches at 100 dpi
+        assert np.array_equal(attnviz.render(t, layout="addressing"), np.asarray(image.convert("RGB")))
     elif fmt == "svg":
         assert first.startswith(b"<?xml")
     elif fmt == "pdf":
