@@ -149,7 +149,7 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 # Listed here, not imported, so that `attnviz --help` loads no numpy; tests keep them equal to the
 # library's own registries.
-Layout = _choices("Layout", ("grid", "paper"))
+Layout = _choices("Layout", ("grid", "paper", "addressing"))
 Reduction = _choices("Reduction", ("max", "mean"))
 TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall"))
 Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
@@ -495,7 +495,9 @@ def plot(
     formats: Annotated[list[Format] | None, typer.Option("--format", "-f", help="Format; repeat for several "
                                                          "(html: the interactive view).", show_default=False)] = None,
     layout: Annotated[Layout, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: "
-                                                "adds Adds and Reads as a middle row (3x2).")] = Layout.grid,
+                                                "adds Adds and Reads as a middle row (3x2). addressing: one head's "
+                                                "addressing stages, content to final weighting, with its gate, key "
+                                                "strength, sharpening and shifts (--head).")] = Layout.grid,
     panels: Annotated[str | None, typer.Option(metavar="LIST", help="Comma-separated panels instead of a layout: "
                                                     "inputs, outputs, targets, write_weightings, read_weightings, "
                                                     "adds, erases, reads.", show_default=False)] = None,
@@ -513,9 +515,10 @@ def plot(
                                                      "symmetric about 0 for adds and reads; inputs their range.",
                                                      show_default=False)] = None,
     colorbar: Annotated[bool, typer.Option("--colorbar", help="Draw a colour bar beside every panel.")] = False,
-    head: Annotated[int | None, typer.Option(metavar="N", help="Draw only this head (from 0) of the weightings, "
-                                                  "adds, erases and reads \\[default: one panel per head].",
-                                             show_default=False)] = None,
+    head: Annotated[str | None, typer.Option(metavar="N|KIND:N", help="Draw only this head (from 0) of the "
+                                                  "weightings, adds, erases and reads \\[default: one panel per head]. "
+                                                  "--layout addressing: read:N or write:N \\[default: read:0; N alone: "
+                                                  "read:N].", show_default=False)] = None,
     trace: Annotated[str | None, typer.Option(metavar="NAME", help="Draw only this trace of each file "
                                                    "\\[default: all, one figure each].", show_default=False)] = None,
     title: Annotated[bool, typer.Option("--title/--no-title", help="Title from the trace's metadata (task, "
@@ -609,11 +612,19 @@ def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head
     return PlotOptions(
         layout=layout.value, panels=tuple(p.strip() for p in panels.split(",") if p.strip()) if panels else None,
         grid=_xy(grid, "--grid", int), cmap=cmap, panel_cmaps=_pairs(panel_cmap or [], "--panel-cmap"),
-        limits=_limits(limits or []), colorbar=colorbar, head=head, title=title_text or title,
+        limits=_limits(limits or []), colorbar=colorbar, head=_head(head), title=title_text or title,
         markers=tuple(marker or ()), phase_marker=phase_marker, figsize=_xy(figsize, "--figsize"), dpi=dpi,
         fontsize=fontsize, transparent=transparent, time=_window(time, "--time"),
         locations=locations if locations in ("auto", "all") else _window(locations, "--locations"),
         reduce=reduce.value).validated()
+
+
+def _head(text: str | None) -> int | str | None:
+    """--head as PlotOptions takes it: a number, or KIND:N as given (PlotOptions checks it)."""
+    if text is None:
+        return None
+    text = text.strip()
+    return int(text) if re.fullmatch(r"-?\d+", text) else text
 
 
 FIGURE_OPTIONS = ("layout", "panels", "grid", "cmap", "panel_cmap", "limits", "colorbar", "head", "title", "title_text",

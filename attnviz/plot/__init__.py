@@ -7,6 +7,7 @@
     draw     matplotlib: a Scene as a Figure (SVG, PDF, plot_trace), and draw_panel
     export   Scenes to files, and render: a figure's pixels as an array
     pair     two traces compared: both on one view, and b - a of their weightings
+    anatomy  one head's addressing stages, content to final weighting (layout addressing)
 
 matplotlib is imported only by the code that draws with it: a PNG whose frame is cached
 needs none of it.

@@ -98,6 +98,9 @@ def animate(files, output, options: PlotOptions | None = None, fps: float = 4.0,
     from ..io import atomic_path
 
     opts = replace(options or PlotOptions(), **kw).validated()
+    if opts.layout == "addressing":
+        raise OptionError("layout addressing draws one trace's head, with attnviz plot; an animation's frames "
+                          "take the grid or paper layout")
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in (".gif", ".mp4"):

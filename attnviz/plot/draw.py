@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .anatomy import StripGrid
 from .colors import LUT_SIZE, MASK_RGBA, NONFINITE_RGBA, SEQUENTIAL, WRAP_ALPHA, get_cmap
 from .options import PlotOptions
 from .plan import TITLE_TOP, Scene, build_scene
@@ -134,20 +135,22 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
                     fontsize=o.fontsize, color="0.45")
             continue
         cbar_ax = None
-        if o.colorbar:
+        colorbar = o.colorbar and not isinstance(p, StripGrid)  # a bar strip has its own value axis
+        if colorbar:
             x, y, w, h = rect
             cbar_ax = fig.add_axes((x + w + 0.08 * s / scene.figsize[0], y, 0.12 * s / scene.figsize[0], h))
         image, cbar = draw_panel(
             ax, p.values, title=p.title, cmap=get_cmap(p.plan.cmap).resampled(LUT_SIZE), vmin=p.vmin, vmax=p.vmax,
-            mask=p.unscored, colorbar=o.colorbar, cbar_ax=cbar_ax,
-            extent=(t0 - 0.5, t1 - 0.5, y0 - 0.5, y1 - 0.5), ylabel=p.ylabel, fontsize=o.fontsize)
+            mask=p.unscored, colorbar=colorbar, cbar_ax=cbar_ax, extent=(t0 - 0.5, t1 - 0.5, y0 - 0.5, y1 - 0.5),
+            xlabel=getattr(p, "xlabel", "Time"), ylabel=p.ylabel, fontsize=o.fontsize)
         for axis, ticks in ((ax.xaxis, p.xticks), (ax.yaxis, p.yticks)):  # as the Scene decided them
             axis.set_ticks(ticks.positions, ticks.labels)
         if p.nonfinite:
             nonfinite_legend(ax, p.nonfinite, o.fontsize)
         if paint:
+            ink = getattr(p, "ink", None)  # a light panel's markers (anatomy's bar strips)
             for step in scene.markers:
-                ax.axvline(step - 0.5, **MARKER_STYLE)
+                ax.axvline(step - 0.5, **{**MARKER_STYLE, **({"color": ink} if ink else {})})
             below = ScaledTranslation(0, -0.5 / o.dpi, fig.dpi_scale_trans)  # half a pixel: the row raster paints
             for row in p.yticks.wraps:
                 ax.plot((0, 1), (row, row), transform=ax.get_yaxis_transform() + below, **WRAP_STYLE)

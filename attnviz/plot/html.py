@@ -31,11 +31,12 @@ def _ticks(t: Ticks) -> dict:
 def scene_payload(scene: Scene, label: str = "") -> dict:
     """One frame of the page: what view.js draws for this Scene."""
     panels = []
-    rect = scene.rects()[0]
-    for p in scene.panels:
+    rects = scene.rects()
+    for p, own in zip(scene.panels, rects, strict=True):
         entry = {"title": p.title, "ylabel": p.ylabel, "present": p.values is not None, "time": list(p.time),
                  "rows": list(map(int, p.rows)), "modulo": p.modulo, "cmap": p.plan.cmap,
-                 "xticks": _ticks(p.xticks), "yticks": _ticks(p.yticks)}
+                 "xticks": _ticks(p.xticks), "yticks": _ticks(p.yticks),
+                 "size": list(pixel_size(own, scene.figsize, scene.opts.dpi))}
         if p.values is not None:
             entry.update(cols=int(p.values.shape[0]), nrows=int(p.values.shape[1]),
                          index=_b64(lut_index(p.values, p.vmin, p.vmax).astype(np.uint8)),
@@ -45,9 +46,12 @@ def scene_payload(scene: Scene, label: str = "") -> dict:
                 entry.update(nonfinite=_b64((~np.isfinite(p.values)).astype(np.uint8)), nonfinite_label=p.nonfinite)
         panels.append(entry)
     meta = scene.source_meta or {}
-    return {"title": scene.suptitle, "grid": list(scene.grid), "markers": list(scene.markers), "panels": panels,
-            "panel_size": list(pixel_size(rect, scene.figsize, scene.opts.dpi)),
-            "label": label or (scene.suptitle or ""), "step": meta.get("step"), "sequences": meta.get("sequences")}
+    payload = {"title": scene.suptitle, "grid": list(scene.grid), "markers": list(scene.markers), "panels": panels,
+               "panel_size": list(pixel_size(rects[0], scene.figsize, scene.opts.dpi)),
+               "label": label or (scene.suptitle or ""), "step": meta.get("step"), "sequences": meta.get("sequences")}
+    if hasattr(scene, "page_extras"):  # a figure of its own kind (anatomy's readout of each step)
+        scene.page_extras(payload)
+    return payload
 
 
 def page(scenes: list[Scene], labels: list[str] | None = None, curves: dict | None = None, fps: float = 2.0,

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from numbers import Integral
 
 from ..errors import OptionError, did_you_mean
+from ..trace import stage_name
 
 
 @dataclass(frozen=True)
@@ -33,8 +35,13 @@ PANELS = {
 LAYOUTS = {
     "grid": (("inputs", "outputs", "write_weightings", "read_weightings"), (2, 2)),
     "paper": (("inputs", "outputs", "adds", "reads", "write_weightings", "read_weightings"), (3, 2)),
+    "addressing": ((), (8, 1)),  # one head's stages, one above the other: its panels are anatomy.py's
 }
 WEIGHTING_PANELS = ("write_weightings", "read_weightings")
+HEAD_KINDS = ("write", "read")
+# Datasets with one column per memory location: a --locations window reads only its columns of each.
+LOCATION_DATASETS = WEIGHTING_PANELS + tuple(stage_name(k, s) for k in HEAD_KINDS
+                                             for s in ("content_weightings", "gated_weightings", "shifted_weightings"))
 PER_HEAD = ("write_weightings", "read_weightings", "adds", "erases", "reads")
 MASKED_PANELS = ("outputs", "targets")  # drawn masked where the trace's output_mask says "not scored"
 FORMATS = ("png", "svg", "pdf", "html")
@@ -61,14 +68,15 @@ def check_pixels(figsize, dpi) -> None:
 class PlotOptions:
     """Everything that shapes a figure. The defaults draw the paper's figure of the memory in use."""
 
-    layout: str = "grid"  # "grid" (2x2) or "paper" (3x2, with Adds and Reads)
+    layout: str = "grid"  # "grid" (2x2), "paper" (3x2, with Adds and Reads) or "addressing" (one head's stages)
     panels: tuple[str, ...] | None = None  # overrides the layout's panels; a missing one is an error
     grid: tuple[int, int] | None = None  # rows, columns; default: the layout's, grown to fit
     cmap: str | None = None  # every panel; None: "attnviz", and a diverging map for signed panels
     panel_cmaps: dict[str, str] = field(default_factory=dict)  # panel name -> colormap
     limits: dict[str, tuple[float | None, float | None]] = field(default_factory=dict)  # panel -> (lo, hi)
     colorbar: bool = False
-    head: int | None = None  # draw only this head; None: one panel per head
+    head: int | str | None = None  # draw only this head; None: one panel per head. "read:0", "write:1": a head
+    # by kind, for layout "addressing" (default: read head 0; a number N there is read head N)
     title: bool | str = True  # True: from metadata (task, step, length) when it has any; a str: as given
     markers: tuple[int, ...] = ()  # time steps to mark with a dashed line (before that step)
     phase_marker: bool = True  # a dashed line where the output phase starts (output_mask or copy metadata)
@@ -80,6 +88,29 @@ class PlotOptions:
     locations: str | tuple[int | None, int | None] = "auto"  # "auto": the memory in use; "all"; or a window,
     # [start, stop) (a stop below the start wraps: (100, 10) is 100..N-1, then 0..9)
     reduce: str = "max"  # how a pixel summarises a block of cells: "max" (keeps spikes) or "mean"
+
+    @property
+    def head_choice(self) -> tuple[str | None, int | None]:
+        """(kind, number) of ``head``: (None, N) for a number, ("read", N) for "read:N", (None, None)
+        for no head. A head that cannot exist (-1, "sideways:0") raises OptionError."""
+        if self.head is None:
+            return None, None
+        if isinstance(self.head, str):
+            kind, sep, number = self.head.partition(":")
+            if not sep or kind not in HEAD_KINDS or not number.isdigit():
+                raise OptionError(f"head {self.head!r} is not a head: give a number (0) or a kind and a number "
+                                  f"({' or '.join(k + ':0' for k in HEAD_KINDS)})")
+            return kind, int(number)
+        if isinstance(self.head, bool) or not isinstance(self.head, Integral) or self.head < 0:
+            raise OptionError(f"head {self.head} does not exist; heads are numbered from 0")
+        return None, int(self.head)
+
+    @property
+    def addressed_head(self) -> tuple[str, int]:
+        """The head that layout addressing draws: read head 0 unless ``head`` says otherwise; a bare
+        number is a read head."""
+        kind, index = self.head_choice
+        return kind or "read", index or 0
 
     @property
     def cmap_names(self) -> tuple[str, ...]:
@@ -108,11 +139,21 @@ class PlotOptions:
                 fewer = " or fewer --panels" if self.panels else ""
                 raise OptionError(f"grid {rows}x{cols} has {rows * cols} cells for {len(names)} panels "
                                   f"({', '.join(names)}); give a larger --grid{fewer}")
-        if self.head is not None and not self.head >= 0:
-            raise OptionError(f"head {self.head} does not exist; heads are numbered from 0")
+        kind, index = self.head_choice
+        if kind is not None and self.layout != "addressing":
+            raise OptionError(f"head {self.head!r} names a kind of head, which only layout addressing draws; the "
+                              f"{self.layout} layout takes a head number ({index})")
+        if self.layout == "addressing" and (self.panels or self.grid):
+            raise OptionError("layout addressing draws its own panels, one above the other; it takes no "
+                              f"{'--panels' if self.panels else '--grid'}")
         if self.figsize is not None and not (self.figsize[0] > 0 and self.figsize[1] > 0):
             raise OptionError(f"figure size {self.figsize[0]:g}x{self.figsize[1]:g} must be positive")
-        check_pixels(self.figsize or default_figsize(self.grid or LAYOUTS[self.layout][1], self, True), self.dpi)
+        if self.layout == "addressing":
+            from .anatomy import anatomy_figsize
+
+            check_pixels(self.figsize or anatomy_figsize(self, True), self.dpi)
+        else:
+            check_pixels(self.figsize or default_figsize(self.grid or LAYOUTS[self.layout][1], self, True), self.dpi)
         if isinstance(self.locations, str) and self.locations not in ("auto", "all"):
             raise OptionError(f"locations {self.locations!r}: use auto, all or START:STOP")
         for name, (lo, hi) in self.limits.items():

@@ -394,6 +394,9 @@ def comparison(a, b, options: PlotOptions | None = None, max_bytes: int | None =
     from .animate import common_view
 
     opts = replace(options or PlotOptions(), **kw).validated()
+    if opts.layout == "addressing":
+        raise OptionError("layout addressing draws one trace's head, with attnviz plot; a comparison takes the "
+                          "grid or paper layout")
     if diff_limit is not None and not (diff_limit > 0 and math.isfinite(diff_limit)):
         raise OptionError(f"--diff-limit {diff_limit:g} must be a number above 0")
     for name in (*opts.cmap_names, diff_cmap):

@@ -366,6 +366,10 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
 
     ``band`` imposes the weighting rows to draw (an animation's frames share one); by default
     ``opts.locations`` decides."""
+    if opts.layout == "addressing":  # one head's stages: a figure of its own
+        from .anatomy import build_anatomy
+
+        return build_anatomy(source, opts, band)
     panels, grid, warnings = plan_panels(source.shapes, opts, source.error)
     suptitle = title_text(source.metadata, source.name, opts)
     figsize = opts.figsize or default_figsize(grid, opts, suptitle is not None)

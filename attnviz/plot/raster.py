@@ -103,8 +103,9 @@ class Renderer:
             canvas[: strip.shape[0], : strip.shape[1]] = strip
         for p, box in zip(scene.panels, frame.boxes, strict=True):
             if p.values is not None:
-                paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored, p.nonfinite is not None)
-                paint_markers(canvas, box, p.time, scene.markers)
+                paint(canvas, box, p.values, p.vmin, p.vmax, self.lut(p.plan.cmap), p.unscored,
+                      getattr(p, "nonfinite", None) is not None)
+                paint_markers(canvas, box, p.time, scene.markers, getattr(p, "ink", None))
                 paint_wraps(canvas, box, p.rows, p.yticks.wraps)
         return canvas
 
@@ -162,15 +163,16 @@ def paint(canvas, box, values, lo, hi, table, unscored=None, nonfinite: bool = T
     canvas[top:bottom, left:right] = rgba
 
 
-def paint_markers(canvas, box, time, markers) -> None:
-    """A dashed white line at the left edge of each marked step."""
+def paint_markers(canvas, box, time, markers, ink: str | None = None) -> None:
+    """A dashed line at the left edge of each marked step: white, or ``ink`` ("#rrggbb")."""
     top, bottom, left, right = box
+    colour = 255 if ink is None else [int(ink[k : k + 2], 16) for k in (1, 3, 5)]
     t0, t1 = time
     for step in markers:
         x = left + int(round((step - t0) * (right - left) / (t1 - t0)))
         x = min(max(x, left), right - 1)
         rows = np.arange(top, bottom)
-        canvas[rows[(rows - top) % 8 < 4], x, :3] = 255
+        canvas[rows[(rows - top) % 8 < 4], x, :3] = colour
 
 
 def paint_wraps(canvas, box, rows, wraps) -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import AttnvizError
+from ..errors import AttnvizError, OptionError
 from .options import PlotOptions
 
 METRICS_FILE, TRACES_FILE = "metrics.csv", "traces.h5"
@@ -121,6 +121,9 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
     run_dir = Path(run_dir)
     if not is_run_dir(run_dir):
         raise AttnvizError(f"{run_dir}: not a run folder (no {METRICS_FILE})")
+    if options is not None and options.layout == "addressing":
+        raise OptionError(f"{run_dir}: a run folder is drawn in the grid or paper layout; for one head's addressing, "
+                          f"draw a snapshot of {run_dir / TRACES_FILE} (--trace NAME --layout addressing)")
     for name in (METRICS_FILE, TRACES_FILE):
         if (run_dir / name).is_symlink() and not allow_external:
             raise folder_link_error(run_dir / name)

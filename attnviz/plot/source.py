@@ -13,7 +13,7 @@ import numpy as np
 
 from ..io import TraceInfo
 from ..trace import _where, check_structure
-from .options import WEIGHTING_PANELS, PlotOptions
+from .options import LOCATION_DATASETS, PlotOptions
 from .reduce import reduce_stream
 
 FULL_ROWS = 8192  # panels with more rows (locations) are reduced while read, and not cropped
@@ -101,7 +101,7 @@ class Source:
         self.shapes = {}
         for k, s in full.items():
             s = (t1 - t0,) + s[1:]
-            if k in WEIGHTING_PANELS and self.columns:
+            if k in LOCATION_DATASETS and self.columns:
                 s = s[:-1] + (self.columns[1] - self.columns[0],)
             self.shapes[k] = s
 
@@ -121,7 +121,7 @@ class Source:
         finite.
         """
         t0, N = self.time[0], self.locations
-        cols = slice(*self.columns) if key in WEIGHTING_PANELS and self.columns else None
+        cols = slice(*self.columns) if key in LOCATION_DATASETS and self.columns else None
         shape = self.shapes[key]
         rows_to = height if shape[-1] > FULL_ROWS else None
         bad = NonFinite()

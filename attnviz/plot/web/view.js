@@ -24,8 +24,15 @@
       p.value = decode(p.value, Float32Array);  // the value each cell stands for (block maximum or mean)
       p.unscored = p.unscored ? decode(p.unscored, Uint8Array) : null;
       p.nonfinite = p.nonfinite ? decode(p.nonfinite, Uint8Array) : null;  // (cols x rows) 1: NaN or infinite
+      if (p.series) p.series = decode(p.series, Float32Array);  // a bar strip's value at each column
+    }
+    const s = frame.steps;  // one head's addressing stages: what each column's readout says
+    if (s) {
+      for (const k of ["gate", "key strength", "sharpening", "shift", "peak_value"]) if (s[k]) s[k] = decode(s[k], Float32Array);
+      if (s.peak) s.peak = decode(s.peak, Int32Array);
     }
   }
+  const sizeOf = (frame, p) => p.size || frame.panel_size;  // a panel's cells, in CSS pixels
 
   // The Scene's ticks ([coordinate, label] pairs) for the view [lo, hi) of an axis spanning full:
   // the very ticks of the PNG when the whole axis is in view; zoomed in, the finest of the Scene's
@@ -69,7 +76,7 @@
       section.panels.forEach((k, n) => {
         const p = frame.panels[k];
         const canvas = document.createElement("canvas");
-        const w = frame.panel_size[0] + MARGIN.left + MARGIN.right, h = frame.panel_size[1] + MARGIN.top + MARGIN.bottom;
+        const [pw, ph] = sizeOf(frame, p), w = pw + MARGIN.left + MARGIN.right, h = ph + MARGIN.top + MARGIN.bottom;
         const dpr = window.devicePixelRatio || 1;
         canvas.width = w * dpr; canvas.height = h * dpr;
         canvas.style.width = w + "px"; canvas.style.height = h + "px";
@@ -118,7 +125,7 @@
   function drawPanel(frame, p) {
     const ctx = p.canvas.getContext("2d");
     const dpr = window.devicePixelRatio || 1;
-    const [W, H] = frame.panel_size;
+    const [W, H] = sizeOf(frame, p);
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     ctx.fillStyle = "#ffffff";
     ctx.fillRect(0, 0, W + MARGIN.left + MARGIN.right, H + MARGIN.top + MARGIN.bottom);
@@ -203,7 +210,7 @@
   // Where a mouse event falls: the panel's cell, and the steps and rows it stands for.
   function cellAt(frame, p, event) {
     const rect = p.canvas.getBoundingClientRect();
-    const [W, H] = frame.panel_size;
+    const [W, H] = sizeOf(frame, p);
     const px = event.clientX - rect.left - MARGIN.left, py = event.clientY - rect.top - MARGIN.top;
     if (px < 0 || py < 0 || px >= W || py >= H) return null;
     const [t0, t1] = timeWindow(frame), [r0, r1] = rowsOf(p);
@@ -233,6 +240,9 @@
     const steps = ta === tb ? `step ${ta}` : `steps ${ta}-${tb}`;
     const rows = ra === rb ? `${what} ${row(ra)}` : `${what}s ${row(ra)}-${row(rb)}`;
     const scored = p.unscored && p.unscored[i] ? " (not scored)" : "";
+    if (p.series) {  // a bar strip: the value of its column
+      return { text: `${p.name} · ${steps} · ${ta !== tb ? data.reduce + " " : ""}${p.series[i].toFixed(3)}`, t: ta };
+    }
     const reduced = ta !== tb || ra !== rb ? `${data.reduce} ` : "";
     if (p.peers) {  // a comparison: the same cell of a, of b and of their difference
       const panels = data.frames[state.frame].panels;
@@ -244,10 +254,34 @@
     return { text: `${tag}${p.title} · ${steps} · ${rows} · ${reduced}${number(v)}${scored}`, t: ta };
   }
 
+  // One head's addressing stages: the readout's second line says what the head did at the step (or
+  // block of steps) of column i: its gate, key strength, sharpening, shift distribution, content peak.
+  function stepLine(frame, i) {
+    const s = frame.steps;
+    const [ta, tb] = span(s.time[0], s.time[1], s.time[1] - s.time[0], s.cols, i);
+    const parts = [s.head, ta === tb ? `step ${ta}` : `steps ${ta}-${tb} (${s.reduce})`];
+    for (const name of ["gate", "key strength", "sharpening"]) {
+      parts.push(s[name] ? `${name} ${s[name][i].toFixed(3)}` : `${name} not recorded`);
+    }
+    if (s.shift) {
+      const S = s.offsets.length;
+      parts.push("shift " + s.offsets.map((k, n) => `${k > 0 ? "+" : ""}${k}: ${s.shift[i * S + n].toFixed(3)}`).join(", "));
+    } else {
+      parts.push("shift not recorded");
+    }
+    if (!s.peak) parts.push("content weighting not recorded");
+    else parts.push(s.peak[i] < 0 ? "content peak: none" : `content peak: location ${s.peak[i]} (${s.peak_value[i].toFixed(3)})`);
+    return parts.join(" · ");
+  }
+
+  function report(frame, d, i) {  // the readout of a cell, and of its step when the figure has one
+    readout.textContent = frame.steps ? `${d.text}\n${stepLine(frame, i)}` : d.text;
+  }
+
   function attach(canvas, frame, p) {
     canvas.addEventListener("mousemove", (e) => {
       if (state.drag) {
-        const dt = ((e.clientX - state.drag.x) / frame.panel_size[0]) * (state.drag.window[1] - state.drag.window[0]);
+        const dt = ((e.clientX - state.drag.x) / sizeOf(frame, p)[0]) * (state.drag.window[1] - state.drag.window[0]);
         const [a, b] = state.drag.window, [lo, hi] = frame.panels[0].time;
         const shift = Math.max(lo - a, Math.min(hi - b, -dt));
         state.window = [a + shift, b + shift];
@@ -258,7 +292,7 @@
       const cell = cellAt(frame, p, e);
       if (!cell) return;
       const d = describe(p, cell.i, cell.j);
-      readout.textContent = d.text;
+      report(frame, d, cell.i);
       state.t = d.t; state.panel = p; state.cell = cell;
       draw();
     });
@@ -266,12 +300,13 @@
       e.preventDefault();
       const factor = e.deltaY > 0 ? 1.25 : 0.8;
       const rect = canvas.getBoundingClientRect();
-      if (e.shiftKey || e.ctrlKey) {  // the row axis of this panel
-        const [a, b] = rowsOf(p), f = 1 - (e.clientY - rect.top - MARGIN.top) / frame.panel_size[1];
+      if (e.shiftKey || e.ctrlKey) {  // the row axis of this panel (not a bar strip's value axis)
+        if (p.fixed) return;
+        const [a, b] = rowsOf(p), f = 1 - (e.clientY - rect.top - MARGIN.top) / sizeOf(frame, p)[1];
         const at = a + f * (b - a), n = Math.max(2, (b - a) * factor);
         state.rows[p.zoom || p.title] = clampWindow([at - f * n, at + (1 - f) * n], p.rows);
       } else {  // the time axis of every panel
-        const [a, b] = timeWindow(frame), f = (e.clientX - rect.left - MARGIN.left) / frame.panel_size[0];
+        const [a, b] = timeWindow(frame), f = (e.clientX - rect.left - MARGIN.left) / sizeOf(frame, p)[0];
         const at = a + f * (b - a), n = Math.max(2, (b - a) * factor);
         state.window = clampWindow([at - f * n, at + (1 - f) * n], frame.panels[0].time);
       }
@@ -300,7 +335,7 @@
     state.cell = { i: Math.max(0, Math.min(p.cols - 1, cell.i + di)), j: Math.max(0, Math.min(p.nrows - 1, cell.j + dj)) };
     state.panel = p;
     const d = describe(p, state.cell.i, state.cell.j);
-    readout.textContent = d.text; state.t = d.t;
+    report(frame, d, state.cell.i); state.t = d.t;
     draw();
   });
 
