@@ -372,13 +372,16 @@ def validate(
     files: Files,
     weightings: Annotated[bool, typer.Option(
         "--weightings", help="Also check that weightings lie in [0, 1] and sum to 1 over locations.")] = False,
-    tol: Annotated[float, typer.Option(help="Tolerance for --weightings.")] = 1e-3,
+    tol: Annotated[float, typer.Option(help="Tolerance for --weightings and for the ranges of the addressing "
+                                            "stages.")] = 1e-3,
     as_json: Annotated[bool, typer.Option("--json", help='Print a JSON list of {"file", "problems"}, one per '
                                                         'file, instead of lines.')] = False,
     max_bytes: MaxBytes = None,
     allow_external: AllowExternal = False,
 ):
     """Check trace files (and folders of them) against the trace format; exit 1 with one line per problem.
+
+    Recorded addressing stages are checked too: their ranges, and that they recombine into the weightings.
 
     Python: [bold]attnviz.validate_file(path)[/bold] returns the problem lines.
     """
@@ -390,7 +393,7 @@ def validate(
     bad, report = 0, []
     for path, problem in trace_entries(files, allow_external):
         problems = ([str(problem)] if problem
-                    else validate_file(path, tol if weightings else None, limit, allow_external))
+                    else validate_file(path, tol if weightings else None, limit, allow_external, stage_tol=tol))
         report.append({"file": str(path), "problems": problems})
         for line in problems:
             error_line(line)
