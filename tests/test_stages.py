@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz import Trace, TraceError
+from attnviz import Trace, TraceError, TraceRecorder
 from attnviz.trace import RECOMBINE_TOL, STAGES, Recombination, check_values, stage_name
 
 from conftest import copy_like_arrays, run
@@ -106,6 +106,77 @@ def test_stages_convert_losslessly_between_hdf5_and_npz(tmp_path, runner):
         back = attnviz.load(tmp_path / name)
         assert back == t and back.read_key_strengths.dtype == np.float64
         assert attnviz.validate_file(tmp_path / name) == []
+
+
+# ---------------------------------------------------------------------------------- recorder
+
+
+class _Torch:
+    """What the recorder sees of a torch.Tensor that requires grad, on a GPU."""
+
+    def __init__(self, a):
+        self.a, self.detached = a, False
+
+    def detach(self):
+        self.detached = True
+        return self
+
+    def cpu(self):
+        return self
+
+    def __array__(self, dtype=None, copy=None):
+        assert self.detached
+        return np.asarray(self.a)
+
+
+class _Jax:
+    """A JAX array: numpy reads it through __array__."""
+
+    def __init__(self, a):
+        self.a = a
+
+    def __array__(self, dtype=None, copy=None):
+        return np.asarray(self.a)
+
+
+@pytest.mark.parametrize("wrap", [np.asarray, _Torch, _Jax])
+def test_the_recorder_takes_stages_from_any_framework(wrap, tmp_path):
+    arrays = copy_like_arrays(full=True, heads=2)
+    for k in ("adds", "erases", "reads"):
+        arrays[k] = np.repeat(arrays[k][:, None], 2, axis=1)
+    rec = TraceRecorder(task="copy")
+    for t in range(11):
+        rec.step(**{k: wrap(v[t]) for k, v in arrays.items()})
+    assert rec.trace() == Trace(arrays, {"task": "copy"})
+    one = copy_like_arrays(full=True)
+    rec = TraceRecorder()
+    for t in range(11):  # one head: (N,), (), (S,) per step
+        rec.step(**{k: wrap(v[t]) for k, v in one.items()})
+    assert rec.trace() == Trace(one)
+
+
+@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("dataset, value, words", [
+    ("read_gates", np.zeros(2), "step 4: has 2 head(s) but read_weightings has 1"),
+    ("write_content_weightings", np.full(15, 1 / 15), "step 4: has N = 15 (memory locations) but write_weightings "
+                                                      "has N = 16"),
+    ("read_shifts", np.full(4, 0.25), "step 4: has 4 shift offsets; expected an odd number"),
+    ("write_sharpenings", np.ones((1, 1)), "step 4: has shape (1, 1, 1) (rank 3); expected (T,) or (T, heads)"),
+])
+def test_the_recorder_refuses_a_stage_of_the_wrong_shape_when_it_comes(dataset, value, words, stream, tmp_path):
+    arrays = copy_like_arrays(full=True)
+    arrays.pop(dataset)
+    rec = TraceRecorder(stream_to=tmp_path / "s.h5" if stream else None, chunk_steps=2)
+    for t in range(4):  # a dataset may start late: its first step is checked against the others'
+        rec.step(**{k: v[t] for k, v in arrays.items()})
+    with pytest.raises(TraceError) as exc:
+        rec.step(**{k: v[4] for k, v in arrays.items()}, **{dataset: value})
+    assert exc.value.dataset == dataset and words in str(exc.value)
+    assert len(rec) == 4  # nothing of the refused step was kept
+    whole = TraceRecorder()
+    whole.record(**{k: v for k, v in copy_like_arrays(full=True).items() if k != "read_gates"})
+    with pytest.raises(TraceError, match=r"steps 0 to 10: has 2 head\(s\) but read_weightings has 1"):
+        whole.record(read_gates=np.zeros((11, 2)))
 
 
 # ------------------------------------------------------------------------------ recombination
