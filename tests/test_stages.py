@@ -1,6 +1,8 @@
 """The addressing stages in the trace format: shapes, ranges, conversion, the recorder, and the check
 that the recorded stages recombine into the recorded weightings."""
 
+from pathlib import Path
+
 import h5py
 import numpy as np
 import pytest
@@ -313,3 +315,49 @@ def test_recombination_is_checked_block_by_block_and_reads_each_member_once(suff
     if suffix == ".npz":
         assert sorted(opened) == sorted(f"{k}.npy" for k in Recombination(
             {k: v.shape for k, v in arrays.items()}).datasets)  # each once, read as a stream
+
+
+# ------------------------------------------------------------------------------ the trainer's
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
+
+
+def test_the_shipped_checkpoint_records_every_stage_and_they_recombine(tmp_path):
+    attnviz.record(SAMPLES / "copy_checkpoint.npz", 20, tmp_path / "t.h5")
+    t = attnviz.load(tmp_path / "t.h5")
+    shapes = {"content_weightings": (41, 128), "key_strengths": (41,), "gates": (41,), "gated_weightings": (41, 128),
+              "shifts": (41, 3), "shifted_weightings": (41, 128), "sharpenings": (41,)}
+    for kind in ("write", "read"):
+        for stage in STAGES:
+            a = t[stage_name(kind, stage)]
+            assert a.shape == shapes[stage] and a.dtype == np.float32
+    assert attnviz.validate_file(tmp_path / "t.h5") == []
+    check = Recombination({k: a.shape for k, a in t.arrays.items()}, tol=RECOMBINE_TOL / 100)
+    check.add(0, t.arrays)
+    assert check.problems() == []  # float32 storage recombines a hundred times within the tolerance
+    arrays = dict(t.arrays, read_shifts=t.read_shifts.copy())
+    arrays["read_shifts"][25] = arrays["read_shifts"][25, ::-1]  # a recorder that took the offsets backwards
+    attnviz.save(Trace(arrays, t.metadata), tmp_path / "wrong.npz")
+    (line,) = attnviz.validate_file(tmp_path / "wrong.npz")
+    assert ("dataset 'read_shifted_weightings': read head 0: the shift does not recombine, first at step 25: "
+            "read_shifted_weightings at location 126 is") in line and "1 of the 41 steps checked are off" in line
+
+
+def test_every_head_of_a_model_with_several_records_its_stages():
+    from attnviz.ntm.config import TrainConfig, make_model_config
+    from attnviz.ntm.model import NTM
+    from attnviz.ntm.record import record
+    from attnviz.ntm.tasks import get_task
+
+    task = get_task("copy")
+    model = {"controller_size": 16, "memory_size": 12, "word_size": 6, "read_heads": 2, "write_heads": 3,
+             "shift_range": 2}
+    cfg = make_model_config(TrainConfig(task="copy", model=model), task)
+    arrays, meta = record(NTM.create(cfg, seed=1), task, 4)
+    t = Trace(arrays, meta)
+    assert t.write_content_weightings.shape == (9, 3, 12) and t.read_shifts.shape == (9, 2, 5)
+    assert t.write_gates.shape == (9, 3) and t.read_sharpenings.shape == (9, 2)
+    check = Recombination({k: a.shape for k, a in arrays.items()})
+    check.add(0, arrays)
+    assert len(check.checks) == 6 and check.problems() == []
