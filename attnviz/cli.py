@@ -217,7 +217,8 @@ def inspect(
                                              "more than 1,000 traces \\[default: one per core]; 1 reads in "
                                              "this process alone.", show_default=False)] = None,
 ):
-    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata.
+    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, and how each head
+    addressed where the addressing stages are recorded (content lookups, shifts, stays).
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
@@ -343,6 +344,11 @@ def _print_summary(s: dict) -> None:
             out.print(Text("  metadata: " + ", ".join(f"{k}={v}" for k, v in t["metadata"].items())))
         if t.get("copy_diagnostics"):
             out.print(Text("  " + _copy_line(t["copy_diagnostics"])))
+        if t.get("addressing"):
+            from .analysis import describe_addressing
+
+            for line in describe_addressing(t["addressing"]):
+                out.print(Text("  " + line))
         out.print()
     if len(s["traces"]) > TABLES_SHOWN:
         out.print(Text(f"... and {len(s['traces']) - TABLES_SHOWN:,} more traces, each with its table in "

@@ -293,7 +293,7 @@ class Recombination:
         ``datasets``; blocks come in order of their steps, each starting where the last one stopped."""
         for kind, relation in self.checks:
             def get(stage, kind=kind):
-                return _per_head(stage, blocks[stage_name(kind, stage)])
+                return with_heads(stage, blocks[stage_name(kind, stage)])
 
             first = start
             if relation == "interpolation":
@@ -304,11 +304,7 @@ class Recombination:
                     c, g, recorded, first = c[1:], g[1:], recorded[1:], start + 1
                 expected = g * c + (1 - g) * prev
             elif relation == "shift":
-                wg, s, recorded = get("gated_weightings"), get("shifts"), get("shifted_weightings")
-                R = (s.shape[-1] - 1) // 2
-                expected = np.zeros_like(wg)
-                for j in range(s.shape[-1]):  # offset k = j - R moves weight from i to i + k
-                    expected += s[..., j, None] * np.roll(wg, j - R, axis=-1)
+                recorded, expected = get("shifted_weightings"), shift(get("gated_weightings"), get("shifts"))
             else:
                 ws, gamma, recorded = np.maximum(get("shifted_weightings"), 0), get("sharpenings"), get("weightings")
                 with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -318,7 +314,7 @@ class Recombination:
             self._tally(kind, relation, first, np.abs(expected - recorded))
         for kind, relation in self.checks:
             if relation == "interpolation":
-                self._prev[kind] = _per_head("weightings", blocks[f"{kind}_weightings"])[-1:]
+                self._prev[kind] = with_heads("weightings", blocks[f"{kind}_weightings"])[-1:]
 
     def _tally(self, kind: str, relation: str, first: int, err: np.ndarray) -> None:
         """Count the steps at which each head is off by more than tol; err: (steps, heads, N)."""
@@ -353,8 +349,19 @@ class Recombination:
         return out
 
 
-def _per_head(stage: str, block) -> np.ndarray:
-    """A block of a stage (or of the weightings) as float64 with its heads axis: (steps, heads[, width])."""
+def shift(weightings: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Circular convolution of weightings (..., N) with shift distributions (..., S) over the offsets
+    k = -R..R: offset k moves weight from location i to i + k, out[i] = sum_k s[k] * w[(i - k) mod N]."""
+    R = (shifts.shape[-1] - 1) // 2
+    out = np.zeros(np.broadcast_shapes(weightings.shape, shifts.shape[:-1] + (1,)))
+    for j in range(shifts.shape[-1]):
+        out += shifts[..., j, None] * np.roll(weightings, j - R, axis=-1)
+    return out
+
+
+def with_heads(stage: str, block) -> np.ndarray:
+    """A block of a stage (a suffix of STAGES, or "weightings") as float64 with its heads axis:
+    (steps, heads) or (steps, heads, width)."""
     a = np.asarray(block, np.float64)
     return a[:, None] if a.ndim == (1 if stage in _SCALAR_STAGES else 2) else a
 

@@ -1,6 +1,7 @@
 """The addressing stages in the trace format: shapes, ranges, conversion, the recorder, and the check
 that the recorded stages recombine into the recorded weightings."""
 
+import json
 from pathlib import Path
 
 import h5py
@@ -361,3 +362,111 @@ def test_every_head_of_a_model_with_several_records_its_stages():
     check = Recombination({k: a.shape for k, a in arrays.items()})
     check.add(0, arrays)
     assert len(check.checks) == 6 and check.problems() == []
+
+
+# ------------------------------------------------------------------------- how heads addressed
+
+
+def test_inspect_says_how_the_shipped_copy_models_heads_addressed(tmp_path, runner):
+    attnviz.record(SAMPLES / "copy_checkpoint.npz", 20, tmp_path / "copy.h5")
+    (trace,) = attnviz.summarize(tmp_path / "copy.h5")["traces"]
+    write, read = trace["addressing"]
+    assert write["head"] == "write:0" and read["head"] == "read:0"
+    assert read["steps"] == 40 and read["output_steps"] == 20  # steps 1-40: step 0 has no weighting before it
+    assert read["content_lookup"] == {"count": 0, "steps": [], "output_steps": 0}
+    assert read["shifts"] == {"-1": {"count": 19, "steps": [[22, 40]], "output_steps": 19}}
+    assert read["stay"] == {"count": 21, "steps": [[1, 21]], "output_steps": 1}  # waiting, then at the first item
+    assert write["shifts"]["-1"]["steps"] == [[2, 40]] and write["content_lookup"]["count"] == 0
+    result = run(runner, "inspect", tmp_path / "copy.h5")
+    assert result.exit_code == 0
+    assert ("  read head: content lookup at none; shifts by -1 at 19 steps (22-40), 19 of the 20 output steps; "
+            "stays at 21 steps (1-21), 1 of the 20 output steps\n") in result.stdout
+    result = run(runner, "inspect", tmp_path / "copy.h5", "--json")
+    assert json.loads(result.stdout)[0]["traces"][0]["addressing"] == [write, read]
+    assert attnviz.addressing_summary(attnviz.load(tmp_path / "copy.h5")) == [write, read]
+
+
+def peak(N, i, height):
+    """A content weighting over N locations peaking at i, the rest spread evenly."""
+    return np.where(np.arange(N) == i, height, (1 - height) / (N - 1))
+
+
+def _recall_trace() -> Trace:
+    """An associative-recall sequence of 3 items (task layout) whose heads address as a trained model's do:
+    the write head walks +1 a step; the read head is diffuse until the second query delimiter (step 16),
+    where its content weighting finds the query's location (4) and a shift of +1 takes it to the next
+    item's (5), which it then reads out, moving +1 a step."""
+    from attnviz.ntm.tasks import get_task
+
+    b = get_task("associative-recall").make(np.random.default_rng(0), 1, 3)
+    T, N = b.x.shape[0], 16
+    up, spread, uniform = [0.02, 0.03, 0.95], [1 / 3] * 3, np.full(N, 1 / N)
+    arrays = {"inputs": b.x[:, 0], "outputs": b.y[:, 0], "targets": b.y[:, 0], "output_mask": b.mask[:, 0] > 0}
+    arrays.update(addressed("write", np.tile(uniform, (T, 1, 1)), np.zeros((T, 1)), np.tile(up, (T, 1, 1)),
+                            np.full((T, 1), 30.0), np.eye(N)[[0]]))
+    content, gates = np.tile(uniform, (T, 1, 1)), np.full((T, 1), 0.5)
+    shifts, gammas = np.tile(spread, (T, 1, 1)), np.ones((T, 1))
+    content[16], gates[16], shifts[16], gammas[16] = peak(N, 4, 0.85), 0.9, up, 30
+    gates[17:], shifts[17:], gammas[17:] = 0, up, 30
+    arrays.update(addressed("read", content, gates, shifts, gammas, uniform[None]))
+    return Trace({k: v[:, 0] if k.startswith(("write_", "read_")) else v for k, v in arrays.items()},
+                 {"task": "associative-recall"})
+
+
+def test_inspect_finds_the_content_lookup_of_associative_recall_at_the_query(tmp_path, runner):
+    t = _recall_trace()
+    assert t.inputs[16, -1] == 1 and t.output_mask.tolist() == [False] * 17 + [True] * 3  # the query's delimiter
+    write, read = attnviz.addressing_summary(t)
+    assert read["content_lookup"] == {"count": 1, "steps": [[16, 16]], "output_steps": 0}
+    assert read["shifts"] == {"+1": {"count": 3, "steps": [[17, 19]], "output_steps": 3}}
+    assert read["diffuse"]["steps"] == [[1, 15]] and read["stay"]["count"] == 0
+    assert write["shifts"] == {"+1": {"count": 19, "steps": [[1, 19]], "output_steps": 3}}
+    attnviz.save(t, tmp_path / "recall.npz")
+    assert attnviz.validate_file(tmp_path / "recall.npz") == []  # the stages are consistent
+    result = run(runner, "inspect", tmp_path / "recall.npz")
+    assert ("  read head: content lookup at 1 step (16); shifts by +1 at 3 steps (17-19), 3 of the 3 output steps; "
+            "diffuse at 15 steps (1-15)\n") in result.stdout
+    assert "  write head: content lookup at none; shifts by +1 at 19 steps (1-19), 3 of the 3 output steps\n" in (
+        result.stdout)
+
+
+def test_a_content_jump_of_a_focused_head_is_a_lookup_and_a_closed_gate_never_is():
+    N, T = 16, 10
+    content, gates = np.tile(peak(N, 12, 0.9), (T, 1, 1)), np.zeros((T, 1))
+    gates[6] = 1.0  # at step 6 only, the content weighting (12, shifted +1) takes the head from 6 to 13
+    arrays = addressed("read", content, gates, np.tile([0.0, 0.0, 1.0], (T, 1, 1)), np.full((T, 1), 30.0),
+                       np.eye(N)[[0]])
+    arrays = {k: v[:, 0] for k, v in arrays.items()} | {"inputs": np.zeros((T, 1)), "outputs": np.zeros((T, 1))}
+    arrays |= {k.replace("read", "write"): v for k, v in arrays.items() if k.startswith("read")}
+    arrays["write_gates"] = np.full(T, 0.2)  # the same jump behind a gate below GATE_OPEN: not a lookup
+    kinds, moves = addressing_steps_of(arrays, "read")
+    assert kinds.tolist() == ["shift"] * 5 + ["content"] + ["shift"] * 3 and moves[5] == 7
+    write, read = attnviz.addressing_summary(Trace(arrays))
+    assert write["content_lookup"]["count"] == 0 and read["content_lookup"]["steps"] == [[6, 6]]
+    two = {k: np.stack([v, v], axis=1) if k.startswith("read") else v for k, v in arrays.items()}
+    from attnviz.analysis import describe_addressing
+
+    lines = describe_addressing(attnviz.addressing_summary(Trace(two)))
+    assert [line.split(":")[0] for line in lines] == ["write head", "read head 0", "read head 1"]
+
+
+def addressing_steps_of(arrays, kind):
+    from attnviz.analysis import addressing_steps
+
+    return addressing_steps(*(arrays[f"{kind}_{s}"] for s in ("weightings", "content_weightings", "gates", "shifts")))
+
+
+def test_the_summary_block_by_block_is_the_summary_whole():
+    from attnviz.analysis import Addressing
+
+    arrays = random_addressing(T=40, H=2, N=6, seed=5)  # random: every kind of step, ranges cut by blocks
+    arrays["output_mask"] = np.arange(40) % 3 == 0
+    whole = attnviz.addressing_summary(Trace(arrays))
+    blocks = Addressing(arrays)
+    for start in range(0, 40, 7):
+        blocks.add(start, {k: arrays[k][start : start + 7] for k in blocks.datasets})
+    assert blocks.summary() == whole
+    kinds = {k for head in whole for k in ("content_lookup", "stay", "diffuse") if head[k]["count"]}
+    assert kinds == {"content_lookup", "stay", "diffuse"} and all(head["shifts"] for head in whole)
+    assert all(sum(h[k]["count"] for k in ("content_lookup", "stay", "diffuse"))
+               + sum(s["count"] for s in h["shifts"].values()) == 39 for h in whole)
