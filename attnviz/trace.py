@@ -345,7 +345,7 @@ class Recombination:
             recorded = stage_name(kind, _RELATIONS[relation][1])
             out.append((recorded, f"{kind} head {head}: the {relation} does not recombine, first at step {step}: "
                                   f"{recorded} at location {loc} is {err:.3g} away from {formula} (tolerance "
-                                  f"{self.tol:g}); {n} of the {self._steps[kind, relation]} steps checked are off"))
+                                  f"{self.tol:g}); off at {n} of the {self._steps[kind, relation]} steps checked"))
         return out
 
 

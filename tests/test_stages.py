@@ -255,7 +255,7 @@ def test_a_wrong_stage_is_named_with_its_step_head_and_relation(dataset, relatio
     assert lines and all("read head 1" in line for line in lines), lines
     line = next(line for line in lines if f"the {relation} does not recombine" in line)
     assert f"trace 'r': dataset '{recorded}': read head 1: the {relation} does not recombine, first at step 9: " in line
-    assert f"(tolerance {RECOMBINE_TOL:g}); 1 of the 1" in line
+    assert f"(tolerance {RECOMBINE_TOL:g}); off at 1 of the 1" in line
 
 
 def test_a_gated_weighting_off_at_one_step_fails_its_relation_and_the_shift_that_uses_it(tmp_path, runner):
@@ -265,10 +265,10 @@ def test_a_gated_weighting_off_at_one_step_fails_its_relation_and_the_shift_that
     assert [line.split(": ", 2)[2] for line in attnviz.validate_file(tmp_path / "t.npz")] == [
         "dataset 'write_gated_weightings': write head 0: the interpolation does not recombine, first at step 4: "
         "write_gated_weightings at location 3 is 1 away from write_gates * write_content_weightings + (1 - "
-        "write_gates) * the write_weightings of the step before (tolerance 0.0001); 1 of the 12 steps checked are off",
+        "write_gates) * the write_weightings of the step before (tolerance 0.0001); off at 1 of the 12 steps checked",
         "dataset 'write_shifted_weightings': write head 0: the shift does not recombine, first at step 4: "
         "write_shifted_weightings at location 4 is 1 away from write_gated_weightings shifted by write_shifts "
-        "(tolerance 0.0001); 1 of the 13 steps checked are off",
+        "(tolerance 0.0001); off at 1 of the 13 steps checked",
     ]
     result = run(runner, "validate", tmp_path / "t.npz")
     assert result.exit_code == 1 and result.stderr.count("does not recombine") == 2
@@ -311,7 +311,7 @@ def test_recombination_is_checked_block_by_block_and_reads_each_member_once(suff
         row = 2 * (4 * 16 + 3 + 2) * 8  # bytes of a step: 2 kinds x (4 x N + S + 2 scalars) float64 values
         small = recombination_problems(f, "/", info, block_bytes=100 * row)
     assert isinstance(info, TraceInfo) and small == whole and len(whole) == 1
-    assert "first at step 4321" in whole[0] and "1 of the 6001 steps checked are off" in whole[0]
+    assert "first at step 4321" in whole[0] and "off at 1 of the 6001 steps checked" in whole[0]
     assert starts == list(range(0, 6001, 100))
     if suffix == ".npz":
         assert sorted(opened) == sorted(f"{k}.npy" for k in Recombination(
@@ -342,7 +342,7 @@ def test_the_shipped_checkpoint_records_every_stage_and_they_recombine(tmp_path)
     attnviz.save(Trace(arrays, t.metadata), tmp_path / "wrong.npz")
     (line,) = attnviz.validate_file(tmp_path / "wrong.npz")
     assert ("dataset 'read_shifted_weightings': read head 0: the shift does not recombine, first at step 25: "
-            "read_shifted_weightings at location 126 is") in line and "1 of the 41 steps checked are off" in line
+            "read_shifted_weightings at location 126 is") in line and "off at 1 of the 41 steps checked" in line
 
 
 def test_every_head_of_a_model_with_several_records_its_stages():
