@@ -137,10 +137,11 @@ def addressing_steps(weightings, content, gates, shifts, before=None) -> tuple[n
     its previous weighting is unknown (step 0 of a trace never is).
 
     Returns (kinds, moves) over the steps classified: kinds holds one of "content", "shift", "stay",
-    "diffuse" per step, moves the step's move of the peak location (circular, in [-N/2, N/2)). With
-    p the peak location of the final weighting:
+    "diffuse", "non-finite" per step, moves the step's move of the peak location (circular, in
+    [-N/2, N/2)). With p the peak location of the final weighting:
 
-    - diffuse: the weighting peaks below FOCUSED (0.5): the head is at no location in particular;
+    - non-finite: a value the rules read (of the step, or the previous weighting) is NaN or infinite;
+    - diffuse: otherwise, the weighting peaks below FOCUSED (0.5): the head is at no location in particular;
     - content (a content lookup): the head is focused at p; the gate is at least GATE_OPEN (0.25);
       the content weighting, shifted by the step's shift distribution, peaks at p too; and a shift
       alone would not have brought it there: the previous weighting was diffuse, or shifting it by
@@ -157,13 +158,16 @@ def addressing_steps(weightings, content, gates, shifts, before=None) -> tuple[n
     else:
         prev = np.concatenate([np.asarray(before, np.float64)[None], w[:-1]])
     N = w.shape[-1]
-    p, focused = w.argmax(axis=-1), w.max(axis=-1) >= FOCUSED
-    by_shift = shift(prev, s).argmax(axis=-1)  # where a shift alone takes the head
-    by_content = shift(c, s).argmax(axis=-1)  # where the content weighting, shifted, points
-    content = focused & (g >= GATE_OPEN) & (by_content == p) & ((prev.max(axis=-1) < FOCUSED) | (by_shift != p))
+    finite = np.isfinite(w).all(axis=-1) & np.isfinite(prev).all(axis=-1) & np.isfinite(c).all(axis=-1)
+    finite &= np.isfinite(g) & np.isfinite(s).all(axis=-1)
+    with np.errstate(invalid="ignore"):  # steps with NaN are classified apart
+        p, focused = w.argmax(axis=-1), w.max(axis=-1) >= FOCUSED
+        by_shift = shift(prev, s).argmax(axis=-1)  # where a shift alone takes the head
+        by_content = shift(c, s).argmax(axis=-1)  # where the content weighting, shifted, points
+        content = focused & (g >= GATE_OPEN) & (by_content == p) & ((prev.max(axis=-1) < FOCUSED) | (by_shift != p))
     moves = (p - prev.argmax(axis=-1) + N // 2) % N - N // 2
     kinds = np.where(~focused, "diffuse", np.where(content, "content", np.where(moves == 0, "stay", "shift")))
-    return kinds, moves
+    return np.where(finite, kinds, "non-finite"), moves
 
 
 class _Steps:
@@ -251,6 +255,8 @@ class Addressing:
             entry["shifts"] = {k: steps[k].as_dict(self.masked) for k in moves}
             entry["stay"] = steps.get("stay", none).as_dict(self.masked)
             entry["diffuse"] = steps.get("diffuse", none).as_dict(self.masked)
+            if "non-finite" in steps:
+                entry["non_finite"] = steps["non-finite"].as_dict(self.masked)
             out.append(entry)
         return out
 
@@ -276,8 +282,8 @@ def describe_addressing(summary: list[dict]) -> list[str]:
         total = entry.get("output_steps")
         parts = [_steps_text("content lookup", entry["content_lookup"], total)]
         parts += [_steps_text(f"shifts by {move}", steps, total) for move, steps in entry["shifts"].items()]
-        parts += [_steps_text(what, entry[key], total) for what, key in (("stays", "stay"), ("diffuse", "diffuse"))
-                  if entry[key]["count"]]
+        others = (("stays", "stay"), ("diffuse", "diffuse"), ("not finite", "non_finite"))
+        parts += [_steps_text(what, entry[key], total) for what, key in others if entry.get(key, {}).get("count")]
         lines.append(f"{name}: " + "; ".join(parts))
     return lines
 

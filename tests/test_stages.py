@@ -470,3 +470,18 @@ def test_the_summary_block_by_block_is_the_summary_whole():
     assert kinds == {"content_lookup", "stay", "diffuse"} and all(head["shifts"] for head in whole)
     assert all(sum(h[k]["count"] for k in ("content_lookup", "stay", "diffuse"))
                + sum(s["count"] for s in h["shifts"].values()) == 39 for h in whole)
+
+
+def test_steps_with_values_that_are_not_finite_are_counted_apart(tmp_path):
+    from attnviz.analysis import Addressing, describe_addressing
+
+    t = attnviz.load(SAMPLES / "copy_len20.h5")
+    arrays = dict(t.arrays, read_weightings=t.read_weightings.copy(), read_gates=t.read_gates.copy())
+    arrays["read_weightings"][30, 5] = np.nan  # a model that diverged: a Trace may not hold it, a file may
+    arrays["read_gates"][35] = np.inf
+    summary = Addressing(arrays)
+    summary.add(0, arrays)
+    write, read = summary.summary()
+    assert read["non_finite"] == {"count": 3, "steps": [[30, 31], [35, 35]], "output_steps": 3}  # 31: NaN before it
+    assert read["shifts"]["-1"]["count"] == 19 - 3 and "non_finite" not in write
+    assert describe_addressing([read])[0].endswith("; not finite at 3 steps (30-31, 35), 3 of the 20 output steps")
