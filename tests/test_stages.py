@@ -93,7 +93,9 @@ def test_stage_ranges_allow_the_tolerance_and_name_head_and_location():
     w[1, 2] = [0.5, 0.5, 0.5, -0.5]
     assert check_values("write_gated_weightings", w, 10, stage_tol=1e-3) == (
         "has weight -0.5 at step 11, head 2, location 3; weights lie in [0, 1]")
-    assert check_values("write_sharpenings", np.array([np.nan]), 0, stage_tol=1e-3).startswith("contains nan")
+    from attnviz.trace import _stage_range
+
+    assert _stage_range("sharpenings", np.array([np.nan, 2.0]), 0, 1e-3) is None  # NaN: reported as not finite
 
 
 def test_stages_convert_losslessly_between_hdf5_and_npz(tmp_path, runner):
