@@ -23,6 +23,9 @@ class TraceRecorder:
                      write_weightings=state.write_w, read_weightings=state.read_w)
         rec.save("trace.h5")
 
+    Every dataset of the format goes in by name, each head's addressing stages too
+    (``read_gates=state.read_gate``, ``read_shifts=...``: docs/trace-format.md).
+
     With ``stream_to="run.h5"`` the steps go to a chunked, compressed HDF5 file as they
     arrive (every ``chunk_steps`` steps), so a run of any length never holds its trace in
     memory; ``close()`` (or leaving a ``with`` block) finishes the file, which appears
