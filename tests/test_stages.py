@@ -347,6 +347,12 @@ def test_the_shipped_checkpoint_records_every_stage_and_they_recombine(tmp_path)
             "read_shifted_weightings at location 126 is") in line and "off at 1 of the 41 steps checked" in line
 
 
+def test_the_trainer_names_the_stages_as_the_format_does():
+    from attnviz.ntm import record
+
+    assert record.STAGES == STAGES  # written out there: attnviz.ntm imports nothing of attnviz outside it
+
+
 def test_every_head_of_a_model_with_several_records_its_stages():
     from attnviz.ntm.config import TrainConfig, make_model_config
     from attnviz.ntm.model import NTM
