@@ -15,7 +15,7 @@ _EXPORTS = {
     "AttnvizError": "errors", "TraceError": "errors",
     "load": "io", "save": "io", "list_traces": "io", "iter_traces": "io", "open_traces": "io",
     "validate_file": "io", "convert": "io", "trace_files": "io", "trace_entries": "io", "summarize": "inspect",
-    "copy_diagnostics": "analysis",
+    "copy_diagnostics": "analysis", "addressing_summary": "analysis",
     "plot_trace": "plot", "draw_panel": "plot", "export": "plot", "PlotOptions": "plot", "plot_files": "batch",
     "register_colormap": "plot.colors", "animate": "plot.animate", "plot_run": "plot.run",
     "render": "plot", "compare_traces": "plot.pair",

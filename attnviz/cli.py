@@ -218,8 +218,9 @@ def inspect(
                                              "more than 1,000 traces \\[default: one per core]; 1 reads in "
                                              "this process alone.", show_default=False)] = None,
 ):
-    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, and how many
-    values are NaN or infinite (from which step) where there are any.
+    """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, how many values
+    are NaN or infinite (from which step) where there are any, and how each head addressed where the
+    addressing stages are recorded (content lookups, shifts, stays).
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
@@ -348,6 +349,11 @@ def _print_summary(s: dict) -> None:
             out.print(Text("  metadata: " + ", ".join(f"{k}={v}" for k, v in t["metadata"].items())))
         if t.get("copy_diagnostics"):
             out.print(Text("  " + _copy_line(t["copy_diagnostics"])))
+        if t.get("addressing"):
+            from .analysis import describe_addressing
+
+            for line in describe_addressing(t["addressing"]):
+                out.print(Text("  " + line))
         out.print()
     if len(s["traces"]) > TABLES_SHOWN:
         out.print(Text(f"... and {len(s['traces']) - TABLES_SHOWN:,} more traces, each with its table in "
@@ -377,13 +383,16 @@ def validate(
     files: Files,
     weightings: Annotated[bool, typer.Option(
         "--weightings", help="Also check that weightings lie in [0, 1] and sum to 1 over locations.")] = False,
-    tol: Annotated[float, typer.Option(help="Tolerance for --weightings.")] = 1e-3,
+    tol: Annotated[float, typer.Option(help="Tolerance for --weightings and for the ranges of the addressing "
+                                            "stages.")] = 1e-3,
     as_json: Annotated[bool, typer.Option("--json", help='Print a JSON list of {"file", "problems"}, one per '
                                                         'file, instead of lines.')] = False,
     max_bytes: MaxBytes = None,
     allow_external: AllowExternal = False,
 ):
     """Check trace files (and folders of them) against the trace format; exit 1 with one line per problem.
+
+    Recorded addressing stages are checked too: their ranges, and that they recombine into the weightings.
 
     Python: [bold]attnviz.validate_file(path)[/bold] returns the problem lines.
     """
@@ -395,7 +404,7 @@ def validate(
     bad, report = 0, []
     for path, problem in trace_entries(files, allow_external):
         problems = ([str(problem)] if problem
-                    else validate_file(path, tol if weightings else None, limit, allow_external))
+                    else validate_file(path, tol if weightings else None, limit, allow_external, stage_tol=tol))
         report.append({"file": str(path), "problems": problems})
         for line in problems:
             error_line(line)

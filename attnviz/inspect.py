@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from . import workers
+from .errors import TraceError
 from .io import open_traces
 from .trace import DATASETS, check_structure, check_values
 
@@ -74,8 +75,27 @@ def _summaries(f, names) -> list[dict]:
                  "datasets": datasets, "problems": problems}
         if info.metadata.get("task") == "copy" and not problems:
             entry["copy_diagnostics"] = copy_diagnostics_from_file(f, name, whole)
+        if not problems:
+            _addressing(f, info, entry)
         traces.append(entry)
     return traces
+
+
+def _addressing(f, info, entry: dict) -> None:
+    """entry["addressing"]: how each head with recorded addressing stages addressed
+    (analysis.Addressing), read block by block; nothing for a trace without them."""
+    from .analysis import Addressing
+
+    addressing = Addressing(info.datasets)
+    if not addressing.kinds:
+        return
+    try:
+        for start, blocks in f.step_blocks(info.name, addressing.datasets, info=info):
+            addressing.add(start, blocks)
+    except TraceError as e:
+        entry["problems"].append(str(e))
+        return
+    entry["addressing"] = addressing.summary()
 
 
 def _range(f, info, key, whole: dict | None):

@@ -26,7 +26,10 @@ from .errors import AttnvizError, TraceError
 from .trace import (
     DATASETS,
     FORMAT_VERSION,
+    RECOMBINE_TOL,
     ROOT,
+    STAGE_TOL,
+    Recombination,
     Trace,
     as_trace_list,
     check_metadata,
@@ -246,6 +249,25 @@ class TraceFile:
         step = max(1, block_bytes // row)
         for start in range(0, T, step):
             yield start, self.read(name, dataset, slice(start, min(T, start + step)))
+
+    def step_blocks(self, name: str, datasets, block_bytes: int = BLOCK_BYTES, info: TraceInfo | None = None
+                    ) -> Iterator[tuple[int, dict[str, np.ndarray]]]:
+        """Yield (first step, {dataset: block}) over several datasets of a trace at once, the same steps
+        of each, blocks in order and a few MiB in all (counted as float64, what checks compute in)."""
+        info = info or self.info(name)
+        shapes = {ds: info.datasets[ds] for ds in datasets}
+        for ds, (shape, dtype) in shapes.items():
+            self.check_scan(name, ds, shape, dtype, "checking all")
+        T = min((shape[0] for shape, _ in shapes.values()), default=0)
+        row = sum(8 * max(1, math.prod(shape[1:])) for shape, _ in shapes.values())
+        step = max(1, block_bytes // max(1, row))
+        for start in range(0, T, step):
+            stop = min(T, start + step)
+            yield start, {ds: self._rows(name, ds, start, stop) for ds in shapes}
+
+    def _rows(self, name: str, dataset: str, start: int, stop: int) -> np.ndarray:
+        """Steps [start, stop) of a dataset, read as part of a scan from first step to last."""
+        return self.read(name, dataset, slice(start, stop))
 
     def load(self, name: str | None = None) -> Trace:
         name = self.resolve(name)
@@ -565,12 +587,12 @@ class NPZFile(TraceFile):
         self._headers: dict[str, tuple] = {}
         self._names: list[str] | None = None
         self._last: tuple[str, np.ndarray] | None = None  # the last small member read whole
-        self._stream = None  # (member, open member, next row) of the member being read in order
+        self._streams: dict[str, tuple] = {}  # member -> (open member, next row), of the members read in order
 
     def close(self):
         with contextlib.suppress(Exception):
-            if self._stream:
-                self._stream[1].close()
+            for fp, _ in self._streams.values():
+                fp.close()
             self._zip.close()
 
     @property
@@ -619,28 +641,38 @@ class NPZFile(TraceFile):
         return whole
 
     def _read_rows(self, name, key, start: int, stop: int) -> np.ndarray:
-        """Rows [start, stop) of a C-order member, from the open stream when it is not past them."""
+        """Rows [start, stop) of a C-order member, from its open stream when that is not past them."""
         shape, dtype = self._header(name, key)
         member = self._keys[name][key]
         row = int(np.prod(shape[1:], dtype=np.int64)) * dtype.itemsize
         self.check_size(name, key, (stop - start,) + shape[1:], dtype, what="a block of")
         try:
-            if not self._stream or self._stream[0] != member or self._stream[2] > start:
-                if self._stream:
-                    self._stream[1].close()
-                self._stream = (member, self._open(member)[0], 0)
-            _, fp, at = self._stream
+            if member not in self._streams or self._streams[member][1] > start:
+                if member in self._streams:
+                    self._streams.pop(member)[0].close()
+                while len(self._streams) >= len(DATASETS):  # one per dataset of a trace read block by block
+                    self._streams.pop(next(iter(self._streams)))[0].close()
+                self._streams[member] = (self._open(member)[0], 0)
+            fp, at = self._streams[member]
             skip = (start - at) * row
             while skip > 0:  # decompress and drop what lies before the block
                 skip -= len(fp.read(min(skip, BLOCK_BYTES))) or skip
             data = fp.read((stop - start) * row)
             if len(data) != (stop - start) * row:
                 raise EOFError(f"member ends after {len(data)} of {(stop - start) * row} bytes")
-            self._stream = (member, fp, stop)
+            self._streams[member] = (fp, stop)
         except Exception as e:
-            self._stream = None
+            self._streams.pop(member, None)
             raise self.error(f"is damaged or truncated ({_first_line(e)})", name, key) from None
         return np.frombuffer(data, dtype).reshape((stop - start,) + shape[1:])
+
+    def _rows(self, name, dataset, start, stop):
+        """A scan reads each C-order member as a stream, whatever its size: several members read a block
+        at a time in turn are each decompressed once."""
+        shape, dtype = self._header(name, dataset)
+        if not shape or dtype.hasobject or self._headers[self._keys[name][dataset]][2]:
+            return self.read(name, dataset, slice(start, stop))
+        return self._read_rows(name, dataset, start, stop)
 
     def info(self, name):
         name = self.resolve(name)
@@ -714,10 +746,12 @@ def iter_traces(path, max_bytes: int | None = None, allow_external: bool = False
 
 
 def validate_file(path, weighting_tol: float | None = None, max_bytes: int | None = None,
-                  allow_external: bool = False) -> list[str]:
+                  allow_external: bool = False, stage_tol: float = STAGE_TOL) -> list[str]:
     """Check every trace in a file; return one line per problem (empty when valid). A dataset that
     would make HDF5 read another file is a problem unless ``allow_external``.
 
+    The addressing stages, where recorded, are checked to lie in their ranges (within ``stage_tol``)
+    and to recombine into the weightings (within trace.RECOMBINE_TOL, ``Recombination``).
     Values are checked block by block, so memory stays bounded for any file size.
     """
     try:
@@ -736,18 +770,39 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
                 lines += [str(f.error(msg, name, ds)) for ds, msg in problems]
                 if problems:
                     continue
+                bad = set()
                 for ds in info.datasets:
                     try:
                         for start, block in f.blocks(name, ds, info=info):
-                            msg = check_values(ds, block, start, weighting_tol)
+                            msg = check_values(ds, block, start, weighting_tol, stage_tol)
                             if msg:
                                 lines.append(str(f.error(msg, name, ds)))
+                                bad.add(ds)
                                 break
                     except TraceError as e:
                         lines.append(str(e))
+                        bad.add(ds)
+                lines += recombination_problems(f, name, info, bad)
             return lines
     except TraceError as e:
         return [str(e)]
+
+
+def recombination_problems(f: TraceFile, name: str, info: TraceInfo, bad=(), tol: float = RECOMBINE_TOL,
+                           block_bytes: int = BLOCK_BYTES) -> list[str]:
+    """One line per head and relation whose recorded addressing stages do not recombine into the
+    recorded weighting (trace.Recombination), checked block by block; the relations of a dataset in
+    ``bad`` (one already reported) are left out."""
+    shapes = {ds: shape for ds, (shape, _) in info.datasets.items() if ds not in bad}
+    check = Recombination(shapes, tol)
+    if not check.checks:
+        return []
+    try:
+        for start, blocks in f.step_blocks(name, check.datasets, block_bytes, info):
+            check.add(start, blocks)
+    except TraceError as e:
+        return [str(e)]
+    return [str(f.error(msg, name, ds)) for ds, msg in check.problems()]
 
 
 def trace_files(paths, recursive: bool = True, allow_external: bool = False,

@@ -23,6 +23,9 @@ class TraceRecorder:
                      write_weightings=state.write_w, read_weightings=state.read_w)
         rec.save("trace.h5")
 
+    Every dataset of the format goes in by name, each head's addressing stages too
+    (``read_gates=state.read_gate``, ``read_shifts=...``: docs/trace-format.md).
+
     With ``stream_to="run.h5"`` the steps go to a chunked, compressed HDF5 file as they
     arrive (every ``chunk_steps`` steps), so a run of any length never holds its trace in
     memory; ``close()`` (or leaving a ``with`` block) finishes the file, which appears
@@ -58,6 +61,8 @@ class TraceRecorder:
                 step[key] = a[None] if per_step else a
         for key, a in step.items():
             self._check_shape(key, a, per_step)
+        if any(key not in self._shapes for key in step):
+            self._check_new(step, per_step)
         for key, a in step.items():
             self._shapes.setdefault(key, a.shape[1:])
             self._count[key] = self._count.get(key, 0) + a.shape[0]
@@ -75,6 +80,22 @@ class TraceRecorder:
             steps = f"step {n} has" if per_step else f"steps {n} to {n + len(a) - 1} have"
             raise TraceError(f"{steps} shape {a.shape[1:]} but the earlier steps have {first}", self._path,
                              self.name, key)
+
+    def _check_new(self, step: dict[str, np.ndarray], per_step: bool) -> None:
+        """A dataset's first steps agree with the datasets recorded so far (ranks, heads, N, M, the
+        addressing stages' shapes; docs/trace-format.md): refused when they come, not when the trace is
+        saved. Later steps keep their first shape (``_check_shape``), so once is enough."""
+        specs = {k: ((1,) + shape, np.dtype(np.float32)) for k, shape in self._shapes.items()}
+        specs.update({k: (a.shape, a.dtype) for k, a in step.items()})
+        problems = check_structure(specs, partial=True)
+        if problems:
+            key, msg = problems[0]
+            if per_step:  # the step under way
+                steps = f"step {max(self._count.values(), default=0)}"
+            else:
+                n = self._count.get(key, 0)
+                steps = f"steps {n} to {n + len(step[key]) - 1}" if key in step else f"step {n}"
+            raise TraceError(f"{steps}: {msg}", self._path, self.name, key)
 
     def __len__(self) -> int:
         """Steps recorded so far (of inputs)."""

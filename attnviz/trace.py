@@ -42,6 +42,8 @@ DATASETS: dict[str, DatasetSpec] = {
 STAGES = ("content_weightings", "key_strengths", "gates", "gated_weightings", "shifts", "shifted_weightings",
           "sharpenings")
 _PER_LOCATION, _PER_HEAD = ((2, 3), "(T, N) or (T, heads, N)"), ((1, 2), "(T,) or (T, heads)")
+_LOCATION_STAGES = ("content_weightings", "gated_weightings", "shifted_weightings")  # over the N locations
+_SCALAR_STAGES = ("key_strengths", "gates", "sharpenings")  # one value per head
 _STAGE_SPECS = {"content_weightings": _PER_LOCATION, "key_strengths": _PER_HEAD, "gates": _PER_HEAD,
                 "gated_weightings": _PER_LOCATION, "shifts": ((2, 3), "(T, S) or (T, heads, S)"),
                 "shifted_weightings": _PER_LOCATION, "sharpenings": _PER_HEAD}
@@ -52,9 +54,11 @@ def stage_name(kind: str, stage: str) -> str:
     return f"{kind}_{stage}"
 
 
+_STAGE_OF: dict[str, str] = {}  # dataset -> its stage: "read_gates" -> "gates"
 for _kind in ("write", "read"):
     for _stage in STAGES:
         DATASETS[stage_name(_kind, _stage)] = DatasetSpec(False, *_STAGE_SPECS[_stage])
+        _STAGE_OF[stage_name(_kind, _stage)] = _stage
 REQUIRED = tuple(k for k, s in DATASETS.items() if s.required)
 WEIGHTINGS = ("write_weightings", "read_weightings")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -62,17 +66,19 @@ NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
 Problem = tuple  # (dataset name or None, what is wrong)
 
 
-def check_structure(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> list[Problem]:
+def check_structure(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]], partial: bool = False) -> list[Problem]:
     """Check the datasets' names, dtypes, ranks and mutual shapes.
 
     specs maps a dataset name to its (shape, dtype). Returns the problems found, each a
-    (dataset or None, message) pair; an empty list means the structure is valid.
+    (dataset or None, message) pair; an empty list means the structure is valid. With
+    ``partial``, a recording under way: required datasets may be missing, and datasets may hold
+    different numbers of steps so far.
     """
     problems: list[Problem] = []
     for name in specs:
         if name not in DATASETS:
             problems.append((name, f"unknown dataset; trace datasets are {', '.join(DATASETS)}"))
-    for name in REQUIRED:
+    for name in () if partial else REQUIRED:
         if name not in specs:
             problems.append((name, "missing required dataset (a trace needs "
                                    + ", ".join(REQUIRED) + ")"))
@@ -95,10 +101,10 @@ def check_structure(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> li
 
     ref = "inputs" if "inputs" in good else next(iter(good))
     T = good[ref][0]
-    if T == 0:
+    if T == 0 and not partial:
         problems.append((ref, f"has shape {good[ref]}: 0 time steps; a trace needs at least one"))
     for name, shape in good.items():
-        if shape[0] != T:
+        if shape[0] != T and not partial:
             problems.append((name, f"has {shape[0]} time steps but {ref} has {T}; all datasets share axis 0 (time)"))
 
     def agree(a, a_axis, b, b_axis, what):
@@ -117,6 +123,32 @@ def check_structure(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]]) -> li
                          ("reads", "read_weightings")]:
         if vec in good and weights in good and _heads(good[vec]) != _heads(good[weights]):
             problems.append((vec, f"has {_heads(good[vec])} head(s) but {weights} has {_heads(good[weights])}"))
+    problems += _stage_structure(good)
+    return problems
+
+
+def _stage_structure(good: Mapping[str, tuple[int, ...]]) -> list[Problem]:
+    """The addressing stages agree with their kind's weightings: the same heads (the heads axis may be
+    left out for one head), the same N for the per-location stages, and an odd number of shift offsets."""
+    problems = []
+    for kind in ("write", "read"):
+        weights = f"{kind}_weightings"
+        for stage in STAGES:
+            name = stage_name(kind, stage)
+            if name not in good:
+                continue
+            shape = good[name]
+            heads = (shape[1] if len(shape) == 2 else 1) if stage in _SCALAR_STAGES else _heads(shape)
+            if stage == "shifts" and shape[-1] % 2 == 0:
+                problems.append((name, f"has {shape[-1]} shift offsets; expected an odd number, S = 2R + 1 "
+                                       "(offsets -R..R)"))
+            if weights not in good:
+                continue
+            if stage in _LOCATION_STAGES and shape[-1] != good[weights][-1]:
+                problems.append((name, f"has N = {shape[-1]} (memory locations) but {weights} has N = "
+                                       f"{good[weights][-1]}"))
+            if heads != _heads(good[weights]):
+                problems.append((name, f"has {heads} head(s) but {weights} has {_heads(good[weights])}"))
     return problems
 
 
@@ -133,13 +165,16 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 
 def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: float | None = None,
-                 finite: bool = True) -> str | None:
+                 finite: bool = True, stage_tol: float | None = None) -> str | None:
     """Check one block of a dataset (rows start, start+1, ... of axis 0).
 
     Values must be finite (``finite=False`` lets NaN and infinities pass: a Trace holds what a
     model that diverged recorded, and ``validate`` reports them). With ``weighting_tol`` set, a
-    weighting must also lie in [0, 1] and sum to 1 over locations, each within that tolerance.
-    Returns the first problem found, naming the step (and location), or None.
+    weighting must also lie in [0, 1] and sum to 1 over locations, each within that tolerance. With
+    ``stage_tol`` set, an addressing stage must lie in its range within that tolerance
+    (docs/trace-format.md): gates in [0, 1], key strengths >= 0, sharpenings >= 1, and the shifts
+    and the stages' weightings in [0, 1], summing to 1. Returns the first problem found, naming the
+    step (and location), or None.
     """
     if finite and block.dtype.kind == "f":
         bad = ~np.isfinite(block)
@@ -165,7 +200,172 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
             head = f", head {idx[1]}" if len(idx) > 1 else ""
             return (f"sums to {sums[idx]:.6g} over locations at step {start + idx[0]}{head}; "
                     f"expected 1 within {weighting_tol:g}")
+    if stage_tol is not None and name in _STAGE_OF and block.size:
+        return _stage_range(_STAGE_OF[name], block, start, stage_tol)
     return None
+
+
+def _stage_range(stage: str, block: np.ndarray, start: int, tol: float) -> str | None:
+    """The first value of an addressing stage outside its range (within ``tol``), or None."""
+    b = block.astype(np.float64, copy=False)
+    if stage == "key_strengths":
+        out, what, rule = b < -tol, "key strength", "key strengths are >= 0"
+    elif stage == "sharpenings":
+        out, what, rule = b < 1 - tol, "sharpening", "sharpenings are >= 1"
+    else:
+        out = (b < -tol) | (b > 1 + tol)
+        what, rule = {"gates": ("gate", "gates"), "shifts": ("shift probability", "shift probabilities")
+                      }.get(stage, ("weight", "weights"))
+        rule += " lie in [0, 1]"
+    where = _stage_where(stage, b.shape)
+    if out.any():
+        idx = np.unravel_index(int(np.argmax(out)), b.shape)
+        return f"has {what} {b[idx]:.6g} at step {start + idx[0]}{where(idx)}; {rule}"
+    if stage in _SCALAR_STAGES:
+        return None
+    sums = b.sum(axis=-1)
+    off = np.abs(sums - 1.0) > tol
+    if off.any():
+        idx = np.unravel_index(int(np.argmax(off)), sums.shape)
+        over = "offsets" if stage == "shifts" else "locations"
+        return (f"sums to {sums[idx]:.6g} over {over} at step {start + idx[0]}{where(idx)}; "
+                f"expected 1 within {tol:g}")
+    return None
+
+
+def _stage_where(stage: str, shape):
+    """Where an index (step, [head,] [location or offset]) of a stage's block lies, in words."""
+    has_heads = len(shape) == (2 if stage in _SCALAR_STAGES else 3)
+    R = (shape[-1] - 1) // 2
+
+    def where(idx) -> str:
+        parts = [f"head {idx[1]}"] if has_heads and len(idx) > 1 else []
+        if stage not in _SCALAR_STAGES and len(idx) == len(shape):
+            parts.append(f"offset {_offset(idx[-1] - R)}" if stage == "shifts" else f"location {idx[-1]}")
+        return "".join(", " + p for p in parts)
+
+    return where
+
+
+def _offset(k: int) -> str:
+    """A shift offset as the docs write it: -1, 0, +1."""
+    return f"+{k}" if k > 0 else str(k)
+
+
+# ------------------------------------------------------------------ the stages recombine
+
+STAGE_TOL = 1e-3  # how far outside its range `attnviz validate` lets a stage's value lie (its --tol)
+RECOMBINE_TOL = 1e-4  # |recombined - recorded| allowed per location; float32 storage stays below 1e-6
+_RELATIONS = {  # relation -> the datasets it needs (as stages of one kind), and the one it recombines into
+    "interpolation": (("content_weightings", "gates", "gated_weightings", "weightings"), "gated_weightings"),
+    "shift": (("gated_weightings", "shifts", "shifted_weightings"), "shifted_weightings"),
+    "sharpening": (("shifted_weightings", "sharpenings", "weightings"), "weightings"),
+}
+
+
+class Recombination:
+    """Checks that the recorded addressing stages recombine into the recorded weightings, block by
+    block of steps (docs/trace-format.md), per head kind and head:
+
+    - interpolation: gated[t] = g[t] * content[t] + (1 - g[t]) * final[t - 1], for t >= 1 (the
+      weighting before step 0 is not in a trace: step 0 is not checked);
+    - shift: shifted[t][i] = sum_k shifts[t][k] * gated[t][(i - k) mod N], offsets k = -R..R;
+    - sharpening: final[t] = shifted[t]^gamma[t] / sum(shifted[t]^gamma[t]);
+
+    each within ``tol`` at every location. A relation is checked where all of its datasets are
+    recorded; a step holding a non-finite value is left to the value checks.
+
+    >>> r = Recombination({k: a.shape for k, a in trace.arrays.items()})
+    >>> r.add(0, {k: trace[k] for k in r.datasets})
+    >>> r.problems()  # [] when they recombine
+    """
+
+    def __init__(self, shapes: Mapping[str, tuple[int, ...]], tol: float = RECOMBINE_TOL):
+        self.tol = tol
+        self.checks = [(kind, relation) for kind in ("write", "read") for relation, (needs, _) in _RELATIONS.items()
+                       if all(stage_name(kind, s) in shapes for s in needs)]
+        names = {stage_name(kind, s) for kind, rel in self.checks for s in _RELATIONS[rel][0]}
+        self.datasets = sorted(names, key=list(DATASETS).index)  # what ``add`` needs
+        self._prev: dict[str, np.ndarray] = {}  # kind -> its weighting at the step before the next block
+        self._steps = dict.fromkeys(self.checks, 0)  # steps checked
+        self._fails: dict[tuple, list] = {}  # (kind, relation, head) -> [steps off, first step, error, location]
+
+    def add(self, start: int, blocks: Mapping[str, np.ndarray]) -> None:
+        """Check steps start, start + 1, ...: ``blocks`` holds those steps of every dataset in
+        ``datasets``; blocks come in order of their steps, each starting where the last one stopped."""
+        for kind, relation in self.checks:
+            def get(stage, kind=kind):
+                return with_heads(stage, blocks[stage_name(kind, stage)])
+
+            first = start
+            if relation == "interpolation":
+                w = get("weightings")
+                prev = np.concatenate([self._prev[kind], w[:-1]]) if kind in self._prev else w[:-1]
+                c, g, recorded = get("content_weightings"), get("gates")[..., None], get("gated_weightings")
+                if kind not in self._prev:  # step 0: the weighting before it is not recorded
+                    c, g, recorded, first = c[1:], g[1:], recorded[1:], start + 1
+                expected = g * c + (1 - g) * prev
+            elif relation == "shift":
+                recorded, expected = get("shifted_weightings"), shift(get("gated_weightings"), get("shifts"))
+            else:
+                ws, gamma, recorded = np.maximum(get("shifted_weightings"), 0), get("sharpenings"), get("weightings")
+                with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                    log_ws = np.log(ws)
+                    z = np.exp(gamma[..., None] * (log_ws - log_ws.max(axis=-1, keepdims=True)))
+                    expected = z / z.sum(axis=-1, keepdims=True)
+            self._tally(kind, relation, first, np.abs(expected - recorded))
+        for kind, relation in self.checks:
+            if relation == "interpolation":
+                self._prev[kind] = with_heads("weightings", blocks[f"{kind}_weightings"])[-1:]
+
+    def _tally(self, kind: str, relation: str, first: int, err: np.ndarray) -> None:
+        """Count the steps at which each head is off by more than tol; err: (steps, heads, N)."""
+        self._steps[kind, relation] += err.shape[0]
+        err = np.where(np.isfinite(err), err, 0.0)  # a non-finite value is reported as such
+        worst = err.max(axis=-1)  # (steps, heads)
+        for head in range(err.shape[1]):
+            off = np.flatnonzero(worst[:, head] > self.tol)
+            if off.size:
+                fail = self._fails.setdefault((kind, relation, head), [0, None, 0.0, 0])
+                if fail[1] is None:
+                    t = int(off[0])
+                    fail[1:] = [first + t, float(worst[t, head]), int(np.argmax(err[t, head]))]
+                fail[0] += off.size
+
+    def problems(self) -> list[Problem]:
+        """One (dataset, message) per head and relation that does not recombine, naming its first step."""
+        out = []
+        order = {key: i for i, key in enumerate(self.checks)}
+        for (kind, relation, head), (n, step, err, loc) in sorted(self._fails.items(),
+                                                                 key=lambda f: (order[f[0][:2]], f[0][2])):
+            formula = {
+                "interpolation": f"{kind}_gates * {kind}_content_weightings + (1 - {kind}_gates) * the "
+                                 f"{kind}_weightings of the step before",
+                "shift": f"{kind}_gated_weightings shifted by {kind}_shifts",
+                "sharpening": f"{kind}_shifted_weightings ^ {kind}_sharpenings, normalised",
+            }[relation]
+            recorded = stage_name(kind, _RELATIONS[relation][1])
+            out.append((recorded, f"{kind} head {head}: the {relation} does not recombine, first at step {step}: "
+                                  f"{recorded} at location {loc} is {err:.3g} away from {formula} (tolerance "
+                                  f"{self.tol:g}); off at {n} of the {self._steps[kind, relation]} steps checked"))
+        return out
+
+
+def shift(weightings: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Circular convolution of weightings (..., N) with shift distributions (..., S) over the offsets
+    k = -R..R: offset k moves weight from location i to i + k, out[i] = sum_k s[k] * w[(i - k) mod N]."""
+    R = (shifts.shape[-1] - 1) // 2
+    out = np.zeros(np.broadcast_shapes(weightings.shape, shifts.shape[:-1] + (1,)))
+    for j in range(shifts.shape[-1]):
+        out += shifts[..., j, None] * np.roll(weightings, j - R, axis=-1)
+    return out
+
+
+def with_heads(stage: str, block) -> np.ndarray:
+    """A block of a stage (a suffix of STAGES, or "weightings") as float64 with its heads axis:
+    (steps, heads) or (steps, heads, width)."""
+    a = np.asarray(block, np.float64)
+    return a[:, None] if a.ndim == (1 if stage in _SCALAR_STAGES else 2) else a
 
 
 def _where(name: str, idx) -> str:

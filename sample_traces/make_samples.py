@@ -7,9 +7,11 @@ Writes, beside this file:
   copy_checkpoint.npz             the best checkpoint's parameters and config (no optimiser
                                   state), for `attnviz record`;
   copy_len20.h5 / copy_len20.npz  that model on a new length-20 sequence (every array,
-                                  memory included), the paper's figure;
+                                  memory and the heads' addressing stages included), the paper's figure;
   copy_len50.h5                   the same model on length 50 (generalisation beyond training);
-  copy_training.h5                the probe trace early, midway and at the end of training.
+  copy_training.h5                the probe trace early, midway and at the end of training (as
+                                  the run recorded it: its snapshots hold the addressing stages
+                                  only if the run recorded them).
 
 Without a run folder it re-records the first three from the shipped checkpoint (the same
 sequences, so the same arrays) and gives copy_training.h5's snapshots an output mask if they

@@ -31,7 +31,28 @@ def copy_like_arrays(L: int = 5, N: int = 16, M: int = 4, width: int = 8, seed: 
     if heads:
         for k in ("write_weightings", "read_weightings"):
             arrays[k] = np.repeat(arrays[k][:, None, :], heads, axis=1)
+    if full:
+        for kind in ("write", "read"):
+            arrays.update(walk_stages(kind, arrays[f"{kind}_weightings"]))
     return arrays
+
+
+def walk_stages(kind: str, weightings: np.ndarray) -> dict[str, np.ndarray]:
+    """Addressing stages that recombine exactly into a walk of one-hot weightings (moving at most one
+    location a step): location-based (gate 0; a uniform content weighting, key strength 0), shifted by
+    each step's move, sharpening 1. Step 0 shifts by 0 from itself."""
+    w = weightings.astype(np.float32)
+    N = w.shape[-1]
+    loc = w.argmax(axis=-1)
+    move = np.zeros_like(loc)
+    move[1:] = (loc[1:] - loc[:-1] + N // 2) % N - N // 2
+    shifts = np.zeros(loc.shape + (3,), np.float32)
+    np.put_along_axis(shifts, (move + 1)[..., None], 1.0, axis=-1)
+    gated = np.concatenate([w[:1], w[:-1]])
+    return {f"{kind}_content_weightings": np.full(w.shape, 1 / N, np.float32),
+            f"{kind}_key_strengths": np.zeros(loc.shape, np.float32), f"{kind}_gates": np.zeros(loc.shape, np.float32),
+            f"{kind}_gated_weightings": gated, f"{kind}_shifts": shifts, f"{kind}_shifted_weightings": w.copy(),
+            f"{kind}_sharpenings": np.ones(loc.shape, np.float32)}
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import attnviz
+from attnviz.trace import STAGES
 
 SAMPLES = Path(__file__).resolve().parent.parent / "sample_traces"
 
@@ -21,6 +22,10 @@ def test_samples_are_valid_real_recordings_of_the_learned_walk():
                                      a["output_mask"])
         assert d["learned"] and d["wrong_bits"] <= 0.01 * d["scored_bits"], (name, d)
         assert d["write"]["direction"] == d["read"]["direction"]  # one walk, in the direction training chose
+        assert {f"{kind}_{stage}" for kind in ("write", "read") for stage in STAGES} <= set(a), name
+        assert attnviz.validate_file(SAMPLES / name) == []  # the stages recombine into the weightings
+        write, read = attnviz.addressing_summary(t)
+        assert read["shifts"]["-1"]["output_steps"] == L - 1 and read["content_lookup"]["count"] == 0, name
 
 
 def test_shipped_checkpoint_records_the_walk_and_copies(tmp_path):

@@ -122,8 +122,11 @@ class GradientPool:
     def _share(self, kind: str, jobs: list, local):
         """Send worker k the job ``(kind, jobs[k])``, compute ``local()`` here meanwhile, and return
         its result with the workers' replies, in worker order."""
-        for (_, conn, _), job in zip(self.workers, jobs, strict=True):
-            conn.send((kind, job))
+        try:
+            for (_, conn, _), job in zip(self.workers, jobs, strict=True):
+                conn.send((kind, job))
+        except OSError:  # a broken pipe: the worker is gone
+            raise WorkerLost("the gradient worker process ended (killed?)") from None
         try:
             mine = local()
         finally:  # every reply is collected, so that the pipes stay in step even after an error

@@ -11,6 +11,7 @@ from attnviz.ntm.optim import Adam, RMSProp
 from attnviz.ntm.record import record
 from attnviz.ntm.tasks import TASKS, get_task
 from attnviz.ntm.train import METRICS, Trainer, run, snapshot_due
+from attnviz.trace import STAGES, Recombination, stage_name
 
 TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
 
@@ -190,8 +191,12 @@ def test_run_events_and_files(tmp_path):
     assert kinds.count("step") == 8 and kinds[-1] == "done"
     assert [e["step"] for e in events if e["kind"] == "trace"] == [s for s in range(1, 9) if snapshot_due(s, 4)]
     trace = next(e for e in events if e["kind"] == "trace")
+    stages = {stage_name(kind, stage) for kind in ("write", "read") for stage in STAGES}
     assert set(trace["arrays"]) == {"inputs", "outputs", "targets", "write_weightings", "read_weightings",
-                                    "adds", "erases", "reads", "memory", "output_mask"}
+                                    "adds", "erases", "reads", "memory", "output_mask"} | stages
+    check = Recombination({k: a.shape for k, a in trace["arrays"].items()})  # every stage, as it recombines
+    check.add(0, trace["arrays"])
+    assert len(check.checks) == 6 and check.problems() == []
     L = trace["metadata"]["sequence_length"]
     assert trace["arrays"]["output_mask"].tolist() == [False] * (L + 1) + [True] * L  # the copy's output phase
     assert trace["metadata"]["task"] == "copy" and trace["metadata"]["step"] == 1  # the first snapshot
