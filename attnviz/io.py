@@ -774,7 +774,7 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
                 for ds in info.datasets:
                     try:
                         for start, block in f.blocks(name, ds, info=info):
-                            msg = check_values(ds, block, start, weighting_tol, stage_tol)
+                            msg = check_values(ds, block, start, weighting_tol, stage_tol=stage_tol)
                             if msg:
                                 lines.append(str(f.error(msg, name, ds)))
                                 bad.add(ds)

@@ -164,7 +164,7 @@ def _dtype_name(dtype: np.dtype) -> str:
     return str(dtype)
 
 
-def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: float | None = None,
+def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: float | None = None, *,
                  finite: bool = True, stage_tol: float | None = None) -> str | None:
     """Check one block of a dataset (rows start, start+1, ... of axis 0).
 
