@@ -90,6 +90,8 @@ def read_run(path: Path) -> dict:
         return run
     state = run_state(path)
     run["state"] = {"new": "empty"}.get(state["state"], state["state"])
+    if state["reason"] == "diverged":  # stopped by a loss or gradient that was not finite
+        run["state"] = "diverged"
     run["reason"] = state["reason"]
     return run
 

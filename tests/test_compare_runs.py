@@ -48,6 +48,12 @@ def sweep(tmp_path):
     return d
 
 
+def test_a_run_that_diverged_says_so(tmp_path):
+    make_run(tmp_path / "seed0", 0, curve(30, 40), state=("stopped", "diverged"))
+    make_run(tmp_path / "seed1", 1, curve(30, 40), state=("stopped", "interrupted"))
+    assert [r["state"] for r in compare_runs([tmp_path])["runs"]] == ["diverged", "stopped"]
+
+
 def test_crossing_is_the_first_of_ten_in_a_row():
     wrong = [5, 0.5, 0.5, 2] + [0.5] * 10
     assert crossing(np.arange(14) * 10, np.arange(14) * 1.0, wrong, 1.0) == (40, 4.0)
