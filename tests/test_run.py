@@ -121,6 +121,23 @@ def test_plot_a_run_folder_with_no_snapshot_one_or_many(tmp_path, runner):
     assert last.shape[0] > 700  # the paper layout's three rows
 
 
+def test_plot_a_run_folder_that_diverged_draws_the_sequence_it_stopped_on(tmp_path, runner):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    (folder / "metrics.csv").write_text(HEADER + "50,1600,80.5,79.1,30.25,0.001,0,1.5\n")
+    attnviz.save(snapshot(50), folder / "traces.h5")
+    arrays = copy_like_arrays(L=5, N=64)
+    arrays["read_weightings"][7:] = np.nan
+    attnviz.save(Trace(arrays, {"task": "copy"}), folder / "diverged.h5")
+    r = run(runner, "plot", folder)
+    assert r.exit_code == 0, r.output
+    assert (folder / "figures" / "diverged.png").is_file() and "diverged.png" in r.stdout
+    from attnviz.plot.colors import NONFINITE_RGBA
+
+    pixels = np.asarray(Image.open(folder / "figures" / "diverged.png").convert("RGB"))
+    assert (pixels == NONFINITE_RGBA[:3]).all(axis=-1).sum() > 100  # the NaN steps, in their colour
+
+
 @pytest.mark.parametrize("args, option", [
     (["--trace", "nonexistent"], "--trace"), (["--shard", "3/4"], "--shard"), (["--jobs", "7"], "--jobs"),
     (["-o", "OUT/x.png"], "-o/--output"), (["-f", "svg"], "--format svg"), (["-f", "png", "-f", "pdf"], "--format pdf"),

@@ -12,7 +12,7 @@ import numpy as np
 from ..errors import AttnvizError, OptionError
 from .options import PlotOptions
 
-METRICS_FILE, TRACES_FILE = "metrics.csv", "traces.h5"
+METRICS_FILE, TRACES_FILE, DIVERGED_FILE = "metrics.csv", "traces.h5", "diverged.h5"
 CONVERGED_BELOW = 0.1  # the trainer's default threshold, held-out wrong bits per sequence
 # Run folders written before metrics.csv named its units: old name -> (name, factor)
 OLD_COLUMNS = {"loss": ("train_bits_per_seq", 1 / math.log(2)), "bits_per_sequence": ("heldout_bits_per_seq", 1.0),
@@ -107,7 +107,8 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
              max_bytes: int | None = None, html: bool = False, allow_external: bool = False,
              on_write: Callable[[Path], None] | None = None) -> list[Path]:
     """Draw a training run's folder into ``out_dir`` (default RUN_DIR/figures): learning_curves.png,
-    evolution.gif (one frame per snapshot, on one shared view) and last_snapshot.png; with ``html``
+    evolution.gif (one frame per snapshot, on one shared view), last_snapshot.png, and diverged.png
+    when the run diverged (its diverged.h5: the sequence it stopped on); with ``html``
     also run.html, the interactive page (its curve, and a slider over the snapshots). Returns the
     paths written, and hands each to ``on_write`` as soon as it is written (so that files written
     before an error are known); a run with no snapshot yet gets its curves only. Its metrics.csv
@@ -152,6 +153,10 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
                        allow_external=allow_external)])
         with open_traces(traces, max_bytes, allow_external) as f:
             wrote(export(f.load(items[-1].name), out / "last_snapshot.png", opts))
+    diverged = run_dir / DIVERGED_FILE
+    if diverged.is_file() and (allow_external or not diverged.is_symlink()):  # the sequence a diverged run stopped on
+        with open_traces(diverged, max_bytes, allow_external) as f:
+            wrote(export(f.load(), out / "diverged.png", opts))
     if html:
         wrote([run_page(run_dir, out / "run.html", metrics, items, opts, fps, max_bytes, allow_external)])
     return written
