@@ -8,6 +8,7 @@ import csv
 import io
 import json
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -51,8 +52,6 @@ def _looks_like_run(p: Path) -> bool:
 
 def _natural(p: Path):
     """seed2 before seed10."""
-    import re
-
     return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", p.name)]
 
 
@@ -181,8 +180,12 @@ def _flatten(config: dict) -> dict:
 
 
 def _plain(v) -> str:
-    return "-" if v is None else json.dumps(v) if not isinstance(v, str | int | float) else f"{v:g}" if isinstance(
-        v, float) else str(v)
+    """A configuration value in a group's name: 0.001, adam, {"shift_bias": "forward"}; - when unset."""
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:g}"
+    return str(v) if isinstance(v, str | int) else json.dumps(v)
 
 
 def _row(r: dict, group: str | None) -> dict:

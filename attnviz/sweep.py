@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from . import workers
 from .errors import AttnvizError, OptionError
 from .training import run_state, train
 
@@ -133,9 +134,7 @@ def _train_seed(run_dir, seed: int, resume: bool, kwargs: dict) -> dict:
 
 def _side_by_side(run_dir, todo, parallel, kwargs, results, running, report) -> None:
     """Train ``parallel`` seeds at once, each in a forked process with one gradient process."""
-    import multiprocessing as mp
-
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+    ctx = workers.context()
     done = ctx.Queue()
     kwargs = {**kwargs, "processes": 1}
     procs: dict[int, object] = {}

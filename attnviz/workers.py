@@ -13,9 +13,13 @@ def default_jobs() -> int:
     return os.cpu_count() or 1
 
 
-def pool(jobs: int):
-    """A multiprocessing pool of ``jobs`` workers, forked where the system can fork."""
+def context():
+    """multiprocessing's fork context where the system can fork, else its default."""
     import multiprocessing as mp
 
-    ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
-    return ctx.Pool(jobs)
+    return mp.get_context("fork") if "fork" in mp.get_all_start_methods() else mp.get_context()
+
+
+def pool(jobs: int):
+    """A multiprocessing pool of ``jobs`` workers, forked where the system can fork."""
+    return context().Pool(jobs)
