@@ -59,6 +59,20 @@ for _kind in ("write", "read"):
     for _stage in STAGES:
         DATASETS[stage_name(_kind, _stage)] = DatasetSpec(False, *_STAGE_SPECS[_stage])
         _STAGE_OF[stage_name(_kind, _stage)] = _stage
+# The Differentiable Neural Computer's memory (docs/trace-format.md): optional; "heads" are its write heads,
+# but for free_gates and read_modes, its read heads. dnc_write_gates is the DNC's write gate (write_gates is
+# the NTM write heads' interpolation gate, an addressing stage).
+DNC = {
+    "usage": DatasetSpec(False, (2,), "(T, N)"),
+    "allocation_weightings": DatasetSpec(False, (2, 3), "(T, N) or (T, write heads, N)"),
+    "dnc_write_gates": DatasetSpec(False, (1, 2), "(T,) or (T, write heads)"),
+    "allocation_gates": DatasetSpec(False, (1, 2), "(T,) or (T, write heads)"),
+    "free_gates": DatasetSpec(False, (1, 2), "(T,) or (T, read heads)"),
+    "read_modes": DatasetSpec(False, (2, 3), "(T, modes) or (T, read heads, modes), modes = 2 x write heads + 1"),
+    "precedence_weightings": DatasetSpec(False, (2, 3), "(T, N) or (T, write heads, N)"),
+    "link_matrices": DatasetSpec(False, (3, 4), "(T, N, N) or (T, write heads, N, N)"),
+}
+DATASETS.update(DNC)
 REQUIRED = tuple(k for k, s in DATASETS.items() if s.required)
 WEIGHTINGS = ("write_weightings", "read_weightings")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -547,6 +561,10 @@ for _kind in ("write", "read"):  # the addressing stages as attributes too: trac
     for _stage in STAGES:
         setattr(Trace, stage_name(_kind, _stage), _optional(stage_name(_kind, _stage),
                                                             f"{_STAGE_SPECS[_stage][1]} of the {_kind} heads, or None"))
+
+for _name, _spec in DNC.items():  # and the DNC's: trace.usage, trace.read_modes
+    setattr(Trace, _name, _optional(_name, f"{_spec.shape_doc}, or None"))
+
 
 def name_problem(name: str) -> str | None:
     """Why a (normalised) trace name is not allowed, or None: a name is parts separated by '/',
