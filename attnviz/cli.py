@@ -153,6 +153,7 @@ Layout = _choices("Layout", ("grid", "paper", "addressing"))
 Reduction = _choices("Reduction", ("max", "mean"))
 TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall"))
 Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
+ModelName = _choices("ModelName", ("ntm", "dnc"))
 Controller = _choices("Controller", ("lstm", "feedforward"))
 Format = _choices("Format", ("png", "svg", "pdf", "html"))
 
@@ -777,8 +778,8 @@ def _settings(items: list[str]) -> dict:
     """--set KEY=VALUE pairs, checked against the configurations' fields; VALUE read as JSON if it is."""
     import json
 
-    from .ntm.config import NTMConfig
-    from .ntm.train import TrainConfig
+    from .trainer.ntm.config import NTMConfig
+    from .trainer.train import TrainConfig
 
     own = {"model", "task", "seed", "max_steps", "max_seconds", "processes"}  # these have options of their own
     fields = {f.name for f in dataclasses.fields(TrainConfig)} - own
@@ -908,6 +909,9 @@ def train(
     run_dir: Annotated[Path | None, typer.Option("--run-dir", metavar="DIR", help="Folder for config, metrics, "
                                                  "checkpoints and traces \\[default: runs/TASK-seedSEED].",
                                                  show_default=False)] = None,
+    architecture: Annotated[ModelName, typer.Option("--model", metavar="MODEL", help="The memory network: ntm (the "
+                                                    "Neural Turing Machine) or dnc (the Differentiable Neural "
+                                                    "Computer).")] = ModelName.ntm,
     seed: Annotated[int, typer.Option(help="Seed for weights and data: the same seed, the same run.")] = 0,
     resume: Annotated[Path | None, typer.Option(metavar="DIR", help="Continue the run in this folder from its "
                                                                     "checkpoint.", show_default=False)] = None,
@@ -936,9 +940,12 @@ def train(
                                              show_default=False)] = None,
     controller: Annotated[Controller, typer.Option(metavar="KIND", help="The controller network: "
                                                                         f"{_listed(Controller)}.")] = Controller.lstm,
-    controller_size: Annotated[int, typer.Option(help="Controller units.")] = 100,
-    memory_size: Annotated[int, typer.Option(help="N, memory locations.")] = 128,
-    word_size: Annotated[int, typer.Option(help="M, memory word width.")] = 20,
+    controller_size: Annotated[int, typer.Option(help="Controller units \\[default: the model's: 100 for the NTM, "
+                                                      "64 for the DNC].", show_default=False)] = 100,
+    memory_size: Annotated[int, typer.Option(help="N, memory locations \\[default: the model's: 128 for the NTM, "
+                                                  "32 for the DNC].", show_default=False)] = 128,
+    word_size: Annotated[int, typer.Option(help="M, memory word width \\[default: the model's: 20 for the NTM, "
+                                                "16 for the DNC].", show_default=False)] = 20,
     read_heads: Annotated[int, typer.Option(help="Read heads.")] = 1,
     write_heads: Annotated[int, typer.Option(help="Write heads.")] = 1,
     processes: Annotated[int, typer.Option(help="Worker processes for the gradient (0: one per core, up to 2). "
@@ -953,7 +960,8 @@ def train(
                                                  "with its share of the cores \\[default: 1, one after "
                                                  "another].", show_default=False)] = None,
 ):
-    """Train the reference Neural Turing Machine (numpy) and record traces of what it does.
+    """Train the reference Neural Turing Machine or Differentiable Neural Computer (numpy) and record traces of
+    what it does.
 
     Stops when held-out wrong bits per sequence stay below 0.1 for 10 evaluations in a row,
     or at --max-steps / --max-seconds. Ctrl-C (or SIGTERM) stops after a checkpoint, with exit
@@ -963,6 +971,7 @@ def train(
 
     Python: [bold]attnviz.train(task="copy", run_dir="runs/copy", seed=0)[/bold]
     """
+    from .trainer.models import foreign_option
     from .training import train as train_run
 
     given = {p for p in ctx.params if ctx.get_parameter_source(p).name == "COMMANDLINE"}
@@ -971,13 +980,14 @@ def train(
     if seeds is not None and given & {"seed", "resume"}:
         raise typer.BadParameter(f"--seeds trains one run per seed: --{sorted(given & {'seed', 'resume'})[0]} "
                                  "has no place beside it (run the same command again to continue a sweep)")
-    if resume and given & {"task", "seed", "run_dir", "config"}:
-        raise typer.BadParameter("--resume continues a run as it was: --task, --seed, --run-dir and --config "
-                                 "come from its folder")
-    task, optimizer, controller = task.value, optimizer.value, controller.value
+    if resume and given & {"task", "architecture", "seed", "run_dir", "config"}:
+        raise typer.BadParameter("--resume continues a run as it was: --task, --model, --seed, --run-dir and "
+                                 "--config come from its folder")
+    task, optimizer, controller, architecture = task.value, optimizer.value, controller.value, architecture.value
     model = {"controller": controller, "controller_size": controller_size, "memory_size": memory_size,
              "word_size": word_size, "read_heads": read_heads, "write_heads": write_heads}
-    kw = {"task": task, "seed": seed, "max_steps": max_steps, "max_seconds": max_seconds, "processes": processes,
+    kw = {"task": task, "architecture": architecture, "seed": seed, "max_steps": max_steps,
+          "max_seconds": max_seconds, "processes": processes,
           "trace_every": trace_every, "checkpoint_every": checkpoint_every, "batch_size": batch_size,
           "optimizer": optimizer, "lr": lr, "model": model}
     # Only what was given: the library's defaults (some of them the task's), the file or the resumed
@@ -992,6 +1002,9 @@ def train(
             kw[key] = value
     if not kw.get("model"):
         kw.pop("model", None)
+    problem = foreign_option(kw.get("architecture", "ntm"), kw.get("model", {})) if not (resume or config) else None
+    if problem:
+        raise typer.BadParameter(problem)
     if seeds is not None:
         _sweep(seeds, shard, parallel, run_dir, quiet, config, kw)
         return

@@ -161,7 +161,7 @@ def group_labels(configs: list[dict]) -> list[str]:
 def _resolved(config: dict) -> dict:
     """A run's configuration with the fields it leaves out set as the trainer sets them (a run
     folder written before a field existed); as it is when it is not a TrainConfig's."""
-    from .ntm.config import TrainConfig
+    from .trainer.config import TrainConfig
 
     try:
         return TrainConfig.from_dict(config).to_dict()

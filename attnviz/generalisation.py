@@ -42,8 +42,8 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
     """
     from threadpoolctl import threadpool_limits
 
-    from .ntm.checkpoint import CheckpointError, load_model
-    from .ntm.record import recordable_steps
+    from .trainer.checkpoint import CheckpointError, load_model
+    from .trainer.record import recordable_steps
 
     source = _checkpoint_file(checkpoint)
     if isinstance(sequences, bool) or not isinstance(sequences, int | np.integer) or sequences < 1:
@@ -62,9 +62,9 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
                               f"{need / 2**20:,.0f} MiB, more than {EVAL_BYTES // 2**20:,} MiB; give fewer "
                               "--sequences or smaller sizes")
     largest = max(cases, key=lambda c: _steps(task, c))
-    if path is not None and _steps(task, largest) > recordable_steps(model.cfg):
+    if path is not None and _steps(task, largest) > recordable_steps(model):
         raise OptionError(f"{_describe(largest)}: {_steps(task, largest):,} steps, too long to record its trace "
-                          f"(this model records at most {recordable_steps(model.cfg):,}); --no-figure "
+                          f"(this model records at most {recordable_steps(model):,}); --no-figure "
                           "measures it without a figure or trace")
     with threadpool_limits(limits=1, user_api="blas"):  # as in training: small products, 4 times faster here
         rows = [_score(model, task, case, sequences) for case in cases]
@@ -82,7 +82,7 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
 
 def _kind(task) -> str:
     """'repeat-copy' and 'associative-recall' have their own sizes; any other task is sized as copy."""
-    from .ntm.tasks import AssociativeRecall, RepeatCopy
+    from .trainer.tasks import AssociativeRecall, RepeatCopy
 
     return "repeat-copy" if isinstance(task, RepeatCopy) else "associative-recall" if isinstance(
         task, AssociativeRecall) else "copy"
@@ -175,8 +175,8 @@ def _describe(case) -> str:
 def _score(model, task, case, n: int) -> dict:
     """One row: ``n`` sequences of one size, from the size's probe seed, scored as the held-out
     evaluation scores (outputs thresholded at 0.5, scored steps only)."""
-    from .ntm.model import bce_loss, wrong_bits
-    from .ntm.train import LN2
+    from .trainer.loss import bce_loss, wrong_bits
+    from .trainer.train import LN2
 
     seed = _probe_seed(task, case)
     b = _make(task, np.random.default_rng(seed), n, case)

@@ -1,5 +1,5 @@
 """The Python API behind `attnviz train` and `attnviz record`: the numpy trainer, wired to
-trace files. (attnviz.ntm itself writes no HDF5 and draws nothing.)"""
+trace files. (attnviz.trainer itself writes no HDF5 and draws nothing.)"""
 
 from __future__ import annotations
 
@@ -11,12 +11,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .errors import AttnvizError
-from .ntm import record as ntm_record
-from .ntm import train as ntm_train
-from .ntm.checkpoint import CheckpointError, load_model
-from .ntm.config import TrainConfig, make_model_config, make_task
-from .ntm.parallel import WorkerLost
 from .trace import Trace
+from .trainer import record as trainer_record
+from .trainer import train as trainer_train
+from .trainer.checkpoint import CheckpointError, load_model
+from .trainer.config import TrainConfig, make_task
+from .trainer.models import make_model_config
+from .trainer.parallel import WorkerLost
 
 TRACE_FILE = "traces.h5"
 DIVERGED_FILE = "diverged.h5"  # the trace of the sequence whose loss or gradient went non-finite
@@ -52,7 +53,7 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
     try:
         if resume is not None:
             run_dir = Path(resume)
-            trainer = ntm_train.Trainer.load(run_dir / "checkpoint.npz")
+            trainer = trainer_train.Trainer.load(run_dir / "checkpoint.npz")
             given = {k: v for k, v in (("task", task), ("seed", seed)) if v is not None}
             _check_resume_options(run_dir, trainer.cfg, {**overrides, **given})
             if config is not None:
@@ -62,7 +63,7 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
         else:
             cfg = TrainConfig.from_dict(_settings(config, task=task, seed=seed, max_steps=max_steps,
                                                   max_seconds=max_seconds, processes=processes, **overrides))
-            trainer = ntm_train.Trainer(cfg)
+            trainer = trainer_train.Trainer(cfg)
             run_dir = Path(run_dir or f"runs/{cfg.task}-seed{cfg.seed}")
     except (ValueError, TypeError) as e:
         raise AttnvizError(str(e)) from None
@@ -105,7 +106,7 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
     write_status(run_dir, "running")
     reason = "failed"
     try:
-        reason = ntm_train.run(trainer, run_dir, handle, should_stop=should_stop)
+        reason = trainer_train.run(trainer, run_dir, handle, should_stop=should_stop)
     except WorkerLost as e:
         raise AttnvizError(f"{run_dir}: {e} at step {trainer.progress.step:,}; the last checkpoint is kept: "
                            f"continue with attnviz train --resume {run_dir}") from None
@@ -194,7 +195,7 @@ def load_config(path) -> dict:
     unknown = sorted(set(config) - {f.name for f in dataclasses.fields(TrainConfig)})
     if unknown:
         raise AttnvizError(f"{path}: unknown training option {unknown[0]!r}; the options are the fields of "
-                           "attnviz.ntm.config.TrainConfig (docs/cli.md)")
+                           "attnviz.trainer.config.TrainConfig (docs/cli.md)")
     return config
 
 
@@ -283,7 +284,7 @@ def record_trace(model, task, meta: dict, checkpoint, length: int, seed: int, **
     """The trace of ``model`` (loaded from ``checkpoint``, a file or run folder, with its metadata
     ``meta``) on one new sequence, its metadata naming the checkpoint, its step and its run's seed."""
     try:
-        arrays, metadata = ntm_record.record(model, task, length, seed, **make_options)
+        arrays, metadata = trainer_record.record(model, task, length, seed, **make_options)
     except ValueError as e:
         raise AttnvizError(f"{_checkpoint_path(checkpoint)}: {e}") from None
     progress = meta.get("progress", {})

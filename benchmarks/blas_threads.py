@@ -20,14 +20,14 @@ import sys
 
 CODE = """
 import json, sys, time
-import attnviz.ntm.parallel as parallel, attnviz.ntm.train as train
+import attnviz.trainer.parallel as parallel, attnviz.trainer.train as train
 if {disable}:
     class NoLimit:
         def __init__(self, *a, **k): pass
         def restore_original_limits(self): pass
     train.threadpool_limits = parallel.threadpool_limits = NoLimit
 from threadpoolctl import threadpool_info
-from attnviz.ntm.config import TrainConfig
+from attnviz.trainer.config import TrainConfig
 t = train.Trainer(TrainConfig(seed=0, max_steps={steps}, trace_every=0, checkpoint_every=0, eval_every=10**9))
 start = time.perf_counter()
 import tempfile

@@ -19,9 +19,9 @@ import numpy as np
 
 from attnviz.analysis import copy_diagnostics
 from attnviz.generalisation import generalise
-from attnviz.ntm.checkpoint import load_model
-from attnviz.ntm.model import wrong_bits
-from attnviz.ntm.record import record
+from attnviz.trainer.checkpoint import load_model
+from attnviz.trainer.loss import wrong_bits
+from attnviz.trainer.record import record
 
 
 def main():

@@ -52,10 +52,10 @@ IMPORTS_ONLY = "import matplotlib; matplotlib.use('Agg'); import h5py, numpy"
 
 def make_traces(d: Path, n: int) -> None:
     import attnviz
-    from attnviz.ntm.checkpoint import load_model
-    from attnviz.ntm.model import NTM
-    from attnviz.ntm.record import record
-    from attnviz.ntm.tasks import get_task
+    from attnviz.trainer.checkpoint import load_model
+    from attnviz.trainer.ntm.model import NTM
+    from attnviz.trainer.record import record
+    from attnviz.trainer.tasks import get_task
 
     if len(list(d.glob("*.h5"))) == n:
         return
@@ -63,7 +63,7 @@ def make_traces(d: Path, n: int) -> None:
         model, task, _ = load_model(CHECKPOINT)
     else:
         task = get_task("copy")
-        from attnviz.ntm.config import NTMConfig
+        from attnviz.trainer.ntm.config import NTMConfig
 
         model = NTM.create(NTMConfig(task.input_size, task.output_size))
     for i in range(n):

@@ -14,8 +14,8 @@ import argparse
 
 import numpy as np
 
-from attnviz.ntm.checkpoint import load_model
-from attnviz.ntm.parallel import batch_scores
+from attnviz.trainer.checkpoint import load_model
+from attnviz.trainer.parallel import batch_scores
 
 
 def by_length(model, task, counts, sequences=64, seed=7):

@@ -36,8 +36,8 @@ def measure(cmd: list[str]) -> dict:
 
 def make_snapshots(path: Path, n: int) -> None:
     import attnviz
-    from attnviz.ntm.checkpoint import load_model
-    from attnviz.ntm.record import record
+    from attnviz.trainer.checkpoint import load_model
+    from attnviz.trainer.record import record
 
     if path.exists():
         return

@@ -2,7 +2,7 @@
 
     python benchmarks/train_convergence.py --seeds 0 1 2 [--max-seconds 600] [--set 'task="repeat-copy"']
 
-Runs the real trainer (attnviz.ntm.train) with its defaults (or --set overrides of TrainConfig
+Runs the real trainer (attnviz.trainer.train) with its defaults (or --set overrides of TrainConfig
 fields) in a temporary folder and reports, per seed: wall time and sequences until sustained
 convergence (held-out wrong bits per sequence below converge_below, 0.1, for 10 evaluations in a
 row), training throughput, and for each of the thresholds 1 and 0.1 when held-out wrong bits per
@@ -21,8 +21,8 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from attnviz.ntm.config import TrainConfig
-from attnviz.ntm.train import Trainer, run
+from attnviz.trainer.config import TrainConfig
+from attnviz.trainer.train import Trainer, run
 
 
 def one(seed: int, max_seconds: float, overrides: dict, keep: str | None = None) -> dict:

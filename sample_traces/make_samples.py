@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 
 import attnviz
-from attnviz.ntm.checkpoint import load_checkpoint, save_checkpoint
+from attnviz.trainer.checkpoint import load_checkpoint, save_checkpoint
 
 HERE = Path(__file__).resolve().parent
 COMMAND = "attnviz train --task copy --seed 0"

@@ -358,7 +358,7 @@ def test_train_resume_and_record_through_the_cli(runner, tmp_path):
 
 
 def test_train_says_when_it_rolls_back(runner, tmp_path, monkeypatch):
-    import attnviz.ntm.train as train_mod
+    import attnviz.trainer.train as train_mod
 
     scores = iter([3.0, 40.0])  # learned, then collapsed
     real = train_mod.evaluate

@@ -174,9 +174,9 @@ def test_usage_errors_are_one_line_and_exit_2(runner, tmp_path, args, words):
 
 def test_cli_choices_are_the_librarys():
     from attnviz.cli import Controller, Layout, Optimizer, Reduction, TaskName
-    from attnviz.ntm.optim import OPTIMIZERS
-    from attnviz.ntm.tasks import TASKS
     from attnviz.plot.options import LAYOUTS, REDUCTIONS
+    from attnviz.trainer.optim import OPTIMIZERS
+    from attnviz.trainer.tasks import TASKS
 
     assert [e.value for e in Layout] == list(LAYOUTS) and [e.value for e in Reduction] == list(REDUCTIONS)
     assert [e.value for e in TaskName] == list(TASKS) and [e.value for e in Optimizer] == list(OPTIMIZERS)

@@ -10,7 +10,7 @@ import pytest
 import attnviz
 from attnviz import Trace, save
 from attnviz.compare import COLUMNS, compare_runs, crossing
-from attnviz.ntm.train import METRICS
+from attnviz.trainer.train import METRICS
 from attnviz.training import write_status
 
 from conftest import copy_like_arrays, run

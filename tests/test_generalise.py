@@ -10,11 +10,11 @@ import pytest
 import attnviz
 from attnviz.errors import OptionError
 from attnviz.generalisation import generalise
-from attnviz.ntm.checkpoint import load_model
-from attnviz.ntm.config import TrainConfig
-from attnviz.ntm.model import wrong_bits
-from attnviz.ntm.train import Trainer
-from attnviz.ntm.train import run as train_run
+from attnviz.trainer.checkpoint import load_model
+from attnviz.trainer.config import TrainConfig
+from attnviz.trainer.loss import wrong_bits
+from attnviz.trainer.train import Trainer
+from attnviz.trainer.train import run as train_run
 
 from conftest import run
 

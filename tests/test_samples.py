@@ -45,10 +45,11 @@ def test_no_task_starts_with_a_built_in_walk(task_name):
     """Before any update a default model walks in no direction, on every task: its trace shows no
     run of +1 or -1 moves longer than half the sequence (the figure's walk is learned, not drawn by
     the start). The old forward shift bias, still an option, fails this."""
-    from attnviz.ntm.config import TrainConfig, make_model_config
-    from attnviz.ntm.model import NTM
-    from attnviz.ntm.record import record
-    from attnviz.ntm.tasks import get_task
+    from attnviz.trainer.config import TrainConfig
+    from attnviz.trainer.models import make_model_config
+    from attnviz.trainer.ntm.model import NTM
+    from attnviz.trainer.record import record
+    from attnviz.trainer.tasks import get_task
 
     def longest_walk(model_options):
         task = get_task(task_name)

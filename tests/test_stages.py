@@ -348,16 +348,17 @@ def test_the_shipped_checkpoint_records_every_stage_and_they_recombine(tmp_path)
 
 
 def test_the_trainer_names_the_stages_as_the_format_does():
-    from attnviz.ntm import record
+    from attnviz.trainer.ntm import recording
 
-    assert record.STAGES == STAGES  # written out there: attnviz.ntm imports nothing of attnviz outside it
+    assert recording.STAGES == STAGES  # written out there: attnviz.trainer imports nothing of attnviz outside it
 
 
 def test_every_head_of_a_model_with_several_records_its_stages():
-    from attnviz.ntm.config import TrainConfig, make_model_config
-    from attnviz.ntm.model import NTM
-    from attnviz.ntm.record import record
-    from attnviz.ntm.tasks import get_task
+    from attnviz.trainer.config import TrainConfig
+    from attnviz.trainer.models import make_model_config
+    from attnviz.trainer.ntm.model import NTM
+    from attnviz.trainer.record import record
+    from attnviz.trainer.tasks import get_task
 
     task = get_task("copy")
     model = {"controller_size": 16, "memory_size": 12, "word_size": 6, "read_heads": 2, "write_heads": 3,
@@ -404,7 +405,7 @@ def _recall_trace() -> Trace:
     the write head walks +1 a step; the read head is diffuse until the second query delimiter (step 16),
     where its content weighting finds the query's location (4) and a shift of +1 takes it to the next
     item's (5), which it then reads out, moving +1 a step."""
-    from attnviz.ntm.tasks import get_task
+    from attnviz.trainer.tasks import get_task
 
     b = get_task("associative-recall").make(np.random.default_rng(0), 1, 3)
     T, N = b.x.shape[0], 16

@@ -1,6 +1,6 @@
 """One head's addressing, stage by stage: ``--layout addressing``.
 
-An NTM head makes its weighting in four stages (Graves et al. 2014, section 3.3; attnviz.ntm.addressing):
+An NTM head makes its weighting in four stages (Graves et al. 2014, section 3.3; attnviz.trainer.ntm.addressing):
 the content weighting w_c = softmax(beta * cosine(key, memory rows)), the interpolation with the head's
 last weighting by the gate g, the circular shift by the distribution s over offsets -R..R, and the
 sharpening by gamma. The figure draws, one above the other on one time axis, the four weightings

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import NTMConfig, TrainConfig, make_task
-from .model import NTM
+from .config import TrainConfig, make_task
+from .models import model_classes
 from .tasks import Task
 
 CHECKPOINT_VERSION = 1
@@ -104,14 +104,15 @@ def assign(target: dict, arrays: dict, prefix: str, path) -> None:
         target[k][...] = arrays[key]  # in place: parameters may live in memory shared with workers
 
 
-def load_model(path) -> tuple[NTM, Task, dict]:
+def load_model(path) -> tuple[object, Task, dict]:
     """A trained model from a checkpoint (the latest or the best), with its task and metadata."""
     arrays, meta = load_checkpoint(path)
     try:
         cfg = TrainConfig.from_dict(meta["train"])
         task = make_task(cfg)
-        model = NTM(NTMConfig.from_dict(meta["model"]), {})
-        params = NTM.create(model.cfg, seed=0).params
+        config_class, model_class = model_classes(cfg.architecture)
+        model = model_class(config_class.from_dict(meta["model"]), {})
+        params = model_class.create(model.cfg, seed=0).params
         assign(params, arrays, "param/", path)
         model.params = params
     except (KeyError, TypeError, ValueError) as e:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .model import NTM, bce_loss, head_order
+from .loss import bce_loss
 from .tasks import Batch, Task
 
 
@@ -50,7 +50,7 @@ def finite(loss: float, grads: dict[str, np.ndarray]) -> bool:
     return math.isfinite(loss) and all(np.isfinite(g).all() for g in grads.values())
 
 
-def diagnose(model: NTM, task: Task, batch: Batch, grads: dict[str, np.ndarray], step: int, shards: int = 1
+def diagnose(model, task: Task, batch: Batch, grads: dict[str, np.ndarray], step: int, shards: int = 1
              ) -> Divergence:
     """Find the sequence and the quantity that went non-finite first in ``batch`` (whose loss or
     gradient ``grads`` was not finite): the earliest NaN or infinity of the forward pass (then the
@@ -90,49 +90,15 @@ def diagnose(model: NTM, task: Task, batch: Batch, grads: dict[str, np.ndarray],
     return _divergence(task, batch, step, i, f"{quantity}, summed over the batch,", None)
 
 
-def _first_in_forward(model: NTM, cache: dict, logits: np.ndarray, offset: int):
+def _first_in_forward(model, cache: dict, logits: np.ndarray, offset: int):
     """(time step, rank, sequence, quantity) of the first NaN or infinity in a forward pass's cache,
-    in the order the step computes them; None when there is none."""
-    cfg, W = model.cfg, model.cfg.write_heads
+    in the order the step computes them (``model.quantities``); None when there is none."""
     for t, st in enumerate(cache["steps"]):
-        rank = 0
-        for name, value in _step_quantities(st, logits[t], head_order(cfg), W):
+        for rank, (name, value) in enumerate(model.quantities(st, logits[t])):
             bad = ~np.isfinite(value.reshape(value.shape[0], -1)).all(axis=1)
             if bad.any():
                 return t, rank, offset + int(np.argmax(bad)), name
-            rank += 1
     return None
-
-
-def _step_quantities(st: dict, logits: np.ndarray, order: list[int], W: int):
-    """(name, (B, ...) array) of one step, in the order it computes them."""
-    ctrl = st["ctrl"]
-    if len(ctrl) == 8:  # an LSTM: its cell state may overflow while its output, tanh-squashed, stays finite
-        _, _, c_prev, i, f, _, g, _ = ctrl
-        yield "the controller's cell state", f * c_prev + i * g
-    yield "the controller's output", st["h"]
-    for j in order:
-        head = f"the write head {j}" if j < W else f"the read head {j - W}"
-        a_cache, _, _ = st["heads"][j]
-        (key, _, similarity, _, _), (_, beta, _, wc), (_, w_prev, g), (s, _), (ws, _, gamma, _, w) = a_cache
-        yield f"{head}'s key", key
-        yield f"{head}'s key strength", beta
-        yield f"{head}'s gate", g
-        yield f"{head}'s shift distribution", s
-        yield f"{head}'s sharpening", gamma
-        yield f"{head}'s similarity to the memory", similarity
-        yield f"{head}'s content weighting", wc
-        yield f"{head}'s gated weighting", g[:, None] * wc + (1 - g[:, None]) * w_prev
-        yield f"{head}'s shifted weighting", ws
-        yield f"{head}'s weighting", w
-        out = st["out"][j]
-        if j < W:
-            yield f"{head}'s erase vector", out.erase
-            yield f"{head}'s add vector", out.add
-        else:
-            yield f"{head}'s read vector", out.read
-    yield "the memory", st["memory"]
-    yield "the output", logits
 
 
 def _divergence(task: Task, batch: Batch, step: int, i: int, quantity: str, t: int | None) -> Divergence:

@@ -19,7 +19,7 @@ import signal
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .model import NTM, bce_loss, wrong_bits
+from .loss import bce_loss, wrong_bits
 
 PARENT_CHECK_SECONDS = 0.5  # how often an idle worker checks that its parent is alive
 
@@ -27,7 +27,7 @@ PARENT_CHECK_SECONDS = 0.5  # how often an idle worker checks that its parent is
 QUIET = {"over": "ignore", "invalid": "ignore", "divide": "ignore"}  # a model that diverges: the trainer says so
 
 
-def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
+def shard_gradients(model, x, y, mask) -> tuple[float, float, dict[str, np.ndarray]]:
     """Loss (nats per sequence), wrong bits (summed) and parameter gradients of one slice."""
     with np.errstate(**QUIET):
         logits, cache = model.forward(x)
@@ -36,7 +36,7 @@ def shard_gradients(model: NTM, x, y, mask) -> tuple[float, float, dict[str, np.
         return loss, wrong, model.backward(dlogits, cache)
 
 
-def batch_scores(model: NTM, x, y, mask) -> tuple[float, np.ndarray]:
+def batch_scores(model, x, y, mask) -> tuple[float, np.ndarray]:
     """Forward only: loss (nats per sequence) and wrong bits of each sequence (B,) of one batch."""
     with np.errstate(**QUIET):
         logits, _ = model.forward(x)
@@ -63,7 +63,7 @@ class WorkerLost(RuntimeError):
 class GradientPool:
     """Mean gradient over fixed slices of a batch, one slice per process where possible."""
 
-    def __init__(self, model: NTM, shards: int, processes: int):
+    def __init__(self, model, shards: int, processes: int):
         self.model, self.shards = model, shards
         self.workers: list[tuple[mp.Process, object, dict]] = []
         if shards > 1 and processes > 1 and "fork" in mp.get_all_start_methods():
@@ -152,7 +152,7 @@ class GradientPool:
         self.workers = []
 
 
-def _serve(model: NTM, conn, grads: dict[str, np.ndarray], parent: int) -> None:
+def _serve(model, conn, grads: dict[str, np.ndarray], parent: int) -> None:
     """A worker: gradients of the slices it is sent, into its shared buffers, until told to stop,
     or until its parent is gone (killed, even with SIGKILL: the worker is then adopted by another
     process, and it holds a copy of the parent's end of the pipe, so no end-of-file would come)."""

@@ -3,9 +3,11 @@
 import numpy as np
 import pytest
 
-from attnviz.ntm import addressing, layers, memory
-from attnviz.ntm.config import NTMConfig
-from attnviz.ntm.model import NTM, bce_loss
+from attnviz.trainer import layers, memory
+from attnviz.trainer.loss import bce_loss
+from attnviz.trainer.ntm import addressing
+from attnviz.trainer.ntm.config import NTMConfig
+from attnviz.trainer.ntm.model import NTM
 
 RTOL = 1e-6  # max |analytic - numeric| relative to the largest gradient
 
@@ -197,7 +199,7 @@ def test_a_copy_style_partial_mask():
 def test_read_first_reads_the_memory_the_previous_step_left():
     """With read_first a read at step t sees the memory as step t-1 left it; writing first, as step t
     left it."""
-    from attnviz.ntm.model import initial_state
+    from attnviz.trainer.ntm.model import initial_state
 
     x = rng.random((3, 1, 4))
     for read_first in (False, True):

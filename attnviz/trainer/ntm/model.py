@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import addressing, layers, memory
+from .. import layers, memory
+from . import addressing
 from .config import NTMConfig
 
 
@@ -129,6 +130,22 @@ class NTM:
     def dtype(self):
         return self.params["out_W"].dtype
 
+    # What the trainer's recording and diagnosis read of a forward pass (recording.py).
+
+    name = "ntm"
+
+    def trace_arrays(self, steps: list) -> dict[str, np.ndarray]:
+        from .recording import trace_arrays
+        return trace_arrays(self.cfg, steps)
+
+    def bytes_per_step(self) -> int:
+        from .recording import bytes_per_step
+        return bytes_per_step(self.cfg)
+
+    def quantities(self, step: dict, logits: np.ndarray):
+        from .recording import quantities
+        return quantities(self.cfg, step, logits)
+
     # ------------------------------------------------------------------ forward
 
     def forward(self, x: np.ndarray, keep_memory: bool = False, cache: bool = True):
@@ -235,26 +252,3 @@ def head_order(cfg: NTMConfig) -> list[int]:
     """The order heads act in within a step (write heads are 0..W-1, read heads W..W+R-1)."""
     writes, reads = list(range(cfg.write_heads)), list(range(cfg.write_heads, cfg.write_heads + cfg.read_heads))
     return reads + writes if cfg.read_first else writes + reads
-
-
-# ---------------------------------------------------------------------- loss
-
-
-def wrong_bits(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Wrong bits per sequence (B,) after thresholding the outputs at 0.5, scored steps only."""
-    return (((logits > 0) != (targets > 0.5)) * mask[:, :, None]).sum(axis=(0, 2))
-
-
-def bce_loss(logits: np.ndarray, targets: np.ndarray, mask: np.ndarray):
-    """Binary cross-entropy summed over bits and masked steps, averaged over the batch.
-
-    logits, targets: (T, B, Y); mask: (T, B) with 1 where the output is scored.
-    Returns (loss in nats per sequence, dlogits).
-    """
-    B = logits.shape[1]
-    # log(1 + exp(-|z|)) + max(z, 0) - z*y, stable for any z
-    per = np.logaddexp(0.0, logits) - logits * targets
-    m = mask[:, :, None]
-    loss = float((per * m).sum() / B)
-    dlogits = (layers.sigmoid(logits) - targets) * m / B
-    return loss, dlogits.astype(logits.dtype, copy=False)

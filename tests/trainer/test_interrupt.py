@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import attnviz
-from attnviz.ntm.checkpoint import load_checkpoint
+from attnviz.trainer.checkpoint import load_checkpoint
 
 SMALL = {"model": {"memory_size": 16, "word_size": 8, "controller_size": 16}, "task_options": {"max_length": 5},
          "eval_every": 10, "trace_every": 40, "checkpoint_every": 10**6}

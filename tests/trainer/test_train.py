@@ -5,13 +5,13 @@ import sys
 import numpy as np
 import pytest
 
-from attnviz.ntm.checkpoint import CheckpointError, load_checkpoint, load_model
-from attnviz.ntm.config import TrainConfig
-from attnviz.ntm.optim import Adam, RMSProp
-from attnviz.ntm.record import record
-from attnviz.ntm.tasks import TASKS, get_task
-from attnviz.ntm.train import METRICS, Trainer, run, snapshot_due
 from attnviz.trace import STAGES, Recombination, stage_name
+from attnviz.trainer.checkpoint import CheckpointError, load_checkpoint, load_model
+from attnviz.trainer.config import TrainConfig
+from attnviz.trainer.optim import Adam, RMSProp
+from attnviz.trainer.record import record
+from attnviz.trainer.tasks import TASKS, get_task
+from attnviz.trainer.train import METRICS, Trainer, run, snapshot_due
 
 TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
 
@@ -141,7 +141,7 @@ def test_a_collapse_rolls_back_to_the_best_state_even_after_resume(tmp_path, mon
     """After a held-out result below rollback_from, one more than rollback_margin above the best
     restores that best's parameters and optimiser state and halves the rate; the best state
     survives a checkpoint, so a resumed run rolls back to the same place."""
-    import attnviz.ntm.train as train_mod
+    import attnviz.trainer.train as train_mod
 
     scores = iter([3.0, 2.0, 2.5, 40.0])  # learned, improved, noise (no rollback), collapse
     real = train_mod.evaluate
@@ -239,15 +239,15 @@ def test_damaged_checkpoint_is_one_clear_error(tmp_path, damage):
 
 
 def test_layering_trainer_imports_no_plotting_io_or_cli():
-    code = ("import sys, attnviz.ntm.train, attnviz.ntm.tasks; "
+    code = ("import sys, attnviz.trainer.train, attnviz.trainer.tasks; "
             "bad = [m for m in ('matplotlib', 'h5py', 'typer', 'rich') if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
 def test_initial_state_is_explicit():
-    from attnviz.ntm.config import NTMConfig
-    from attnviz.ntm.model import NTM, initial_state
+    from attnviz.trainer.ntm.config import NTMConfig
+    from attnviz.trainer.ntm.model import NTM, initial_state
 
     cfg = NTMConfig(input_size=3, output_size=2, memory_size=10, word_size=4, write_heads=1, read_heads=2)
     mem, weights, reads, h, c = initial_state(cfg, 5)
@@ -273,8 +273,8 @@ def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_r
     """shift_bias="forward": on a fresh model, whatever the first input (all zeros included), the
     write head's first step goes crisply to location 1 and the read head stays at 0;
     shift_bias="none" leaves the write head spread symmetrically around location 0."""
-    from attnviz.ntm.config import NTMConfig
-    from attnviz.ntm.model import NTM
+    from attnviz.trainer.ntm.config import NTMConfig
+    from attnviz.trainer.ntm.model import NTM
 
     cfg = NTMConfig(input_size=3, output_size=2, memory_size=10, word_size=4, read_heads=2,
                     shift_range=shift_range, shift_bias="forward")
@@ -295,9 +295,10 @@ def test_forward_shift_bias_moves_the_write_head_and_holds_the_read_head(shift_r
 def test_a_task_picks_its_defaults_and_the_config_overrides_them(monkeypatch):
     """Task.model_defaults under TrainConfig.model; Task.train_defaults fill the TrainConfig fields
     left at None, and the resolved values are what the run records."""
-    from attnviz.ntm.config import TRAIN_DEFAULTS, make_model_config
+    from attnviz.trainer.config import TRAIN_DEFAULTS
+    from attnviz.trainer.models import make_model_config
 
-    monkeypatch.setattr(get_task("copy").__class__, "model_defaults", {"shift_bias": "forward"})
+    monkeypatch.setattr(get_task("copy").__class__, "model_defaults", {"ntm": {"shift_bias": "forward"}})
     assert make_model_config(TrainConfig(), get_task("copy")).shift_bias == "forward"
     assert make_model_config(TrainConfig(model={"shift_bias": "none"}), get_task("copy")).shift_bias == "none"
     monkeypatch.undo()
@@ -323,8 +324,8 @@ def small_config(**kw):
 
 def test_gradient_shards_give_the_batch_gradient():
     """The mean over shards is the gradient of the whole batch (float64, so exact up to rounding)."""
-    from attnviz.ntm.model import NTM
-    from attnviz.ntm.parallel import GradientPool, shard_gradients
+    from attnviz.trainer.ntm.model import NTM
+    from attnviz.trainer.parallel import GradientPool, shard_gradients
 
     t = Trainer(small_config())
     model = NTM(t.model_cfg, {k: v.astype(np.float64) for k, v in t.model.params.items()})
@@ -341,7 +342,7 @@ def test_gradient_shards_give_the_batch_gradient():
 def test_held_out_scores_shared_out_among_processes_are_the_same_numbers():
     """Evaluation shares the held-out batches out among the gradient processes; every batch is
     computed whole, so the result is the same, bit for bit, as computing them all here."""
-    from attnviz.ntm.train import evaluate
+    from attnviz.trainer.train import evaluate
 
     t = Trainer(small_config(processes=2))
     t.train_step()
@@ -374,7 +375,7 @@ def test_batch_must_split_into_shards():
 def test_a_failing_worker_is_an_error_not_a_hang(monkeypatch):
     import os
 
-    from attnviz.ntm import parallel
+    from attnviz.trainer import parallel
 
     main_pid = os.getpid()
     real = parallel.shard_gradients
@@ -394,7 +395,7 @@ def test_a_failing_worker_is_an_error_not_a_hang(monkeypatch):
 
 
 def test_clip_scales_the_whole_gradient_to_its_norm_limit_then_clips_elements():
-    from attnviz.ntm.train import clip_
+    from attnviz.trainer.train import clip_
 
     g = {"a": np.array([30.0, 40.0]), "b": np.array([[0.0, 0.0]])}  # norm 50
     clip_(g, limit=0, norm_limit=25)
@@ -408,7 +409,7 @@ def test_clip_scales_the_whole_gradient_to_its_norm_limit_then_clips_elements():
 def test_the_curriculum_rises_one_level_when_every_level_so_far_is_learned(monkeypatch):
     """Repeat-copy's levels are repeat counts: training starts at 1 repeat; the level rises by
     curriculum_step when held-out wrong bits of every level up to it are below curriculum_below."""
-    import attnviz.ntm.train as train_mod
+    import attnviz.trainer.train as train_mod
 
     t = Trainer(TrainConfig(task="repeat-copy", batch_size=4, eval_every=1, model=TINY))
     assert t.progress.level == 1 and t.task.max_level == 10
@@ -424,7 +425,7 @@ def test_the_curriculum_rises_one_level_when_every_level_so_far_is_learned(monke
 
 
 def test_evaluation_scores_each_level_apart():
-    from attnviz.ntm.train import evaluate
+    from attnviz.trainer.train import evaluate
 
     task = get_task("repeat-copy", max_length=3)
     t = Trainer(TrainConfig(task="repeat-copy", task_options={"max_length": 3}, model=TINY))
@@ -482,7 +483,7 @@ def test_a_run_whose_loss_goes_non_finite_stops_before_the_update_and_keeps_what
     import re
 
     import attnviz
-    from attnviz.ntm.checkpoint import load_checkpoint
+    from attnviz.trainer.checkpoint import load_checkpoint
     from attnviz.training import run_state
 
     from conftest import run as run_cli
@@ -536,8 +537,8 @@ def test_a_gradient_that_alone_goes_non_finite_is_named_and_nothing_is_checkpoin
 
 
 def test_diagnose_names_the_first_non_finite_quantity_and_sequence():
-    from attnviz.ntm.diverge import diagnose
-    from attnviz.ntm.model import NTM
+    from attnviz.trainer.diverge import diagnose
+    from attnviz.trainer.ntm.model import NTM
 
     t = Trainer(TrainConfig(task="repeat-copy", batch_size=8, shards=2, model=TINY))
     b = t.next_batch()

@@ -1,4 +1,5 @@
-"""NTM addressing (Graves et al. 2014, section 3.3), one forward/backward pair per step.
+"""NTM addressing (Graves et al. 2014, section 3.3), one forward/backward pair per step: the content
+lookup (shared with the DNC, in ..memory), then interpolation, shift and sharpening.
 
 Shapes: B batch, N memory locations, M word width, S = 2 * shift_range + 1 offsets.
 The raw head outputs (key strength, gate, shift logits, sharpening) arrive unsquashed;
@@ -12,52 +13,10 @@ from functools import lru_cache
 
 import numpy as np
 
-from .layers import sigmoid, softmax, softmax_backward, softplus
+from ..layers import sigmoid, softmax, softmax_backward, softplus
+from ..memory import content_backward, content_forward, cosine_backward, cosine_forward
 
-NORM_EPS = 1e-8  # inside the square root: a zero memory row has norm sqrt(eps), not 0
 SHARPEN_EPS = 1e-12  # keeps log(w) finite when a shifted weighting has exact zeros
-
-
-def cosine_forward(key, memory):
-    """Cosine similarity of a key with every memory row.
-
-    key: (B, M); memory: (B, N, M). Returns K (B, N) and a cache.
-    """
-    dot = (memory @ key[:, :, None])[:, :, 0]  # (B, N)
-    n_mem = np.sqrt(np.einsum("bnm,bnm->bn", memory, memory) + NORM_EPS)  # (B, N)
-    n_key = np.sqrt((key * key).sum(axis=1) + NORM_EPS)  # (B,)
-    K = dot / (n_mem * n_key[:, None])
-    return K, (key, memory, K, n_mem, n_key)
-
-
-def cosine_backward(dK, cache):
-    """Returns dkey (B, M), dmemory (B, N, M)."""
-    key, memory, K, n_mem, n_key = cache
-    ddot = dK / (n_mem * n_key[:, None])  # (B, N)
-    dn_mem = -dK * K / n_mem  # (B, N)
-    dn_key = -(dK * K).sum(axis=1) / n_key  # (B,)
-    dkey = (ddot[:, None, :] @ memory)[:, 0, :] + (dn_key / n_key)[:, None] * key
-    # Both terms in one pass: [ddot, dn_mem / n_mem] weigh [key, row of memory].
-    dmemory = np.einsum("bn,bm->bnm", ddot, key)
-    dmemory += np.einsum("bn,bnm->bnm", dn_mem / n_mem, memory)
-    return dkey, dmemory
-
-
-def content_forward(K, beta_raw):
-    """Focus by content: softmax(beta * K) with beta = softplus(beta_raw) >= 0.
-
-    K: (B, N); beta_raw: (B,). Returns w_c (B, N) and a cache.
-    """
-    beta = softplus(beta_raw)
-    wc = softmax(beta[:, None] * K)
-    return wc, (K, beta, beta_raw, wc)
-
-
-def content_backward(dwc, cache):
-    """Returns dK (B, N), dbeta_raw (B,)."""
-    K, beta, beta_raw, wc = cache
-    dz = softmax_backward(dwc, wc)
-    return dz * beta[:, None], (dz * K).sum(axis=1) * sigmoid(beta_raw)
 
 
 def interpolate_forward(wc, w_prev, g_raw):

@@ -6,9 +6,10 @@ from __future__ import annotations
 from .associative_recall import AssociativeRecall
 from .base import Batch, Task
 from .copy import Copy
+from .multi_copy import MultiCopy
 from .repeat_copy import RepeatCopy
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (Copy, RepeatCopy, AssociativeRecall)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Copy, RepeatCopy, AssociativeRecall, MultiCopy)}
 
 
 def task_class(name: str) -> type[Task]:
@@ -21,4 +22,4 @@ def get_task(name: str, **options) -> Task:
     return task_class(name)(**options)
 
 
-__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "get_task", "task_class"]
+__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "MultiCopy", "get_task", "task_class"]

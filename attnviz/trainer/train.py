@@ -20,9 +20,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 from .checkpoint import CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, save_checkpoint, write_atomic
-from .config import TrainConfig, make_model_config, make_task
+from .config import TrainConfig, make_task
 from .diverge import Diverged, diagnose, finite
-from .model import NTM
+from .models import create_model
 from .optim import OPTIMIZERS
 from .parallel import QUIET, GradientPool, batch_scores
 from .record import record
@@ -44,7 +44,7 @@ def clip_(grads: dict[str, np.ndarray], limit: float, norm_limit: float) -> None
             np.clip(g, -limit, limit, out=g)
 
 
-def evaluate(model: NTM, batches, scores=None) -> dict:
+def evaluate(model, batches, scores=None) -> dict:
     """Held-out cost: bits per sequence (cross-entropy), wrong bits per sequence, and wrong bits
     per sequence at each curriculum level (Batch.levels). ``scores`` computes batch_scores for a
     list of (x, y, mask) (GradientPool.scores shares them out among processes); by default here."""
@@ -92,8 +92,8 @@ class Trainer:
             raise ValueError(f"batch size {cfg.batch_size} is not a multiple of shards={cfg.shards}")
         self.cfg = cfg
         self.task = make_task(cfg)
-        self.model_cfg = make_model_config(cfg, self.task)
-        self.model = NTM.create(self.model_cfg, seed=cfg.seed)
+        self.model = create_model(cfg, self.task)
+        self.model_cfg = self.model.cfg
         self.opt = self._make_optimizer(cfg.lr)
         self.rng = np.random.default_rng(cfg.seed + 1)  # the training data stream
         self.heldout = self.task.heldout(per_length=cfg.heldout_per_length)

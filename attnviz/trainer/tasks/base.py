@@ -26,7 +26,7 @@ class Task:
     output_size = 0
     min_length = 1
     max_length = 1
-    model_defaults: dict = {}  # NTMConfig fields this task is best started with (TrainConfig.model wins)
+    model_defaults: dict = {}  # per model ("ntm", "dnc"): its config fields for this task (TrainConfig.model wins)
     train_defaults: dict = {}  # TrainConfig fields left unset (None) that this task sets (see TrainConfig)
 
     # The curriculum's levels: a training batch at level k is no harder than k (by default the
