@@ -1192,6 +1192,10 @@ def generalise(
         metavar="LIST", help="repeat-copy's repeat counts, each with every length \\[default: 5,10,15,20 for counts "
                              "1-10 in training].", show_default=False)] = None,
     sequences: Annotated[int, typer.Option(help="Fresh sequences at each size.")] = 100,
+    memory_size: Annotated[int | None, typer.Option(
+        metavar="N", help="Run the model with N memory locations instead of those it was trained with (no "
+                          "parameter depends on N): a DNC trained with 32 locations cannot store a copy of 40 "
+                          "vectors in them \\[default: as trained].", show_default=False)] = None,
     output: Annotated[Path | None, typer.Option(
         "-o", "--output", metavar="FILE", help="The figure (.png, .svg or .pdf); the trace of one sequence at the "
                                                "largest size goes beside it \\[default: generalise.png in a run "
@@ -1213,7 +1217,7 @@ def generalise(
     from .generalisation import generalise as measure
 
     result = measure(checkpoint, _whole_numbers(lengths, "--lengths"), sequences,
-                     _whole_numbers(repeats, "--repeats"), output, figure)
+                     _whole_numbers(repeats, "--repeats"), output, figure, memory_size)
     if as_json:
         _print_json(result)
         return
@@ -1239,7 +1243,8 @@ def _print_generalisation(result: dict) -> None:
     trained = ", ".join(f"{'lengths' if k == 'length' else k} {lo}-{hi}" for k, (lo, hi) in ranges.items())
     step = f" (step {result['step']:,})" if result["step"] else ""
     table = Table(title=Text(f"{result['task']}: {result['checkpoint']}{step}, {result['sequences_per_size']:,} "
-                             f"fresh sequences at each size; trained on {trained}"), title_justify="left")
+                             f"fresh sequences at each size; trained on {trained}; {result['memory_size']} memory "
+                             "locations"), title_justify="left")
     percent = {"failed_outright_fraction": "% failed outright", "no_wrong_bit_fraction": "% with no wrong bit",
                "end_marker_right_fraction": "% end marker at the right step"}
     numbers = {"in_training_range": "in training", "wrong_bits_per_sequence": "wrong bits per sequence",

@@ -5,6 +5,7 @@ at the largest size."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ DEFAULT_FIGURE = "generalise.png"  # in a run folder; beside a checkpoint file: 
 
 
 def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, output=None,
-               figure: bool = True) -> dict:
+               figure: bool = True, memory_size: int | None = None) -> dict:
     """Run a trained model (a checkpoint .npz, or a run folder: its best.npz, else its
     checkpoint.npz) on ``sequences`` fresh sequences of each size and count its wrong bits.
 
@@ -26,8 +27,10 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
     associative-recall's number of items [default: the task's, from within its training range
     to beyond it: copy trained on lengths 1-20 gets 10, 20, 30, 50, 120]. ``repeats``: repeat-copy's
     repeat counts, each with every length [default: 5, 10, 15, 20 for counts 1-10 in training].
-    Each size has its own fixed probe seed: 1000 + the length (or the number of items), and for
-    repeat-copy 1000 x the length + the repeat count, so that a rerun gives the same numbers.
+    ``memory_size`` runs the model with that many memory locations instead of those it was trained
+    with (no parameter of either model depends on it). Each size has its own fixed probe seed: 1000 +
+    the length (or the number of items), and for repeat-copy 1000 x the length + the repeat count, so
+    that a rerun gives the same numbers.
 
     A sequence *fails outright* when it has more wrong bits than output steps (more than one wrong
     bit per step of output, on average). With ``figure``, draws wrong bits per sequence and the
@@ -36,7 +39,7 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
     and records one sequence of the largest size (the most steps) beside it, as
     ``STEM_len120.h5`` (``STEM_len20_repeats20.h5``, ``STEM_items18.h5``), for `attnviz plot`.
 
-    Returns {"checkpoint", "task", "step", "sequences_per_size", "training_range", "rows",
+    Returns {"checkpoint", "task", "memory_size", "step", "sequences_per_size", "training_range", "rows",
     "figure", "trace", "trace_size"}: one row per size, its keys named with their units; "figure"
     and "trace" are the paths written and "trace_size" the trace's size (None without ``figure``).
     """
@@ -54,6 +57,10 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
         model, task, meta = load_model(source)
     except CheckpointError as e:
         raise AttnvizError(str(e)) from None
+    if memory_size is not None:
+        if isinstance(memory_size, bool) or not isinstance(memory_size, int | np.integer) or memory_size < 1:
+            raise OptionError(f"--memory-size {memory_size!r}: give 1 or more locations")
+        model.cfg = dataclasses.replace(model.cfg, memory_size=int(memory_size))
     cases = _cases(task, lengths, repeats)
     for case in cases:
         need = _steps(task, case) * sequences * (task.input_size + 2 * task.output_size + 1) * 4
@@ -68,7 +75,8 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
                           "measures it without a figure or trace")
     with threadpool_limits(limits=1, user_api="blas"):  # as in training: small products, 4 times faster here
         rows = [_score(model, task, case, sequences) for case in cases]
-    result = {"checkpoint": str(source), "task": task.name, "step": int(meta.get("progress", {}).get("step", 0)),
+    result = {"checkpoint": str(source), "task": task.name, "memory_size": model.cfg.memory_size,
+              "step": int(meta.get("progress", {}).get("step", 0)),
               "sequences_per_size": sequences, "training_range": _training_range(task), "rows": rows,
               "figure": None, "trace": None, "trace_size": None}
     if path is not None:
@@ -81,11 +89,12 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
 
 
 def _kind(task) -> str:
-    """'repeat-copy' and 'associative-recall' have their own sizes; any other task is sized as copy."""
-    from .trainer.tasks import AssociativeRecall, RepeatCopy
+    """'repeat-copy', 'associative-recall' and 'multi-copy' (its size: the copies in an episode) have their
+    own sizes; any other task is sized as copy."""
+    from .trainer.tasks import AssociativeRecall, MultiCopy, RepeatCopy
 
-    return "repeat-copy" if isinstance(task, RepeatCopy) else "associative-recall" if isinstance(
-        task, AssociativeRecall) else "copy"
+    kinds = {RepeatCopy: "repeat-copy", AssociativeRecall: "associative-recall", MultiCopy: "multi-copy"}
+    return next((kind for cls, kind in kinds.items() if isinstance(task, cls)), "copy")
 
 
 def _size_key(task) -> str:
@@ -139,13 +148,16 @@ def _sizes(values, option: str, smallest: int, why: str) -> list[int]:
 
 
 def _steps(task, case) -> int:
-    """A sequence's time steps, as the task's make lays it out (known before making any)."""
+    """A sequence's time steps, as the task's make lays it out (known before making any; multi-copy's
+    copies draw their lengths: at most this many)."""
     kind = _kind(task)
     if kind == "repeat-copy":
         return case["length"] * (case["repeats"] + 1) + 2
     if kind == "associative-recall":
         S = task.item_steps
         return case["items"] * (S + 1) + 2 * S + 2
+    if kind == "multi-copy":
+        return case["length"] * (2 * task.max_item + 1)
     return 2 * case["length"] + 1
 
 

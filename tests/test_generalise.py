@@ -117,6 +117,27 @@ def test_associative_recall_varies_the_number_of_items(tmp_path):
         generalise(path, repeats=[3], figure=False)
 
 
+def test_a_dnc_runs_with_more_memory_than_it_trained_with(tmp_path):
+    """No parameter depends on the number of locations: --memory-size runs the same model in a larger
+    memory, and its trace shows them all."""
+    cfg = TrainConfig(architecture="dnc", task="copy", seed=0, max_steps=2, eval_every=50, trace_every=0,
+                      checkpoint_every=0, processes=1, task_options={"max_length": 4}, model=TINY)
+    train_run(Trainer(cfg), tmp_path / "dnc")
+    small = generalise(tmp_path / "dnc", [20], 4, figure=False)
+    large = generalise(tmp_path / "dnc", [20], 4, output=tmp_path / "g.png", memory_size=48)
+    assert (small["memory_size"], large["memory_size"]) == (16, 48)
+    assert attnviz.load(large["trace"]).write_weightings.shape == (41, 48)
+    with pytest.raises(OptionError, match="--memory-size 0"):
+        generalise(tmp_path / "dnc", [20], 4, figure=False, memory_size=0)
+
+
+def test_multi_copy_is_sized_by_its_copies(tmp_path):
+    path = tiny_run(tmp_path / "mc", "multi-copy", max_length=2)
+    result = generalise(path, sequences=3, figure=False)
+    assert [row["length"] for row in result["rows"]] == [1, 2, 3, 5, 12]
+    assert all(row["output_steps_per_sequence"] <= 5 * row["length"] for row in result["rows"])
+
+
 def test_json_is_the_api_result_and_reruns_give_the_same_bytes(runner, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     a.mkdir(), b.mkdir()

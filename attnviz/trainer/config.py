@@ -31,8 +31,9 @@ class TrainConfig(DictConfig):
     # where the machine has the cores (see parallel.py). The numbers depend on shards, not on processes.
     shards: int = 2
     processes: int = 0  # 0: one per shard, up to the number of cores
-    # Fields set to None here take the task's value (Task.train_defaults), else the one in
-    # TRAIN_DEFAULTS below; the resolved value is what config.json and checkpoints record.
+    # Fields set to None here take the task's value (Task.train_defaults), else the model's
+    # (NTMConfig.train_defaults, DNCConfig.train_defaults), else the one in TRAIN_DEFAULTS below;
+    # the resolved value is what config.json and checkpoints record.
     optimizer: str = "adam"  # "adam" or "rmsprop" (the paper's: lr 1e-4, momentum 0.9)
     lr: float | None = None
     momentum: float = 0.9  # rmsprop only
@@ -74,10 +75,13 @@ class TrainConfig(DictConfig):
     model: dict = field(default_factory=dict)  # overrides of the model's config (NTMConfig or DNCConfig: sizes, heads)
 
     def __post_init__(self):
+        from .models import model_classes  # the models import this module
+
         task_defaults = task_class(self.task).train_defaults
+        model_defaults = model_classes(self.architecture)[0].train_defaults
         for name, default in TRAIN_DEFAULTS.items():
             if getattr(self, name) is None:
-                setattr(self, name, task_defaults.get(name, default))
+                setattr(self, name, task_defaults.get(name, model_defaults.get(name, default)))
 
 
 def make_task(cfg: TrainConfig) -> Task:

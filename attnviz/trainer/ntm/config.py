@@ -48,6 +48,8 @@ class NTMConfig(DictConfig):
     # shift bias, every seed of 0-9 learns copy within 3 minutes (docs/performance.md).
     read_first: bool = True
 
+    train_defaults = {}  # TrainConfig fields this model sets where the task sets none: TRAIN_DEFAULTS are the NTM's
+
     def head_layout(self, is_write: bool) -> dict[str, slice]:
         """Where each part sits in one head's raw parameters: key, beta, g, shift, gamma, and
         erase, add for a write head. The one definition of the layout: the parameter count, the
