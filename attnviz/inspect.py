@@ -120,7 +120,8 @@ def describe(entry: dict) -> list[str]:
         recorded = [f"link_matrices ({d['link_matrix'][0]} x {d['link_matrix'][1]} a step"
                     + (", one per write head)" if (d["write_heads"] or 1) > 1 else ")") if k == "link_matrices" else k
                     for k in d["recorded"]]
-        lines.append("dnc: " + ", ".join(recorded) + (f" ({', '.join(heads)})" if heads else "")
+        lines.append("dnc: " + "".join(h + ", " for h in heads[:-1]) + "".join(h + "; " for h in heads[-1:])
+                     + "recorded: " + ", ".join(recorded)
                      + (f"; not recorded: {', '.join(d['not_recorded'])}" if d["not_recorded"] else ""))
     return lines
 

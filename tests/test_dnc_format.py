@@ -497,9 +497,9 @@ def test_inspect_names_the_layouts_a_trace_can_fill_and_the_dnc_datasets(tmp_pat
     assert result.exit_code == 0, result.output
     text = result.stdout
     assert "layouts: grid, paper (reads not recorded), addressing, dnc" in text  # write content weightings
-    assert ("dnc: usage, allocation_weightings, dnc_write_gates, allocation_gates, free_gates, read_modes, "
-            "link_matrices (6 x 6 a step, one per write head) (2 write heads, 2 read heads); not recorded: "
-            "precedence_weightings") in text
+    assert ("dnc: 2 write heads, 2 read heads; recorded: usage, allocation_weightings, dnc_write_gates, "
+            "allocation_gates, free_gates, read_modes, link_matrices (6 x 6 a step, one per write head); not "
+            "recorded: precedence_weightings") in text
     assert "layouts: grid, paper (adds, reads not recorded)\n" in text and "layouts: grid, paper, addressing\n" in text
     (dnc,) = json.loads(run(runner, "inspect", tmp_path / "dnc.h5", "--json").stdout)[0]["traces"]
     assert dnc["layouts"] == ["grid", "paper", "addressing", "dnc"]
