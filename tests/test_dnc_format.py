@@ -142,10 +142,6 @@ def test_the_link_matrix_reads_location_i_written_right_after_location_j():
 # ----------------------------------------------------------------------------------- structure
 
 
-def _two_write_heads():
-    return dnc_arrays(W=2)
-
-
 @pytest.mark.parametrize("dataset, value, words", [
     ("usage", np.zeros((9, 5)), "has N = 5 (memory locations) but write_weightings has N = 6"),
     ("allocation_weightings", np.zeros((9, 7)), "has N = 7 (memory locations) but write_weightings has N = 6"),
@@ -168,16 +164,22 @@ def _two_write_heads():
     ("read_modes", np.zeros((9, 2, 3), complex), "has dtype complex128 (complex)"),
     ("free_gates", np.zeros((8, 2)), "has 8 time steps but inputs has 9"),
 ])
-def test_dnc_datasets_of_the_wrong_shape_are_named(dataset, value, words, tmp_path):
+def test_dnc_datasets_of_the_wrong_shape_are_named_in_one_line_by_every_command(dataset, value, words, tmp_path,
+                                                                              runner):
     arrays = dnc_arrays()
     arrays[dataset] = value
     with pytest.raises(TraceError) as exc:
         Trace(arrays, name="s")
     assert exc.value.dataset == dataset and words in str(exc.value)
-    with h5py.File(tmp_path / "t.h5", "w") as f:
+    with h5py.File(tmp_path / "t.h5", "w") as f:  # a file holding them
         for k, v in arrays.items():
             f[k] = v
-    assert [line for line in attnviz.validate_file(tmp_path / "t.h5") if f"dataset '{dataset}': {words}" in line]
+    for command in ("validate", "plot", "inspect"):
+        result = run(runner, command, tmp_path / "t.h5")
+        assert result.exit_code == 1, (command, result.output)
+        (line,) = result.stderr.strip().splitlines()
+        assert f"t.h5: trace '/': dataset '{dataset}': {words}" in line and "Traceback" not in result.output
+    assert not list(tmp_path.glob("*.png"))
 
 
 @pytest.mark.parametrize("dataset, value, words", [
@@ -187,7 +189,7 @@ def test_dnc_datasets_of_the_wrong_shape_are_named(dataset, value, words, tmp_pa
     ("usage", np.zeros((9, 6)), None),  # usage is one vector for every head
 ])
 def test_with_two_write_heads_their_axis_must_be_there(dataset, value, words):
-    arrays = _two_write_heads()
+    arrays = dnc_arrays(W=2)
     arrays[dataset] = value
     if words is None:
         assert Trace(arrays).usage.shape == (9, 6)
@@ -286,22 +288,6 @@ def test_the_tolerance_applies_to_every_dnc_range():
     assert check_values("read_modes", modes, 4, stage_tol=1e-3) == (
         "has read mode -0.2 at step 4, read head 0, mode 3 (forward, write head 0); read modes lie in [0, 1]")
     assert check_values("read_modes", np.array([[0.3, 0.3, 0.3]]), 0, 0.2, stage_tol=0.2) is None
-
-
-@pytest.mark.parametrize("dataset, value", [("usage", np.zeros((9, 5))), ("read_modes", np.full((9, 2, 5), 0.2)),
-                                            ("link_matrices", np.zeros((9, 6, 5)))])
-def test_a_dnc_dataset_of_the_wrong_shape_fails_plot_and_validate_in_one_line(dataset, value, tmp_path, runner):
-    arrays = dnc_arrays()
-    arrays[dataset] = value
-    with h5py.File(tmp_path / "t.h5", "w") as f:
-        for k, v in arrays.items():
-            f[k] = v
-    for command in ("validate", "plot", "inspect"):
-        result = run(runner, command, tmp_path / "t.h5")
-        assert result.exit_code == 1, (command, result.output)
-        (line,) = result.stderr.strip().splitlines()
-        assert f"dataset '{dataset}'" in line and "Traceback" not in result.output
-    assert not list(tmp_path.glob("*.png"))
 
 
 # ------------------------------------------------------------------------------------ recorder
