@@ -264,7 +264,7 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
                     f"expected {expected} within {weighting_tol:g}")
     if stage_tol is not None and name in _STAGE_OF and block.size:
         return _stage_range(_STAGE_OF[name], block, start, stage_tol)
-    if name in DNC and block.size:
+    if name in DNC and block.size and (stage_tol is not None or weighting_tol is not None):
         return _dnc_range(name, block, start, stage_tol, weighting_tol)
     return None
 
