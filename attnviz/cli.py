@@ -335,6 +335,8 @@ TABLES_SHOWN = 20  # a file of thousands of traces shows the first tables, then 
 def _print_summary(s: dict) -> None:
     from rich.table import Table
 
+    from .inspect import describe
+
     out.print(Text(f"{s['file']}  ({s['format']}, {len(s['traces'])} trace(s))", style="bold"))
     for t in s["traces"][:TABLES_SHOWN]:
         table = Table(title=Text(f"trace {t['name']}: {t['steps']} steps"), title_justify="left")
@@ -348,6 +350,8 @@ def _print_summary(s: dict) -> None:
         out.print(table)
         if t["metadata"]:
             out.print(Text("  metadata: " + ", ".join(f"{k}={v}" for k, v in t["metadata"].items())))
+        for line in describe(t):  # the layouts it can fill; the DNC datasets it records
+            out.print(Text("  " + line))
         if t.get("copy_diagnostics"):
             out.print(Text("  " + _copy_line(t["copy_diagnostics"])))
         if t.get("addressing"):

@@ -7,9 +7,11 @@ import numpy as np
 from . import workers
 from .errors import TraceError
 from .io import open_traces
-from .trace import DATASETS, check_structure, check_values
+from .trace import DATASETS, DNC, STAGES, check_structure, check_values, stage_name
 
 ORDER = {name: i for i, name in enumerate(DATASETS)}  # datasets are listed in the format's order
+_STAGE_DATASETS = {stage_name(kind, stage) for kind in ("write", "read") for stage in STAGES}
+PAPER = ("adds", "reads")  # what layout paper draws besides the grid's panels
 
 
 PARALLEL_TRACES = 1000  # a file with more traces than this is shared out among `jobs` processes
@@ -72,13 +74,56 @@ def _summaries(f, names) -> list[dict]:
             datasets[key] = {"shape": list(shape), "dtype": str(dtype), "min": lo, "max": hi, "nonfinite": count,
                              "first_nonfinite_step": first}
         entry = {"name": name, "steps": info.steps, "metadata": info.metadata,
-                 "datasets": datasets, "problems": problems}
+                 "datasets": datasets, "problems": problems, "layouts": layouts(info.datasets)}
+        if "dnc" in entry["layouts"]:
+            entry["dnc"] = dnc_summary(info.datasets)
         if info.metadata.get("task") == "copy" and not problems:
             entry["copy_diagnostics"] = copy_diagnostics_from_file(f, name, whole)
         if not problems:
             _addressing(f, info, entry)
         traces.append(entry)
     return traces
+
+
+def layouts(datasets) -> list[str]:
+    """The layouts of `attnviz plot` a trace holding these datasets can fill: grid and paper always (paper
+    marks Adds or Reads "not recorded" where they are not), addressing where an addressing stage is
+    recorded, dnc where a DNC dataset is."""
+    return (["grid", "paper"] + (["addressing"] if any(k in _STAGE_DATASETS for k in datasets) else [])
+            + (["dnc"] if any(k in DNC for k in datasets) else []))
+
+
+def dnc_summary(datasets) -> dict:
+    """Which DNC datasets a trace records (datasets: name -> (shape, dtype), as TraceInfo holds them), in
+    the format's order, its write and read heads (None where its weightings are not recorded), and the
+    size of its link matrices ([N, N], None when not recorded)."""
+    shapes = {k: tuple(shape) for k, (shape, _) in datasets.items()}
+    heads = {kind: (shapes[f"{kind}_weightings"][1] if len(shapes[f"{kind}_weightings"]) == 3 else 1)
+             if f"{kind}_weightings" in shapes else None for kind in ("write", "read")}
+    link = shapes.get("link_matrices")
+    return {"recorded": [k for k in DNC if k in shapes], "not_recorded": [k for k in DNC if k not in shapes],
+            "write_heads": heads["write"], "read_heads": heads["read"],
+            "link_matrix": list(link[-2:]) if link else None}
+
+
+def describe(entry: dict) -> list[str]:
+    """The lines `attnviz inspect` prints under a trace's table about what it can draw: its layouts and,
+    for a DNC's trace, which of the DNC's datasets it records."""
+    missing = [k for k in PAPER if k not in entry["datasets"]]
+    names = [f"paper ({', '.join(missing)} not recorded)" if k == "paper" and missing else k
+             for k in entry.get("layouts", ())]
+    lines = ["layouts: " + ", ".join(names)] if names else []
+    d = entry.get("dnc")
+    if d:
+        heads = [f"{n} {kind} head{'s' * (n != 1)}" for kind, n in (("write", d["write_heads"]),
+                                                                    ("read", d["read_heads"])) if n]
+        recorded = [f"link_matrices ({d['link_matrix'][0]} x {d['link_matrix'][1]} a step"
+                    + (", one per write head)" if (d["write_heads"] or 1) > 1 else ")") if k == "link_matrices" else k
+                    for k in d["recorded"]]
+        lines.append("dnc: " + "".join(h + ", " for h in heads[:-1]) + "".join(h + "; " for h in heads[-1:])
+                     + "recorded: " + ", ".join(recorded)
+                     + (f"; not recorded: {', '.join(d['not_recorded'])}" if d["not_recorded"] else ""))
+    return lines
 
 
 def _addressing(f, info, entry: dict) -> None:

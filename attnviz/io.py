@@ -25,6 +25,7 @@ import numpy as np
 from .errors import AttnvizError, TraceError
 from .trace import (
     DATASETS,
+    DNC,
     FORMAT_VERSION,
     RECOMBINE_TOL,
     ROOT,
@@ -751,8 +752,10 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
     would make HDF5 read another file is a problem unless ``allow_external``.
 
     The addressing stages, where recorded, are checked to lie in their ranges (within ``stage_tol``)
-    and to recombine into the weightings (within trace.RECOMBINE_TOL, ``Recombination``).
-    Values are checked block by block, so memory stays bounded for any file size.
+    and to recombine into the weightings (within trace.RECOMBINE_TOL, ``Recombination``); so are the
+    DNC datasets' ranges (``weighting_tol`` checks their read modes' sums too, and lets the weightings
+    of a trace holding them sum to at most 1). Values are checked block by block, so memory stays
+    bounded for any file size.
     """
     try:
         with open_traces(path, max_bytes, allow_external) as f:
@@ -771,10 +774,11 @@ def validate_file(path, weighting_tol: float | None = None, max_bytes: int | Non
                 if problems:
                     continue
                 bad = set()
+                dnc = any(ds in DNC for ds in info.datasets)  # its weightings sum to at most 1
                 for ds in info.datasets:
                     try:
                         for start, block in f.blocks(name, ds, info=info):
-                            msg = check_values(ds, block, start, weighting_tol, stage_tol=stage_tol)
+                            msg = check_values(ds, block, start, weighting_tol, stage_tol=stage_tol, dnc=dnc)
                             if msg:
                                 lines.append(str(f.error(msg, name, ds)))
                                 bad.add(ds)

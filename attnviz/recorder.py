@@ -24,12 +24,15 @@ class TraceRecorder:
         rec.save("trace.h5")
 
     Every dataset of the format goes in by name, each head's addressing stages too
-    (``read_gates=state.read_gate``, ``read_shifts=...``: docs/trace-format.md).
+    (``read_gates=state.read_gate``, ``read_shifts=...``) and a DNC's datasets
+    (``usage=...``, ``link_matrices=...``, ``read_modes=reorder_read_modes(...)``:
+    docs/trace-format.md, which maps the names of the DNC implementations onto them).
 
     With ``stream_to="run.h5"`` the steps go to a chunked, compressed HDF5 file as they
     arrive (every ``chunk_steps`` steps), so a run of any length never holds its trace in
     memory; ``close()`` (or leaving a ``with`` block) finishes the file, which appears
-    under its name only when complete.
+    under its name only when complete. A storage chunk holds ``chunk_steps`` steps, or
+    fewer where that would pass 1 MiB (a DNC's link matrices), as ``save`` writes them.
     """
 
     def __init__(self, name: str = ROOT, stream_to=None, chunk_steps: int = 1024, **metadata):
@@ -134,6 +137,27 @@ class TraceRecorder:
             self._stream.discard()
 
 
+def reorder_read_modes(modes) -> np.ndarray:
+    """DNC read modes in the order deepmind/dnc and ixaxaar/pytorch-dnc give them, ``(..., backward x W,
+    forward x W, content)`` for W write heads, in the trace's order: ``(..., backward x W, content,
+    forward x W)`` (docs/trace-format.md). Any array-like (a PyTorch tensor too); the leading axes (batch,
+    time, read heads) are kept.
+
+    >>> reorder_read_modes([0.2, 0.3, 0.5])  # backward, forward, content
+    array([0.2, 0.5, 0.3])
+    """
+    m = as_array(modes)
+    K = m.shape[-1] if m.ndim else 0
+    if K < 3 or K % 2 == 0:
+        raise ValueError(f"read modes of shape {m.shape}: the last axis holds 2 x write heads + 1 modes, an odd "
+                         "number from 3")
+    W = (K - 1) // 2
+    return np.concatenate([m[..., :W], m[..., 2 * W :], m[..., W : 2 * W]], axis=-1)
+
+
+CHUNK_BYTES = 2**20  # a streamed dataset's storage chunk holds at most this (or one step)
+
+
 class _Stream:
     """Appends rows to resizable, chunked, compressed HDF5 datasets in a temporary file."""
 
@@ -167,8 +191,9 @@ class _Stream:
         block = np.concatenate(parts, axis=0)
         group = self.group()
         if key not in group:
+            rows = max(1, min(self.chunk, CHUNK_BYTES // max(1, block[:1].nbytes)))  # whole steps, <= 1 MiB
             group.create_dataset(key, shape=(0,) + block.shape[1:], maxshape=(None,) + block.shape[1:],
-                                 dtype=block.dtype, chunks=(self.chunk,) + block.shape[1:],
+                                 dtype=block.dtype, chunks=(rows,) + block.shape[1:],
                                  compression="gzip", compression_opts=4, shuffle=True)
         ds = group[key]  # of the same shape per step: TraceRecorder checks each step as it comes
         problem = check_values(key, block, ds.shape[0], finite=False)  # as a Trace: NaN and inf are kept

@@ -73,6 +73,10 @@ DNC = {
     "link_matrices": DatasetSpec(False, (3, 4), "(T, N, N) or (T, write heads, N, N)"),
 }
 DATASETS.update(DNC)
+_DNC_READ_HEADS = ("free_gates", "read_modes")  # the DNC datasets with a read heads axis; the rest have write heads
+_DNC_GATES = ("dnc_write_gates", "allocation_gates", "free_gates")
+_DNC_WIDTH = {"usage": 1, "allocation_weightings": 1, "dnc_write_gates": 0, "allocation_gates": 0, "free_gates": 0,
+              "read_modes": 1, "precedence_weightings": 1, "link_matrices": 2}  # axes after the heads axis
 REQUIRED = tuple(k for k, s in DATASETS.items() if s.required)
 WEIGHTINGS = ("write_weightings", "read_weightings")
 NUMERIC_KINDS = "biuf"  # bool, signed and unsigned integers, floats
@@ -138,6 +142,7 @@ def check_structure(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]], parti
         if vec in good and weights in good and _heads(good[vec]) != _heads(good[weights]):
             problems.append((vec, f"has {_heads(good[vec])} head(s) but {weights} has {_heads(good[weights])}"))
     problems += _stage_structure(good)
+    problems += _dnc_structure(good)
     return problems
 
 
@@ -166,6 +171,43 @@ def _stage_structure(good: Mapping[str, tuple[int, ...]]) -> list[Problem]:
     return problems
 
 
+def _dnc_structure(good: Mapping[str, tuple[int, ...]]) -> list[Problem]:
+    """The DNC datasets agree with the weightings: N locations (a link matrix is N x N), the write heads of
+    write_weightings (the read heads of read_weightings for free_gates and read_modes; the heads axis may be
+    left out for one head), and 2 x write heads + 1 read modes."""
+    problems = []
+    ww = good.get("write_weightings")
+    for name in DNC:
+        if name not in good:
+            continue
+        shape = good[name]
+        if name == "link_matrices" and (shape[-2] != shape[-1] or ww and shape[-1] != ww[-1]):
+            need = f" but write_weightings has N = {ww[-1]}" if ww else ""
+            problems.append((name, f"has {shape[-2]} x {shape[-1]} link matrices{need}; a link matrix is N x N "
+                                   "(memory locations)"))
+        elif _DNC_WIDTH[name] and name != "read_modes" and ww and shape[-1] != ww[-1]:
+            problems.append((name, f"has N = {shape[-1]} (memory locations) but write_weightings has N = {ww[-1]}"))
+        kind = "read" if name in _DNC_READ_HEADS else "write"
+        weights = good.get(f"{kind}_weightings")
+        if weights and name != "usage" and dnc_heads(name, shape) != _heads(weights):  # usage: of every head
+            problems.append((name, f"has {dnc_heads(name, shape)} {kind} head(s) but {kind}_weightings has "
+                                   f"{_heads(weights)}"))
+        if name == "read_modes":
+            modes, rule = shape[-1], "(backward for each write head, content, forward for each write head)"
+            if ww and modes != 2 * _heads(ww) + 1:
+                problems.append((name, f"has {modes} read modes; expected 2 x write heads + 1 = {2 * _heads(ww) + 1} "
+                                       + rule))
+            elif not ww and (modes < 3 or modes % 2 == 0):
+                problems.append((name, f"has {modes} read modes; expected 2 x write heads + 1 {rule}"))
+    return problems
+
+
+def dnc_heads(name: str, shape) -> int:
+    """The heads of a DNC dataset of this shape: write heads, or read heads for free_gates and read_modes
+    (1 where the heads axis is left out)."""
+    return shape[1] if len(shape) == 2 + _DNC_WIDTH[name] else 1
+
+
 def _heads(shape) -> int:
     return shape[1] if len(shape) == 3 else 1
 
@@ -179,23 +221,28 @@ def _dtype_name(dtype: np.dtype) -> str:
 
 
 def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: float | None = None, *,
-                 finite: bool = True, stage_tol: float | None = None) -> str | None:
+                 finite: bool = True, stage_tol: float | None = None, dnc: bool = False) -> str | None:
     """Check one block of a dataset (rows start, start+1, ... of axis 0).
 
     Values must be finite (``finite=False`` lets NaN and infinities pass: a Trace holds what a
     model that diverged recorded, and ``validate`` reports them). With ``weighting_tol`` set, a
-    weighting must also lie in [0, 1] and sum to 1 over locations, each within that tolerance. With
+    weighting must also lie in [0, 1] and sum to 1 over locations, each within that tolerance (with
+    ``dnc``, a weighting of a trace holding DNC datasets: to at most 1, since the DNC's write gate
+    and its link matrices let weight go). With
     ``stage_tol`` set, an addressing stage must lie in its range within that tolerance
     (docs/trace-format.md): gates in [0, 1], key strengths >= 0, sharpenings >= 1, and the shifts
-    and the stages' weightings in [0, 1], summing to 1. Returns the first problem found, naming the
-    step (and location), or None.
+    and the stages' weightings in [0, 1], summing to 1; and so must the DNC datasets: every value
+    in [0, 1], a link matrix's diagonal 0, allocation and precedence weightings summing to at most
+    1 (and, with ``weighting_tol``, read modes summing to 1). Returns the first problem found,
+    naming the step (and location), or None.
     """
     if finite and block.dtype.kind == "f":
         bad = ~np.isfinite(block)
         if bad.any():
             idx = np.unravel_index(int(np.argmax(bad)), block.shape)
             value = block[idx]
-            return f"contains {value} at step {start + idx[0]}{_where(name, idx)}; values must be finite"
+            where = dnc_where(name, idx, block.ndim, block.shape[-1]) if name in DNC else _where(name, idx)
+            return f"contains {value} at step {start + idx[0]}{where}; values must be finite"
     if name == "output_mask" and block.size:
         bad = (block != 0) & (block != 1)
         if bad.any():
@@ -208,15 +255,89 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
             idx = np.unravel_index(int(np.argmax(out)), b.shape)
             return f"has weight {b[idx]:.6g} at step {start + idx[0]}{_where(name, idx)}; weights must lie in [0, 1]"
         sums = b.sum(axis=-1)
-        off = np.abs(sums - 1.0) > weighting_tol
+        off = sums > 1 + weighting_tol if dnc else np.abs(sums - 1.0) > weighting_tol
         if off.any():
             idx = np.unravel_index(int(np.argmax(off)), sums.shape)
             head = f", head {idx[1]}" if len(idx) > 1 else ""
+            expected = "at most 1 (a trace with DNC datasets)" if dnc else "1"
             return (f"sums to {sums[idx]:.6g} over locations at step {start + idx[0]}{head}; "
-                    f"expected 1 within {weighting_tol:g}")
+                    f"expected {expected} within {weighting_tol:g}")
     if stage_tol is not None and name in _STAGE_OF and block.size:
         return _stage_range(_STAGE_OF[name], block, start, stage_tol)
+    if name in DNC and block.size and (stage_tol is not None or weighting_tol is not None):
+        return _dnc_range(name, block, start, stage_tol, weighting_tol)
     return None
+
+
+_DNC_VALUES = {"usage": ("usage", "usage lies"), "read_modes": ("read mode", "read modes lie"),
+               "link_matrices": ("link weight", "link weights lie")}  # the rest: gates, or weights
+
+
+def _dnc_range(name: str, block: np.ndarray, start: int, tol: float | None, weighting_tol: float | None
+               ) -> str | None:
+    """The first value of a DNC dataset out of its range (docs/trace-format.md), or None: with ``tol``, every
+    value in [0, 1], a link matrix's diagonal 0, allocation and precedence weights summing to at most 1; with
+    ``weighting_tol`` (``validate --weightings``), the read modes summing to 1."""
+    b = block.astype(np.float64, copy=False)
+
+    def where(idx) -> str:
+        return dnc_where(name, idx, b.ndim, b.shape[-1])
+
+    if tol is not None:
+        what, rule = _DNC_VALUES.get(name, ("gate", "gates lie") if name in _DNC_GATES else ("weight", "weights lie"))
+        out = (b < -tol) | (b > 1 + tol)
+        if out.any():
+            idx = np.unravel_index(int(np.argmax(out)), b.shape)
+            return f"has {what} {b[idx]:.6g} at step {start + idx[0]}{where(idx)}; {rule} in [0, 1]"
+        if name == "link_matrices":
+            diagonal = np.abs(np.diagonal(b, axis1=-2, axis2=-1)) > tol  # (steps, [heads,] N)
+            if diagonal.any():
+                idx = np.unravel_index(int(np.argmax(diagonal)), diagonal.shape)
+                idx += idx[-1:]
+                return (f"has link weight {b[idx]:.6g} at step {start + idx[0]}{where(idx)}, on the diagonal; a link "
+                        f"matrix's diagonal is 0 (no location is written right after itself), within {tol:g}")
+        if name in ("allocation_weightings", "precedence_weightings"):
+            sums = b.sum(axis=-1)
+            over = sums > 1 + tol
+            if over.any():
+                idx = np.unravel_index(int(np.argmax(over)), sums.shape)
+                return (f"sums to {sums[idx]:.6g} over locations at step {start + idx[0]}{where(idx)}; expected at "
+                        f"most 1 within {tol:g}")
+    if weighting_tol is not None and name == "read_modes":
+        sums = b.sum(axis=-1)
+        off = np.abs(sums - 1.0) > weighting_tol
+        if off.any():
+            idx = np.unravel_index(int(np.argmax(off)), sums.shape)
+            return (f"sums to {sums[idx]:.6g} over modes at step {start + idx[0]}{where(idx)}; expected 1 within "
+                    f"{weighting_tol:g}")
+    return None
+
+
+def dnc_where(name: str, idx, ndim: int | None = None, modes: int | None = None) -> str:
+    """Where an index (step, [head,] [location, mode or link row and column]) of a DNC dataset of ``ndim``
+    axes lies, in words: ", write head 1, location 4", ", read head 0, mode 2 (forward)", ", L[5, 4]"
+    (``ndim`` defaults to the index's length; ``modes``, the read modes' number, names a read mode)."""
+    ndim = len(idx) if ndim is None else ndim
+    has_heads = ndim == 2 + _DNC_WIDTH[name]
+    parts = []
+    if has_heads and len(idx) > 1:
+        parts.append(f"{'read' if name in _DNC_READ_HEADS else 'write'} head {idx[1]}")
+    rest = tuple(int(i) for i in idx[1 + has_heads:])
+    if name == "link_matrices" and len(rest) == 2:
+        parts.append(f"L[{rest[0]}, {rest[1]}]")
+    elif name == "read_modes" and rest:
+        parts.append(f"mode {rest[0]}" + (f" ({read_mode_name(rest[0], modes)})" if modes else ""))
+    elif rest:
+        parts.append(f"location {rest[0]}")
+    return "".join(", " + p for p in parts)
+
+
+def read_mode_name(k: int, modes: int) -> str:
+    """The name of read mode k of ``modes`` = 2 x write heads + 1, in the trace's order: "backward", "content",
+    "forward" (with several write heads, "backward, write head 1")."""
+    W = (modes - 1) // 2
+    kind, head = ("backward", k) if k < W else ("content", None) if k == W else ("forward", k - W - 1)
+    return kind if W == 1 or head is None else f"{kind}, write head {head}"
 
 
 def _stage_range(stage: str, block: np.ndarray, start: int, tol: float) -> str | None:
@@ -383,6 +504,8 @@ def with_heads(stage: str, block) -> np.ndarray:
 
 
 def _where(name: str, idx) -> str:
+    if name in DNC:
+        return dnc_where(name, idx)
     label = "location" if name in WEIGHTINGS or name == "memory" else "element"
     if len(idx) == 3 and name != "memory":
         return f", head {idx[1]}, {label} {idx[2]}"
