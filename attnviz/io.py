@@ -884,7 +884,7 @@ def folder_link_error(path: Path) -> TraceError:
 
 
 def is_checkpoint(path: Path) -> bool:
-    """An attnviz.ntm checkpoint: an NPZ of meta.npy, param/*.npy and (for resuming) opt/*.npy
+    """An attnviz.trainer checkpoint: an NPZ of meta.npy, param/*.npy and (for resuming) opt/*.npy
     and best/*.npy (the best state, for the trainer's rollback)."""
     if path.suffix.lower() != ".npz":
         return False
