@@ -151,7 +151,7 @@ def _choices(name: str, values) -> type[enum.Enum]:
 # library's own registries.
 Layout = _choices("Layout", ("grid", "paper", "addressing"))
 Reduction = _choices("Reduction", ("max", "mean"))
-TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall"))
+TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall", "multi-copy"))
 Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
 ModelName = _choices("ModelName", ("ntm", "dnc"))
 Controller = _choices("Controller", ("lstm", "feedforward"))

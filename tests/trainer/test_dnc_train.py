@@ -79,3 +79,20 @@ def test_multi_copy_reads_each_copy_back_before_the_next():
     assert make_model_config(TrainConfig(architecture="dnc", task="multi-copy"), task).memory_size == 10
     levels = {task.sample(np.random.default_rng(s), 4, level=2).length for s in range(20)}
     assert levels == {1, 2}
+
+
+def test_the_command_line_offers_every_task_and_model():
+    from attnviz.cli import ModelName, TaskName
+    from attnviz.trainer.models import MODELS
+    from attnviz.trainer.tasks import TASKS
+
+    assert [t.value for t in TaskName] == list(TASKS)
+    assert [m.value for m in ModelName] == list(MODELS)
+
+
+def test_an_option_of_the_other_model_is_a_usage_error(runner, tmp_path):
+    from conftest import run as cli
+
+    result = cli(runner, "train", "--model", "dnc", "--set", "model.shift_bias=forward", "--run-dir", tmp_path / "r")
+    assert result.exit_code == 2 and "shift_bias is an option of the NTM, not of the DNC" in result.stderr
+    assert not (tmp_path / "r").exists()
