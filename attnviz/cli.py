@@ -365,13 +365,9 @@ def _num(x) -> str:
 
 
 def _copy_line(cd: dict) -> str:
-    if "error" in cd:
-        return f"copy diagnostics: {cd['error']}"
-    w, r = cd["write"], cd["read"]
-    bits = f"{cd['wrong_bits']} of {cd['scored_bits']} scored output bits wrong; " if "wrong_bits" in cd else ""
-    return (f"copy: {'learned' if cd['learned'] else 'NOT learned'}; {bits}write peak {w['mean_peak']:.2f}, "
-            f"steady {w['steady_fraction']:.0%}; read peak {r['mean_peak']:.2f}, steady "
-            f"{r['steady_fraction']:.0%}; reads at written locations {cd['reads_written_fraction']:.0%}")
+    from .analysis import describe_copy
+
+    return describe_copy(cd)
 
 
 # -------------------------------------------------------------------- validate
