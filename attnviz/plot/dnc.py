@@ -34,7 +34,7 @@ from .anatomy import StageGrid, _b64, _reduced, _series
 from .colors import DIVERGING, SEQUENTIAL, nonfinite_label
 from .options import PANELS, PlotOptions, check_pixels
 from .plan import TITLE_ROOM, PanelPlan, Scene, Ticks, limits, phase_start, pixel_size, title_text
-from .reduce import pixel_bins, reduce_axis
+from .reduce import pixel_bins, reduce_axis, spread
 from .rows import arrange
 
 # Panel heights in inches at font size 10.
@@ -216,8 +216,9 @@ def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
             return GateStrip(plan, "", None, time=(t0, t1), row_ticks=Ticks())
         series, _, _ = _series(source, key, head if heads > 1 or len(source.shapes[key]) == 2 else None, size[0],
                                opts.reduce)
-        values = series[:, None].astype(np.float64)
-        return GateStrip(plan, "", values, 0.0, 1.0, None, (t0, t1), (0, 1), None, values,
+        raw = series[:, None].astype(np.float64)
+        values = spread(raw, 0) if opts.reduce == "max" and t1 - t0 > size[0] else raw  # (as a heatmap's maxima)
+        return GateStrip(plan, "", values, 0.0, 1.0, None, (t0, t1), (0, 1), None, raw,
                          nonfinite_label(values), row_ticks=Ticks(), series=series, name=title)
 
     # The crop: what the write and read weightings use (rows.arrange, as for the grid).
