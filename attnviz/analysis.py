@@ -148,7 +148,8 @@ def describe_copy(d: dict) -> str:
         return f"copy diagnostics: {d['error']}"
     w, r = d["write"], d["read"]
     verdict = "learned" if d["learned"] else "NOT learned (" + "; ".join(d.get("problems", ())) + ")"
-    bits = f"{d['wrong_bits']} of {d['scored_bits']} scored output bits wrong; " if "wrong_bits" in d else ""
+    said = "wrong_bits" not in d or d["wrong_bits"] > MAX_WRONG * d["scored_bits"]  # (then among the problems)
+    bits = "" if said else f"{d['wrong_bits']} of {d['scored_bits']} scored output bits wrong; "
     return (f"copy: {verdict}; {bits}write peak {w['mean_peak']:.2f}, items at locations of their own "
             f"{d['distinct_fraction']:.0%}; read peak {r['mean_peak']:.2f}, read back in write order "
             f"{d['in_order_fraction']:.0%}; foci moving by one location a step: write {w['steady_fraction']:.0%}, "

@@ -395,3 +395,12 @@ def test_a_page_without_link_matrices_shows_none(browser, tmp_path):  # noqa: F8
     page = Page(browser, tmp_path / "d.html")
     page.page.mouse.move(*point(page, 2, 3, 4))
     assert page.page.locator("#links").is_hidden() and page.errors == []
+
+
+def test_the_layouts_a_trace_fills():
+    from attnviz.plot.options import layouts_filled
+
+    ntm = Trace(copy_like_arrays(L=5, N=16, full=True))
+    assert layouts_filled(ntm.arrays) == ["grid", "paper", "addressing"]
+    assert layouts_filled(dnc_copy_trace(L=5, N=16)[0].arrays) == ["grid", "dnc"]
+    assert layouts_filled(copy_like_arrays(L=5, N=16)) == ["grid"]

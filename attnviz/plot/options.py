@@ -64,6 +64,20 @@ def default_figsize(grid, opts: PlotOptions, titled: bool) -> tuple[float, float
     return (4.0 * cols * s + (0.55 * cols * s if opts.colorbar else 0), 2.6 * rows * s + (0.4 * s if titled else 0))
 
 
+def layouts_filled(datasets) -> list[str]:
+    """The layouts that draw more of a trace holding ``datasets`` (names) than an empty frame around its
+    weightings: grid always; paper with adds or reads; addressing with any addressing stage; dnc with any
+    of the DNC datasets it draws (dnc.DNC_DATASETS). For ``inspect``."""
+    from ..trace import STAGES, stage_name
+    from .dnc import DNC_DATASETS
+
+    names = set(datasets)
+    stages = {stage_name(kind, stage) for kind in HEAD_KINDS for stage in STAGES}
+    return [layout for layout, fills in (("grid", True), ("paper", bool(names & {"adds", "reads"})),
+                                         ("addressing", bool(names & stages)), ("dnc", bool(names & set(DNC_DATASETS))))
+            if fills]
+
+
 def one_trace(opts: PlotOptions, what: str) -> None:
     """Refuse what only a figure of one trace draws, for ``what`` ("a comparison", "an animation": several
     traces on one view): layout dnc, and locations in the order written (each trace writes in its own
