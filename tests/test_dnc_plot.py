@@ -404,3 +404,37 @@ def test_the_layouts_a_trace_fills():
     assert layouts_filled(ntm.arrays) == ["grid", "paper", "addressing"]
     assert layouts_filled(dnc_copy_trace(L=5, N=16)[0].arrays) == ["grid", "dnc"]
     assert layouts_filled(copy_like_arrays(L=5, N=16)) == ["grid"]
+
+
+def test_one_head_stored_with_a_heads_axis_is_drawn_as_without():
+    t, _ = dnc_copy_trace(L=5, N=16)
+    a = dict(t.arrays)
+    for k in ("write_weightings", "read_weightings", "dnc_write_gates", "free_gates", "read_modes"):
+        a[k] = a[k][:, None]
+    with_axis, without = scene_of(Trace(a), order="written"), scene_of(t, order="written")
+    assert [p.title for p in with_axis.panels] == TITLES
+    for p, q in zip(with_axis.panels, without.panels, strict=True):
+        assert np.array_equal(p.values, q.values), p.title
+
+
+def test_a_diverged_dnc_is_drawn_with_its_non_finite_values_named(runner, tmp_path, browser):  # noqa: F811
+    from attnviz.plot.colors import NONFINITE_RGBA
+
+    t, stored = dnc_copy_trace(L=6, N=16)
+    a = {k: v.copy() for k, v in t.arrays.items()}
+    a["free_gates"][9] = np.nan
+    a["usage"][8:, stored[0]] = np.inf
+    a["link_matrices"][11, stored[1], stored[0]] = np.nan
+    attnviz.save(Trace(a, t.metadata), tmp_path / "nan.h5")
+    result = run(runner, "plot", tmp_path / "nan.h5", "--layout", "dnc", "--order", "written", "-f", "png", "-f",
+                 "html")
+    assert result.exit_code == 0, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 2 and "dataset 'free_gates': contains nan at step 9; 1 value NaN or infinite" in lines[0]
+    assert "dataset 'usage': contains inf at step 8" in lines[1] and "5 values" in lines[1]
+    scene = scene_of(Trace(a), order="written")
+    assert scene.panels[6].nonfinite == "NaN" and scene.panels[-1].nonfinite == "+inf"
+    page = Page(browser, tmp_path / "nan.html")
+    page.page.mouse.move(*point(page, 2, 11, 0))
+    assert page.page.evaluate("document.getElementById('link-matrix').dataset.step") == "11"
+    assert link_colour(page, 1, 0, 6) == list(NONFINITE_RGBA[:3]) and page.errors == []

@@ -216,6 +216,8 @@ def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
             return GateStrip(plan, "", None, time=(t0, t1), row_ticks=Ticks())
         series, _, _ = _series(source, key, head if heads > 1 or len(source.shapes[key]) == 2 else None, size[0],
                                opts.reduce)
+        if not np.isfinite(series).all():
+            warnings.append(_nonfinite_warning(source, key, head if len(source.shapes[key]) == 2 else None))
         raw = series[:, None].astype(np.float64)
         values = spread(raw, 0) if opts.reduce == "max" and t1 - t0 > size[0] else raw  # (as a heatmap's maxima)
         return GateStrip(plan, "", values, 0.0, 1.0, None, (t0, t1), (0, 1), None, raw,
@@ -224,7 +226,10 @@ def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
     # The crop: what the write and read weightings use (rows.arrange, as for the grid).
     panel_sizes = [pixel_size(r, figsize, opts.dpi) for r in rects]
     weight_size = panel_sizes[2]
-    cells = [source.cells(k, h if _heads(source.shapes[k]) > 1 else None, *weight_size, opts.reduce)
+    def head_of(key, h):  # the head index of a per-head dataset; None for one stored without a heads axis
+        return h if len(source.shapes[key]) == 3 else None
+
+    cells = [source.cells(k, head_of(k, h), *weight_size, opts.reduce)
              for k, n in (("write_weightings", W), ("read_weightings", R)) for h in range(n)]
     N = source.locations
     whole = [np.where(np.isfinite(c[0]), c[0], 0.0) for c in cells]
@@ -237,7 +242,7 @@ def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
     panels = [heatmap("inputs", None, "Inputs", next(sizes)), heatmap("outputs", None, "Outputs", next(sizes))]
     for key, title, n in (("write_weightings", "Write Weightings", W), ("read_weightings", "Read Weightings", R)):
         for h in range(n):
-            panels.append(heatmap(key, h if n > 1 else None, title + (f" (head {h})" if n > 1 else ""), next(sizes),
+            panels.append(heatmap(key, head_of(key, h), title + (f" (head {h})" if n > 1 else ""), next(sizes),
                                   rows))
     for key, title, kind in STRIPS:
         n = W if kind == "write" else R
@@ -261,6 +266,23 @@ def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
         warnings.append(str(source.error(f"{', '.join(missing)}: not recorded; their panels are left empty")))
     return DncScene(opts, (len(panels), 1), figsize, suptitle, panels, markers, warnings, peaks, dwell,
                     dict(source.metadata), boxes=rects)
+
+
+def _nonfinite_warning(source, key: str, head: int | None) -> str:
+    """The warning for a gate holding NaN or infinities: the first, and how many (read again, block by block;
+    only for a gate that holds some)."""
+    T, count, first = source.shapes[key][0], 0, None
+    step = 2**20
+    for a in range(0, T, step):
+        block = np.asarray(source.block(key, a, min(T, a + step)))
+        block = block[:, head] if head is not None else block
+        bad = ~np.isfinite(block)
+        if first is None and bad.any():
+            first = (a + int(np.argmax(bad)), block[int(np.argmax(bad))])
+        count += int(bad.sum())
+    where = f" (head {head})" if head is not None and source.shapes[key][1] > 1 else ""
+    return str(source.error(f"contains {first[1]} at step {source.time[0] + first[0]}{where}; {count:,} "
+                            f"value{'s' if count > 1 else ''} NaN or infinite in all, drawn in bright green", key))
 
 
 # -------------------------------------------------------------- link matrices
