@@ -550,8 +550,8 @@ def plot(
                                            "the heads use, with a margin), all, or START:STOP (a STOP below "
                                            "START wraps: 100:10 is 100..N-1, then 0..9).")] = "auto",
     order: Annotated[Order, typer.Option(help="Location rows: index (by number) or written (by the step of "
-                                              "their first strong write, the rest after them by number; true "
-                                              "numbers on the axis).")] = Order.index,
+                                              "their first strong write, a weight of 0.5 or more; the rest after "
+                                              "them, by number; true numbers on the axis).")] = Order.index,
     reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
                                                    "stays visible) or mean.")] = Reduction.max,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Processes drawing a batch "
