@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 SHARP = 0.8  # a weighting whose peak is at least this is "focused"
-CONSISTENT = 0.9  # the share of steps that must move by the same +1 or -1
+CONSISTENT = 0.9  # the share of items that must have locations of their own, and be read back in write order
 SETTLE = 2  # steps at the start of each phase where a head may still be diffuse
 MAX_WRONG = 0.01  # the share of scored output bits that may be wrong in a learned copy
 
@@ -32,23 +32,69 @@ def _moves(peak: np.ndarray, loc: np.ndarray, N: int) -> dict:
             "direction": direction, "steady_fraction": steady, "locations": loc.tolist()}
 
 
+STRONG = 0.5  # a write of at least this weight is a strong write: the head's focus (at most two locations reach it)
+
+
+def strong_threshold(peak: float) -> float:
+    """The weight a write head's write must reach to count as strong: STRONG (0.5), or, for a head whose
+    weightings never reach it (an untrained, diffuse head), half the head's own peak, so that its
+    strongest writes still count."""
+    return STRONG if peak >= STRONG else peak / 2
+
+
+def first_strong_writes(write_weightings) -> np.ndarray:
+    """For each location, the first step at which a write head wrote it strongly (``strong_threshold``
+    of that head's peak over these steps), or -1 if none did. ``write_weightings``: (T, N) or (T, heads,
+    N); values that are not finite count as 0."""
+    w = np.asarray(write_weightings, np.float64)
+    w = np.where(np.isfinite(w), w, 0.0)
+    heads = w[:, None, :] if w.ndim == 2 else w
+    T, N = heads.shape[0], heads.shape[-1]
+    first = np.full(N, T)
+    for h in range(heads.shape[1]):
+        peak = float(heads[:, h].max()) if T else 0.0
+        if peak > 0:
+            strong = heads[:, h] >= strong_threshold(peak)
+            first = np.minimum(first, np.where(strong.any(axis=0), strong.argmax(axis=0), T))
+    return np.where(first < T, first, -1)
+
+
+def written_order(first: np.ndarray, locations=None) -> tuple[np.ndarray, int]:
+    """Locations (``locations``, default 0..N-1, in their order) sorted by the step of their first strong
+    write (``first_strong_writes``; ties by that order), those never written strongly after them in
+    their order. Returns (the locations in that order, how many of them were written strongly)."""
+    first = np.asarray(first)
+    locations = np.arange(first.size) if locations is None else np.asarray(locations)
+    steps = first[locations]
+    written = steps >= 0
+    order = np.concatenate([locations[written][np.argsort(steps[written], kind="stable")], locations[~written]])
+    return order, int(written.sum())
+
+
 def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=None, targets=None,
                      output_mask=None) -> dict:
-    """Does a copy trace show the learned algorithm, and does it copy?
+    """Does a copy trace show the copy algorithm, and does it copy?
 
-    For a copy trace of ``length`` items (inputs at steps 0..L-1, the delimiter at L,
-    outputs at L+1..2L), measures on the first head: the write focus over the input
-    steps and the read focus over the output steps (mean and minimum peak, the share
-    of steps that move by the same +1 or -1 location, circularly), leaving out the
-    first ``SETTLE`` steps of each, where a head may still be finding its place; and the
-    share of read locations that were written (up to the delimiter step: a model that reads
-    before it writes stores each item one step later). With ``outputs`` and ``targets`` it counts
-    the wrong bits (output above 0.5 against target) in the scored steps (``output_mask``,
-    else L+1..2L).
+    The algorithm, whatever the model and wherever its memory puts things: each item is written to a
+    location of its own while the sequence comes in, and read back from those locations in the order
+    they were written while the outputs are due. Whether the locations are neighbours (an NTM's walk)
+    or scattered over the memory (a DNC's allocation) does not matter.
 
-    ``learned`` is True when both foci have mean peak >= 0.8 and move steadily on >= 90%
-    of steps, >= 90% of reads visit written locations, and (when outputs are given) at
-    most 1% of the scored output bits are wrong.
+    For a copy trace of ``length`` items L (inputs at steps 0..L-1, the delimiter at L, outputs at
+    L+1..2L), on the first head of each kind: item k is stored where the write focus (the location of
+    the largest write weight) is at step k, or at step k + 1 for a model that reads before it writes
+    (whichever of the two the reads follow more often: ``write_offset``); output step L+1+k should
+    read there. The first ``SETTLE`` steps of each phase are left out, where a head may still be
+    finding its place. Measures: the write and read foci's mean and minimum peaks; ``distinct_fraction``,
+    the share of the items stored at a location no other item was stored at; ``in_order_fraction``,
+    the share of output steps that read the location of their item; and, with ``outputs`` and
+    ``targets``, the wrong bits (output above 0.5 against target) in the scored steps (``output_mask``,
+    else L+1..2L). Still reported, but no longer judged: how steadily each focus moves by one location
+    (``steady_fraction``, ``direction``) and the share of reads at written locations.
+
+    ``learned`` is True when both foci have mean peak >= 0.8, at least 90% of the items have locations
+    of their own and at least 90% of the output steps read them back in write order, and (when outputs
+    are given) at most 1% of the scored output bits are wrong. ``problems`` says in words what failed.
     """
     L = int(length)
     ww, rw = _head0(np.asarray(write_weightings)), _head0(np.asarray(read_weightings))
@@ -61,12 +107,24 @@ def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=Non
     read = _walk(rw[L + 1 + skip : 2 * L + 1].astype(np.float64))
     written = set(where.tolist())
     visited = sum(loc in written for loc in read["locations"]) / max(1, len(read["locations"]))
+    reads = np.asarray(read["locations"])
+    matches = [int(np.sum(reads == where[d + skip : d + L])) for d in (0, 1)]
+    offset = int(matches[1] > matches[0])
+    items = where[offset + skip : offset + L]
+    distinct = int(np.sum(np.unique(items, return_counts=True)[1] == 1))
+    n = max(1, L - skip)
 
-    def ok(d):
-        return d["mean_peak"] >= SHARP and d["steady_fraction"] >= CONSISTENT
-
-    out = {"length": L, "settle_steps": skip, "write": write, "read": read, "reads_written_fraction": visited}
-    learned = ok(write) and ok(read) and visited >= CONSISTENT
+    out = {"length": L, "settle_steps": skip, "write": write, "read": read, "reads_written_fraction": visited,
+           "write_offset": offset, "distinct_fraction": distinct / n, "in_order_fraction": matches[offset] / n}
+    problems = []
+    for kind, d in (("write", write), ("read", read)):
+        if d["mean_peak"] < SHARP:
+            problems.append(f"the {kind} focus is not sharp (mean peak {d['mean_peak']:.2f}, below {SHARP})")
+    if distinct / n < CONSISTENT:
+        problems.append(f"items share locations: {distinct} of {n} items were written to a location of their own")
+    if matches[offset] / n < CONSISTENT:
+        problems.append(f"not read back in write order: {matches[offset]} of {n} output steps read the location "
+                        "their item was written to")
     if outputs is not None and targets is not None:
         y, z = np.asarray(outputs, np.float64), np.asarray(targets, np.float64)
         scored = np.zeros(y.shape[0], bool)
@@ -77,9 +135,25 @@ def copy_diagnostics(write_weightings, read_weightings, length: int, outputs=Non
         wrong = int(((y[scored] > 0.5) != (z[scored] > 0.5)).sum())
         bits = int(scored.sum()) * y.shape[1]
         out.update(wrong_bits=wrong, scored_bits=bits)
-        learned = learned and wrong <= MAX_WRONG * bits
-    out["learned"] = bool(learned)
+        if wrong > MAX_WRONG * bits:
+            problems.append(f"{wrong} of {bits} scored output bits are wrong")
+    out["problems"] = problems
+    out["learned"] = not problems
     return out
+
+
+def describe_copy(d: dict) -> str:
+    """One line of a ``copy_diagnostics`` result: the verdict, what failed, then the measures."""
+    if "error" in d:
+        return f"copy diagnostics: {d['error']}"
+    w, r = d["write"], d["read"]
+    verdict = "learned" if d["learned"] else "NOT learned (" + "; ".join(d.get("problems", ())) + ")"
+    said = "wrong_bits" not in d or d["wrong_bits"] > MAX_WRONG * d["scored_bits"]  # (then among the problems)
+    bits = "" if said else f"{d['wrong_bits']} of {d['scored_bits']} scored output bits wrong; "
+    return (f"copy: {verdict}; {bits}write peak {w['mean_peak']:.2f}, items at locations of their own "
+            f"{d['distinct_fraction']:.0%}; read peak {r['mean_peak']:.2f}, read back in write order "
+            f"{d['in_order_fraction']:.0%}; foci moving by one location a step: write {w['steady_fraction']:.0%}, "
+            f"read {r['steady_fraction']:.0%}")
 
 
 def copy_length(inputs: np.ndarray, metadata: dict) -> int:

@@ -151,7 +151,7 @@ def _run_job(args) -> BatchResult:
                 try:
                     suffix = base.suffix.lower().lstrip(".")
                     fmts = formats or [suffix if suffix in FORMATS else "png"]
-                    scene = build_scene(Source(f, name, opts), opts)  # read once for every format
+                    scene = build_scene(Source(f, name, opts), opts, page="html" in fmts)  # read once for all
                     result.warnings += scene.warnings
                     if "html" in fmts:
                         pages.append((name, scene))

@@ -66,8 +66,8 @@ def _reflow(text: str | None) -> str | None:
 # plot's and animate's figure options, in help panels of their own: a table of 25 options with
 # --no-phase-marker beside them leaves a narrow column for their help at 80 columns.
 HELP_PANELS = {
-    "Figure": ("layout", "panels", "grid", "head", "time", "locations", "reduce", "figsize", "dpi", "fontsize",
-               "transparent"),
+    "Figure": ("layout", "panels", "grid", "head", "time", "locations", "order", "reduce", "figsize", "dpi",
+               "fontsize", "transparent"),
     "Colours": ("cmap", "panel_cmap", "limits", "colorbar", "diff_cmap", "diff_limit"),
     "Run folders": ("as_json", "as_csv"),
     "Title and markers": ("title", "title_text", "marker", "phase_marker"),
@@ -149,8 +149,9 @@ def _choices(name: str, values) -> type[enum.Enum]:
 
 # Listed here, not imported, so that `attnviz --help` loads no numpy; tests keep them equal to the
 # library's own registries.
-Layout = _choices("Layout", ("grid", "paper", "addressing"))
+Layout = _choices("Layout", ("grid", "paper", "addressing", "dnc"))
 Reduction = _choices("Reduction", ("max", "mean"))
+Order = _choices("Order", ("index", "written"))
 TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall", "multi-copy"))
 Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
 ModelName = _choices("ModelName", ("ntm", "dnc"))
@@ -370,13 +371,9 @@ def _num(x) -> str:
 
 
 def _copy_line(cd: dict) -> str:
-    if "error" in cd:
-        return f"copy diagnostics: {cd['error']}"
-    w, r = cd["write"], cd["read"]
-    bits = f"{cd['wrong_bits']} of {cd['scored_bits']} scored output bits wrong; " if "wrong_bits" in cd else ""
-    return (f"copy: {'learned' if cd['learned'] else 'NOT learned'}; {bits}write peak {w['mean_peak']:.2f}, "
-            f"steady {w['steady_fraction']:.0%}; read peak {r['mean_peak']:.2f}, steady "
-            f"{r['steady_fraction']:.0%}; reads at written locations {cd['reads_written_fraction']:.0%}")
+    from .analysis import describe_copy
+
+    return describe_copy(cd)
 
 
 # -------------------------------------------------------------------- validate
@@ -511,10 +508,13 @@ def plot(
     layout: Annotated[Layout, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: "
                                                 "adds Adds and Reads as a middle row (3x2). addressing: one head's "
                                                 "addressing stages, content to final weighting, with its gate, key "
-                                                "strength, sharpening and shifts (--head).")] = Layout.grid,
+                                                "strength, sharpening and shifts (--head). dnc: a DNC's memory "
+                                                "(weightings, write, allocation and free gates, read modes, "
+                                                "usage).")] = Layout.grid,
     panels: Annotated[str | None, typer.Option(metavar="LIST", help="Comma-separated panels instead of a layout: "
                                                     "inputs, outputs, targets, write_weightings, read_weightings, "
-                                                    "adds, erases, reads.", show_default=False)] = None,
+                                                    "adds, erases, reads, usage, allocation_weightings, "
+                                                    "precedence_weightings.", show_default=False)] = None,
     grid: Annotated[str | None, typer.Option(metavar="RxC", help="Rows x columns, e.g. 2x2; as many cells as "
                                              "panels, or more \\[default: the layout's].", show_default=False)] = None,
     cmap: Annotated[str | None, typer.Option(metavar="NAME", help="Colormap for every panel: any matplotlib name "
@@ -554,6 +554,9 @@ def plot(
     locations: Annotated[str, typer.Option("--locations", help="Weighting rows to draw: auto (the locations "
                                            "the heads use, with a margin), all, or START:STOP (a STOP below "
                                            "START wraps: 100:10 is 100..N-1, then 0..9).")] = "auto",
+    order: Annotated[Order, typer.Option(help="Location rows: index (by number) or written (by the step of "
+                                              "their first strong write, a weight of 0.5 or more; the rest after "
+                                              "them, by number; true numbers on the axis).")] = Order.index,
     reduce: Annotated[Reduction, typer.Option(help="When steps or locations outnumber pixels: max (a lone spike "
                                                    "stays visible) or mean.")] = Reduction.max,
     jobs: Annotated[int | None, typer.Option("--jobs", "-j", metavar="N", help="Processes drawing a batch "
@@ -577,7 +580,7 @@ def plot(
     if not m:
         raise typer.BadParameter(f"--shard {shard!r} is not K/N (e.g. 1/4)")
     opts = _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
-                         phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce)
+                         phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce, order)
     fmts = [f.value for f in formats or ()]
     K, N = int(m.group(1)), int(m.group(2))
     if len(files) == 1 and is_run_dir(files[0]):
@@ -619,7 +622,7 @@ def _run_dir_options(run_dir: Path, output, fmts, trace, jobs, shard) -> None:
 
 
 def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head, title, title_text, marker,
-                  phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce):
+                  phase_marker, figsize, dpi, fontsize, transparent, time, locations, reduce, order):
     """PlotOptions from the figure options that plot and animate share."""
     from .plot.options import PlotOptions
 
@@ -630,7 +633,7 @@ def _plot_options(layout, panels, grid, cmap, panel_cmap, limits, colorbar, head
         markers=tuple(marker or ()), phase_marker=phase_marker, figsize=_xy(figsize, "--figsize"), dpi=dpi,
         fontsize=fontsize, transparent=transparent, time=_window(time, "--time"),
         locations=locations if locations in ("auto", "all") else _window(locations, "--locations"),
-        reduce=reduce.value).validated()
+        reduce=reduce.value, order=order.value).validated()
 
 
 def _head(text: str | None) -> int | str | None:
@@ -642,7 +645,8 @@ def _head(text: str | None) -> int | str | None:
 
 
 FIGURE_OPTIONS = ("layout", "panels", "grid", "cmap", "panel_cmap", "limits", "colorbar", "head", "title", "title_text",
-                  "marker", "phase_marker", "figsize", "dpi", "fontsize", "transparent", "time", "locations", "reduce")
+                  "marker", "phase_marker", "figsize", "dpi", "fontsize", "transparent", "time", "locations", "reduce",
+                  "order")
 
 
 def compare(**kw):

@@ -145,7 +145,7 @@ def test_markup_in_file_names_prints_as_itself(runner, tmp_path):
     (["plot", "T", "--head", "3"], "dataset 'write_weightings': head 3 does not exist; it has 1 head, head 0"),
     (["plot", "T", "--head", "-1"], "head -1 does not exist; heads are numbered from 0"),
     (["plot", "T", "--panels", "write_weighting"],
-     "unknown panel 'write_weighting'; did you mean write_weightings, read_weightings?"),
+     "unknown panel 'write_weighting'; did you mean write_weightings, read_weightings, precedence_weightings?"),
     (["plot", "T", "--panel-cmap", "foo"], "--panel-cmap 'foo' is not PANEL=VALUE"),
     (["plot", "T", "--panel-cmap", "inputs=foo"], "unknown colormap 'foo'"),
     (["plot", "T", "--grid", "100x100"], "over the limit of 50,000,000"),

@@ -36,12 +36,12 @@ from .plan import (
     Scene,
     Ticks,
     limits,
-    memory_rows,
     phase_start,
     pixel_size,
     title_text,
 )
 from .reduce import reduce_axis, reduce_stream, spread
+from .rows import arrange
 
 WEIGHTINGS = (("content_weightings", "Content weighting"), ("gated_weightings", "After interpolation (gate)"),
               ("shifted_weightings", "After shift"), (None, "Final (after sharpening)"))  # None: the K_weightings
@@ -66,6 +66,7 @@ class StageGrid(PanelGrid):
 
     xlabel: str = ""
     ink: str | None = None  # the markers' colour; None: white, as on every heatmap
+    time_labels: bool = True  # False: the time ticks go unlabelled (a thin panel of a stack)
 
 
 @dataclass
@@ -77,6 +78,7 @@ class StripGrid(StageGrid):
     name: str = ""  # the title without the values' range
     axis: tuple[float, float] = (0.0, 1.0)
     data: tuple[float, float] = (0.0, 1.0)
+    has_colorbar = False  # (a class attribute: a bar strip has its own value axis)
 
     @property
     def yticks(self) -> Ticks:
@@ -237,7 +239,7 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
 
     readout: dict = {"head": f"{kind} head {head}", "time": [t0, t1], "reduce": opts.reduce,
                      "cols": int(min(t1 - t0, sizes[0][0]))}  # every panel has the same columns
-    panels, peaks, dwell = _weighting_panels(source, opts, kind, head, sizes[:4], band, readout)
+    panels, peaks, dwell, warnings = _weighting_panels(source, opts, kind, head, sizes[:4], band, readout)
     panels += [_strip(source, opts, kind, head, scalar, size, readout) for scalar, size in zip(SCALARS, sizes[4:7],
                                                                                               strict=True)]
     panels.append(_shift_panel(source, opts, kind, head, sizes[7], readout))
@@ -245,7 +247,6 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
 
     missing = [stage_name(kind, s) for s, *_ in (*WEIGHTINGS[:3], *SCALARS, SHIFTS)
                if stage_name(kind, s) not in source.shapes]
-    warnings = []
     if len(missing) == len(WEIGHTINGS) - 1 + len(SCALARS) + 1:
         warnings.append(str(source.error(f"records no addressing stages of the {kind} heads; only their final "
                                          "weighting is drawn")))
@@ -270,8 +271,7 @@ def _weighting_panels(source, opts: PlotOptions, kind: str, head: int, sizes, ba
     if whole:  # (values that are not numbers count as unused)
         peaks = np.max([np.where(np.isfinite(v), v, -np.inf).max(axis=0) for v in whole], axis=0)
         dwell = np.sum([np.where(np.isfinite(v), v, 0.0).sum(axis=0) for v in whole], axis=0)
-    if band is None and opts.locations in ("auto", "all") and peaks is not None:
-        band = memory_rows(peaks, dwell, opts.locations)
+    arranged, warnings = arrange(source, opts, peaks, dwell, band)
     cmap = opts.panel_cmaps.get(final) or opts.cmap or SEQUENTIAL
     panels = []
     for (_, title), key, size in zip(WEIGHTINGS, keys, sizes, strict=True):
@@ -280,17 +280,12 @@ def _weighting_panels(source, opts: PlotOptions, kind: str, head: int, sizes, ba
             panels.append(StageGrid(plan, "Location", None, time=(t0, t1)))
             continue
         values, lo, hi, bad = cells[key]
-        rows, ylabel = (0, source.shapes[key][-1]), "Location"
-        if band is not None:
-            rows, values = band, values[:, np.arange(*band) % N]
-        elif source.columns:
-            rows = source.columns
-        if rows[1] - rows[0] < N:
-            ylabel = f"Location ({rows[1] - rows[0]} of {N})"
-        values, raw = _reduced(values, size, (t1 - t0, rows[1] - rows[0]), opts.reduce)
+        rows = arranged.span
+        values, raw = _reduced(arranged.take(values), size, (t1 - t0, rows[1] - rows[0]), opts.reduce)
         vmin, vmax = limits("probability", opts.limits.get(final), lo, hi)
-        panels.append(StageGrid(plan, ylabel, values, vmin, vmax, None, (t0, t1), rows, N, raw,
-                                None if bad is None else nonfinite_label(values)))
+        panels.append(StageGrid(plan, arranged.label(), values, vmin, vmax, None, (t0, t1), rows, arranged.modulo,
+                                raw, None if bad is None else nonfinite_label(values), arranged.locations,
+                                arranged.ticks(size[1], opts)))
     readout["peak"] = None
     content = keys[0]
     if content in cells and cells[content][0].shape[1] == source.shapes[content][-1]:  # rows not reduced
@@ -299,7 +294,7 @@ def _weighting_panels(source, opts: PlotOptions, kind: str, head: int, sizes, ba
         peak = values[np.arange(len(at)), at]
         location = np.where(np.isfinite(peak), (at + (source.columns[0] if source.columns else 0)) % N, -1)
         readout.update(peak=_b64(location.astype("<i4")), peak_value=_b64(peak.astype("<f4")))
-    return panels, peaks, dwell
+    return panels, peaks, dwell, warnings
 
 
 def _strip(source, opts: PlotOptions, kind: str, head: int, scalar, size, readout: dict) -> StripGrid:

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import AttnvizError, OptionError
 from .colors import LUT_SIZE, MASK_RGBA, NONFINITE_RGBA
-from .options import PANELS, PlotOptions
+from .options import PANELS, PlotOptions, one_trace
 from .plan import build_scene, memory_rows
 from .raster import Renderer
 from .source import Source
@@ -101,6 +101,7 @@ def animate(files, output, options: PlotOptions | None = None, fps: float = 4.0,
     if opts.layout == "addressing":
         raise OptionError("layout addressing draws one trace's head, with attnviz plot; an animation's frames "
                           "take the grid or paper layout")
+    one_trace(opts, "an animation")
     output = Path(output)
     suffix = output.suffix.lower()
     if suffix not in (".gif", ".mp4"):

@@ -11,7 +11,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .anatomy import StripGrid
 from .colors import LUT_SIZE, MASK_RGBA, NONFINITE_RGBA, SEQUENTIAL, WRAP_ALPHA, get_cmap
 from .options import PlotOptions
 from .plan import TITLE_TOP, Scene, build_scene
@@ -129,13 +128,17 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
         ax.set_ylim(y0 - 0.5, y1 - 0.5)
         if p.values is None:
             ax.set_title(p.title, fontsize=o.fontsize)
-            ax.set_xticks([])
+            if getattr(p, "xlabel", ""):  # the lowest panel of a stack: the time axis of all, even empty
+                ax.set_xticks(p.xticks.positions, p.xticks.labels, fontsize=o.fontsize * 0.8)
+                ax.set_xlabel(p.xlabel, fontsize=o.fontsize)
+            else:
+                ax.set_xticks([])
             ax.set_yticks([])
             ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center",
                     fontsize=o.fontsize, color="0.45")
             continue
         cbar_ax = None
-        colorbar = o.colorbar and not isinstance(p, StripGrid)  # a bar strip has its own value axis
+        colorbar = o.colorbar and getattr(p, "has_colorbar", True)  # (not beside a bar strip or a gate strip)
         if colorbar:
             x, y, w, h = rect
             cbar_ax = fig.add_axes((x + w + 0.08 * s / scene.figsize[0], y, 0.12 * s / scene.figsize[0], h))
@@ -145,6 +148,8 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
             xlabel=getattr(p, "xlabel", "Time"), ylabel=p.ylabel, fontsize=o.fontsize)
         for axis, ticks in ((ax.xaxis, p.xticks), (ax.yaxis, p.yticks)):  # as the Scene decided them
             axis.set_ticks(ticks.positions, ticks.labels)
+        if not getattr(p, "time_labels", True):
+            ax.tick_params(axis="x", labelbottom=False)
         if p.nonfinite:
             nonfinite_legend(ax, p.nonfinite, o.fontsize)
         if paint:
@@ -191,7 +196,7 @@ def plot_trace(trace, options: PlotOptions | None = None, **kw) -> PlotResult:
     opts = replace(options or PlotOptions(), **kw).validated()
     for name in opts.cmap_names:
         get_cmap(name)  # an unknown colormap fails before any reading
-    return draw_scene(build_scene(Source.of_trace(trace, opts), opts))
+    return draw_scene(build_scene(Source.of_trace(trace, opts), opts, page=True))  # (a notebook shows the page)
 
 
 SAVE_KW = {

@@ -34,7 +34,8 @@ def export(trace, path, options: PlotOptions | None = None, formats=None, render
     ``path`` with each of ``formats``. Writes are atomic. Returns the paths written."""
     opts = replace(options or PlotOptions(), **kw).validated()
     renderer = renderer or Renderer(opts)
-    scene = build_scene(Source.of_trace(trace, opts), opts)
+    page = "html" in [fmt for _, fmt in output_paths(path, formats)]
+    scene = build_scene(Source.of_trace(trace, opts), opts, page=page)
     return write_outputs(path, formats, lambda fmt: scene_bytes(scene, fmt, renderer))
 
 

@@ -31,18 +31,26 @@ PANELS = {
     "adds": PanelKind("Adds", "Element", "signed"),
     "erases": PanelKind("Erases", "Element", "probability"),
     "reads": PanelKind("Reads", "Element", "signed"),
+    "usage": PanelKind("Usage", "Location", "probability"),
+    "allocation_weightings": PanelKind("Allocation Weightings", "Location", "probability"),
+    "precedence_weightings": PanelKind("Precedence Weightings", "Location", "probability"),
 }
 LAYOUTS = {
     "grid": (("inputs", "outputs", "write_weightings", "read_weightings"), (2, 2)),
     "paper": (("inputs", "outputs", "adds", "reads", "write_weightings", "read_weightings"), (3, 2)),
     "addressing": ((), (8, 1)),  # one head's stages, one above the other: its panels are anatomy.py's
+    "dnc": ((), (9, 1)),  # the DNC's memory, one panel above the other: its panels are dnc.py's
 }
-WEIGHTING_PANELS = ("write_weightings", "read_weightings")
+OWN_PANELS = ("addressing", "dnc")  # layouts that draw their own panels, one above the other, on one time axis
+ORDERS = ("index", "written")  # location rows by number, or by the step of their first strong write
+WEIGHTING_PANELS = ("write_weightings", "read_weightings")  # the crop holds what these use
+LOCATION_PANELS = WEIGHTING_PANELS + ("usage", "allocation_weightings", "precedence_weightings")  # one crop
 HEAD_KINDS = ("write", "read")
 # Datasets with one column per memory location: a --locations window reads only its columns of each.
-LOCATION_DATASETS = WEIGHTING_PANELS + tuple(stage_name(k, s) for k in HEAD_KINDS
+LOCATION_DATASETS = LOCATION_PANELS + tuple(stage_name(k, s) for k in HEAD_KINDS
                                              for s in ("content_weightings", "gated_weightings", "shifted_weightings"))
-PER_HEAD = ("write_weightings", "read_weightings", "adds", "erases", "reads")
+PER_HEAD = ("write_weightings", "read_weightings", "adds", "erases", "reads", "allocation_weightings",
+            "precedence_weightings")
 MASKED_PANELS = ("outputs", "targets")  # drawn masked where the trace's output_mask says "not scored"
 FORMATS = ("png", "svg", "pdf", "html")
 REDUCTIONS = ("max", "mean")
@@ -54,6 +62,18 @@ def default_figsize(grid, opts: PlotOptions, titled: bool) -> tuple[float, float
     rows, cols = grid
     s = opts.fontsize / 10
     return (4.0 * cols * s + (0.55 * cols * s if opts.colorbar else 0), 2.6 * rows * s + (0.4 * s if titled else 0))
+
+
+def one_trace(opts: PlotOptions, what: str) -> None:
+    """Refuse what only a figure of one trace draws, for ``what`` ("a comparison", "an animation": several
+    traces on one view): layout dnc, and locations in the order written (each trace writes in its own
+    order; a shared view has one)."""
+    if opts.layout == "dnc":
+        raise OptionError(f"layout dnc draws one trace's memory, with attnviz plot; {what} is drawn in the grid or "
+                          "paper layout")
+    if opts.order != "index":
+        raise OptionError(f"--order {opts.order} sorts one trace's locations by its own writes, with attnviz plot; "
+                          f"{what} shares one crop, its locations by number")
 
 
 def check_pixels(figsize, dpi) -> None:
@@ -68,7 +88,8 @@ def check_pixels(figsize, dpi) -> None:
 class PlotOptions:
     """Everything that shapes a figure. The defaults draw the paper's figure of the memory in use."""
 
-    layout: str = "grid"  # "grid" (2x2), "paper" (3x2, with Adds and Reads) or "addressing" (one head's stages)
+    layout: str = "grid"  # "grid" (2x2), "paper" (3x2, with Adds and Reads), "addressing" (one head's stages) or
+    # "dnc" (the DNC's memory: weightings, gates, read modes, usage)
     panels: tuple[str, ...] | None = None  # overrides the layout's panels; a missing one is an error
     grid: tuple[int, int] | None = None  # rows, columns; default: the layout's, grown to fit
     cmap: str | None = None  # every panel; None: "attnviz", and a diverging map for signed panels
@@ -88,6 +109,7 @@ class PlotOptions:
     locations: str | tuple[int | None, int | None] = "auto"  # "auto": the memory in use; "all"; or a window,
     # [start, stop) (a stop below the start wraps: (100, 10) is 100..N-1, then 0..9)
     reduce: str = "max"  # how a pixel summarises a block of cells: "max" (keeps spikes) or "mean"
+    order: str = "index"  # location rows: "index" (by number) or "written" (by the step of their first strong write)
 
     @property
     def head_choice(self) -> tuple[str | None, int | None]:
@@ -126,6 +148,8 @@ class PlotOptions:
                 raise OptionError(f"unknown panel {p!r}{hint}")
         if self.panels is not None and not self.panels:
             raise OptionError("--panels names no panel")
+        if self.order not in ORDERS:
+            raise OptionError(f"unknown order {self.order!r}; choose {', '.join(ORDERS)}")
         if self.reduce not in REDUCTIONS:
             raise OptionError(f"unknown reduction {self.reduce!r}; choose {', '.join(REDUCTIONS)}")
         if not (self.dpi > 0 and self.fontsize > 0):
@@ -139,12 +163,15 @@ class PlotOptions:
                 fewer = " or fewer --panels" if self.panels else ""
                 raise OptionError(f"grid {rows}x{cols} has {rows * cols} cells for {len(names)} panels "
                                   f"({', '.join(names)}); give a larger --grid{fewer}")
+        if self.layout == "dnc" and self.head is not None:
+            raise OptionError("layout dnc draws every head; it takes no --head (layout grid draws one head's "
+                              "weightings, layout addressing one head's stages)")
         kind, index = self.head_choice
         if kind is not None and self.layout != "addressing":
             raise OptionError(f"head {self.head!r} names a kind of head, which only layout addressing draws; the "
                               f"{self.layout} layout takes a head number ({index})")
-        if self.layout == "addressing" and (self.panels or self.grid):
-            raise OptionError("layout addressing draws its own panels, one above the other; it takes no "
+        if self.layout in OWN_PANELS and (self.panels or self.grid):
+            raise OptionError(f"layout {self.layout} draws its own panels, one above the other; it takes no "
                               f"{'--panels' if self.panels else '--grid'}")
         if self.figsize is not None and not (self.figsize[0] > 0 and self.figsize[1] > 0):
             raise OptionError(f"figure size {self.figsize[0]:g}x{self.figsize[1]:g} must be positive")
@@ -152,6 +179,10 @@ class PlotOptions:
             from .anatomy import anatomy_figsize
 
             check_pixels(self.figsize or anatomy_figsize(self, True), self.dpi)
+        elif self.layout == "dnc":
+            from .dnc import dnc_figsize
+
+            check_pixels(self.figsize or dnc_figsize(self, True, 1, 1), self.dpi)
         else:
             check_pixels(self.figsize or default_figsize(self.grid or LAYOUTS[self.layout][1], self, True), self.dpi)
         if isinstance(self.locations, str) and self.locations not in ("auto", "all"):

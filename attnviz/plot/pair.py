@@ -27,7 +27,7 @@ import numpy as np
 from ..errors import AttnvizError, OptionError, format_location
 from ..trace import ROOT, Trace
 from .colors import DIVERGING, get_cmap, nonfinite_label
-from .options import WEIGHTING_PANELS, PlotOptions, check_pixels, default_figsize
+from .options import WEIGHTING_PANELS, PlotOptions, check_pixels, default_figsize, one_trace
 from .plan import TITLE_ROOM, PanelGrid, Scene, axes_rects, build_scene, plan_panels, title_text
 from .source import MemoryReader, Source
 
@@ -397,6 +397,7 @@ def comparison(a, b, options: PlotOptions | None = None, max_bytes: int | None =
     if opts.layout == "addressing":
         raise OptionError("layout addressing draws one trace's head, with attnviz plot; a comparison takes the "
                           "grid or paper layout")
+    one_trace(opts, "a comparison")
     if diff_limit is not None and not (diff_limit > 0 and math.isfinite(diff_limit)):
         raise OptionError(f"--diff-limit {diff_limit:g} must be a number above 0")
     for name in (*opts.cmap_names, diff_cmap):

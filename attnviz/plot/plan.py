@@ -18,6 +18,7 @@ from ..errors import OptionError
 from .colors import DIVERGING, NONFINITE_NAME, SEQUENTIAL, nonfinite_label
 from .options import (
     LAYOUTS,
+    LOCATION_PANELS,
     MASKED_PANELS,
     PANELS,
     PER_HEAD,
@@ -27,6 +28,7 @@ from .options import (
     default_figsize,
 )
 from .reduce import reduce_axis, spread
+from .rows import arrange
 
 USED = 0.05  # a location whose weight exceeds this at some step is "in use" (uniform over 128 is 0.008)
 BAND_STEP = 4  # crops of 8 or more locations start and end on multiples of this
@@ -84,6 +86,9 @@ class PanelGrid:
     modulo: int | None = None
     raw: np.ndarray | None = None  # the cells before a max reduction's spreading: what each one stands for
     nonfinite: str | None = None  # the legend of the cells drawn in NONFINITE_RGBA ("NaN, +inf"); None: none
+    locations: np.ndarray | None = None  # rows in written order: each row's location (rows are 0..n-1)
+    row_ticks: Ticks | None = None  # ticks decided with the rows (written order, named rows); None: axis_ticks
+    row_names: tuple[str, ...] | None = None  # rows that are named, not numbered (read modes): each row's name
 
     @property
     def title(self) -> str:
@@ -95,7 +100,14 @@ class PanelGrid:
 
     @property
     def yticks(self) -> Ticks:
-        return axis_ticks(*self.rows, MOST_TICKS["y"], self.modulo) if self.values is not None else Ticks()
+        if self.values is None:
+            return Ticks()
+        return self.row_ticks if self.row_ticks is not None else axis_ticks(*self.rows, MOST_TICKS["y"], self.modulo)
+
+    @property
+    def of_locations(self) -> bool:
+        """Rows that are memory locations (in index or written order)."""
+        return self.modulo is not None or self.locations is not None
 
 
 @dataclass
@@ -112,6 +124,8 @@ class Scene:
     peaks: np.ndarray | None = None  # (N,) each location's peak weight in the window; None if not read whole
     dwell: np.ndarray | None = None  # (N,) each location's weight summed over the drawn columns (with peaks)
     source_meta: dict = field(default_factory=dict)  # the trace's metadata (step, sequences: the interactive view)
+    alternate: Scene | None = None  # for the page: the same figure with its locations in the other order
+    links: dict | None = None  # for the page: the link matrix of each column's step (dnc.link_cells)
 
     def rects(self) -> list[tuple[float, float, float, float]]:
         return axes_rects(self.grid, self.figsize, self.opts, self.suptitle is not None)[: len(self.panels)]
@@ -124,7 +138,7 @@ class Scene:
         return (self.grid, self.figsize, o.dpi, o.fontsize, o.transparent, o.colorbar, self.suptitle is not None,
                 tuple((p.title, p.ylabel, p.plan.cmap, p.plan.present, p.time, p.rows, p.modulo,
                        (p.vmin, p.vmax) if o.colorbar else None) + ((p.nonfinite,) if p.nonfinite else ())
-                      for p in self.panels))
+                      + ((p.row_ticks,) if p.row_ticks is not None else ()) for p in self.panels))
 
 
 # ------------------------------------------------------------------ geometry
@@ -361,15 +375,37 @@ def memory_rows(peaks: np.ndarray, dwell: np.ndarray, locations: str) -> tuple[i
 # --------------------------------------------------------------------- scene
 
 
-def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) -> Scene:
+def build_scene(source, opts: PlotOptions, band=None, page: bool = False) -> Scene:
     """Read, window, reduce, crop and mask every panel of a trace: the figure, decided.
 
-    ``band`` imposes the weighting rows to draw (an animation's frames share one); by default
-    ``opts.locations`` decides."""
+    ``band`` imposes the location rows to draw (an animation's frames share one): (y0, y1) in index
+    order, or rows.Rows; by default ``opts.locations`` and ``opts.order`` decide. ``page``: also
+    what the interactive page adds, the figure with its locations in the other order
+    (``Scene.alternate``) and the trace's link matrices (``Scene.links``)."""
     if opts.layout == "addressing":  # one head's stages: a figure of its own
         from .anatomy import build_anatomy
 
-        return build_anatomy(source, opts, band)
+        scene = build_anatomy(source, opts, band)
+    elif opts.layout == "dnc":  # the DNC's memory: a figure of its own
+        from .dnc import build_dnc
+
+        scene = build_dnc(source, opts, band)
+    else:
+        scene = _build_grid(source, opts, band)
+    if page and band is None and any(p.of_locations for p in scene.panels):
+        from dataclasses import replace
+
+        other = replace(opts, order="index" if opts.order == "written" else "written")
+        scene.alternate = build_scene(source, other)  # (the Source keeps the cells it has read)
+        if "link_matrices" in source.shapes:
+            from .dnc import link_cells
+
+            scene.links = link_cells(source, scene)
+    return scene
+
+
+def _build_grid(source, opts: PlotOptions, band=None) -> Scene:
+    """The Scene of layouts grid and paper, and of --panels."""
     panels, grid, warnings = plan_panels(source.shapes, opts, source.error)
     suptitle = title_text(source.metadata, source.name, opts)
     figsize = opts.figsize or default_figsize(grid, opts, suptitle is not None)
@@ -393,8 +429,10 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
     if weightings and all(w.shape[1] == N for w in weightings) and not source.columns:
         peaks = np.max([w.max(axis=0) for w in weightings], axis=0)
         dwell = np.sum([w.sum(axis=0) for w in weightings], axis=0)
-    if band is None and opts.locations in ("auto", "all") and peaks is not None:
-        band = memory_rows(peaks, dwell, opts.locations)
+    arranged = None
+    if any(p.key in LOCATION_PANELS for p in cells):
+        arranged, more = arrange(source, opts, peaks, dwell, band)
+        warnings += more
 
     grids = []
     for p, rect in zip(panels, rects, strict=False):
@@ -406,17 +444,11 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
         if bad is not None:
             warnings.append(str(source.error(f"{bad.first}; {bad.count:,} value{'s' if bad.count > 1 else ''} NaN "
                                              f"or infinite in all, drawn in {NONFINITE_NAME}", p.key)))
-        rows, modulo, ylabel = (0, source.shapes[p.key][-1]), None, kind.rows
-        if p.key in WEIGHTING_PANELS:
-            modulo = N
-            if band is not None:
-                rows = band
-                values = values[:, np.arange(*band) % N]
-            elif source.columns:
-                rows = source.columns
-            if rows[1] - rows[0] < N:
-                ylabel = f"Location ({rows[1] - rows[0]} of {N})"
+        rows, modulo, ylabel, row_ticks, locations = (0, source.shapes[p.key][-1]), None, kind.rows, None, None
         width, height = pixel_size(rect, figsize, opts.dpi)
+        if p.key in LOCATION_PANELS:
+            values, rows, modulo, ylabel = arranged.take(values), arranged.span, arranged.modulo, arranged.label()
+            row_ticks, locations = arranged.ticks(height, opts), arranged.locations
         reduced = (t1 - t0 > width, rows[1] - rows[0] > height)
         values = reduce_axis(values, height, 1, opts.reduce, finite=bad is None)
         raw = values
@@ -430,6 +462,6 @@ def build_scene(source, opts: PlotOptions, band: tuple[int, int] | None = None) 
             unscored = ~scored
         vmin, vmax = limits(kind.scale, opts.limits.get(p.key), lo, hi)
         grids.append(PanelGrid(p, ylabel, values, vmin, vmax, unscored, (t0, t1), rows, modulo, raw,
-                               None if bad is None else nonfinite_label(values)))
+                               None if bad is None else nonfinite_label(values), locations, row_ticks))
     return Scene(opts, grid, figsize, suptitle, grids, markers, warnings, peaks, dwell, dict(source.metadata))
 

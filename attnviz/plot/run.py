@@ -125,6 +125,10 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
     if options is not None and options.layout == "addressing":
         raise OptionError(f"{run_dir}: a run folder is drawn in the grid or paper layout; for one head's addressing, "
                           f"draw a snapshot of {run_dir / TRACES_FILE} (--trace NAME --layout addressing)")
+    if options is not None and (options.layout == "dnc" or options.order != "index"):
+        what = "--layout dnc" if options.layout == "dnc" else f"--order {options.order}"
+        raise OptionError(f"{run_dir}: a run folder is drawn in the grid or paper layout, its locations by number; for "
+                          f"{what}, draw a snapshot of {run_dir / TRACES_FILE} (--trace NAME {what})")
     for name in (METRICS_FILE, TRACES_FILE):
         if (run_dir / name).is_symlink() and not allow_external:
             raise folder_link_error(run_dir / name)

@@ -14,7 +14,7 @@ import numpy as np
 from ..io import TraceInfo
 from ..trace import _where, check_structure
 from .options import LOCATION_DATASETS, PlotOptions
-from .reduce import reduce_stream
+from .reduce import BLOCK_BYTES, reduce_stream
 
 FULL_ROWS = 8192  # panels with more rows (locations) are reduced while read, and not cropped
 
@@ -104,6 +104,8 @@ class Source:
             if k in LOCATION_DATASETS and self.columns:
                 s = s[:-1] + (self.columns[1] - self.columns[0],)
             self.shapes[k] = s
+        self._cells: dict[tuple, tuple] = {}  # cells already read (a page's second order reads none again)
+        self._first_writes: np.ndarray | None = None
 
     @classmethod
     def of_trace(cls, trace, opts: PlotOptions) -> Source:
@@ -120,6 +122,23 @@ class Source:
         of the finite values (0, 0 when none is), and the panel's NonFinite, None when every value is
         finite.
         """
+        args = (key, head, width, height, how)
+        if args not in self._cells:
+            self._cells[args] = self._read_cells(*args)
+        return self._cells[args]
+
+    def block(self, key: str, a: int, b: int) -> np.ndarray:
+        """Steps a..b-1 of the window of a dataset, every head, and only the location window's columns
+        of a dataset with one column per location (two reads where the window wraps)."""
+        t0, N = self.time[0], self.locations
+        steps = slice(t0 + a, t0 + b)
+        cols = slice(*self.columns) if key in LOCATION_DATASETS and self.columns else None
+        if cols is not None and cols.stop > N:  # a window that wraps: two reads
+            return np.concatenate([self.reader.read(self.name, key, steps, c)
+                                   for c in (slice(cols.start, N), slice(0, cols.stop - N))], axis=-1)
+        return self.reader.read(self.name, key, steps, cols)
+
+    def _read_cells(self, key: str, head: int | None, width: int, height: int, how: str):
         t0, N = self.time[0], self.locations
         cols = slice(*self.columns) if key in LOCATION_DATASETS and self.columns else None
         shape = self.shapes[key]
@@ -142,12 +161,7 @@ class Source:
         row_bytes = int(np.prod(shape[1:], dtype=np.int64)) * self.dtypes[key].itemsize
 
         def read(a, b):
-            steps = slice(t0 + a, t0 + b)
-            if cols is not None and cols.stop > N:  # a window that wraps: two reads
-                block = np.concatenate([self.reader.read(self.name, key, steps, c)
-                                        for c in (slice(cols.start, N), slice(0, cols.stop - N))], axis=-1)
-            else:
-                block = self.reader.read(self.name, key, steps, cols)
+            block = self.block(key, a, b)
             return block[:, head, :] if head is not None and block.ndim == 3 else block
 
         def check(block, start):
@@ -158,6 +172,46 @@ class Source:
         if lo > hi:  # no finite value at all
             lo = hi = 0.0
         return values, lo, hi, (bad if bad.count else None)
+
+    def first_writes(self) -> np.ndarray:
+        """For each column of the location window (every location without one), the first step of
+        the time window at which a write head wrote it strongly (analysis.first_strong_writes, over
+        the window's steps, read block by block; absolute step numbers), or -1."""
+        if self._first_writes is None:
+            self._first_writes = self._scan_first_writes()
+        return self._first_writes
+
+    def _scan_first_writes(self) -> np.ndarray:
+        from ..analysis import STRONG, strong_threshold
+
+        key = "write_weightings"
+        shape, t0 = self.shapes[key], self.time[0]
+        T, heads, cols = shape[0], (shape[1] if len(shape) == 3 else 1), shape[-1]
+        value = self.reader.constant(self.name, key)
+        if value is not None:  # every weight the fill value: all written at the first step, or none
+            v = float(value)
+            return np.full(cols, t0 if np.isfinite(v) and v > 0 else -1)
+        self.reader.check_scan(self.name, key, shape, self.dtypes[key], "ordering")
+        step = max(1, BLOCK_BYTES // max(1, int(np.prod(shape[1:], dtype=np.int64)) * self.dtypes[key].itemsize))
+        chunk = self.reader.chunk_rows(self.name, key)
+        step = max(chunk, step - step % chunk)  # whole chunks: none is read twice
+
+        def scan(thresholds):  # per head: the first step at or above its threshold (T: none); and its peak
+            first, peak = np.full((heads, cols), T), np.zeros(heads)
+            for a in range(0, T, step):
+                block = np.asarray(self.block(key, a, min(T, a + step)), np.float64)
+                block = np.where(np.isfinite(block), block, 0.0).reshape(-1, heads, cols)
+                peak = np.maximum(peak, block.max(axis=(0, 2)))
+                hit = (block >= np.asarray(thresholds)[None, :, None]) & (block > 0)
+                first = np.minimum(first, np.where(hit.any(axis=0), a + hit.argmax(axis=0), T))
+            return first, peak
+
+        first, peak = scan([STRONG] * heads)
+        if np.any((peak > 0) & (peak < STRONG)):  # a diffuse head: again, at half its own peak
+            relative, _ = scan([strong_threshold(p) if p > 0 else np.inf for p in peak])
+            first = np.where((peak < STRONG)[:, None], relative, first)
+        first = first.min(axis=0)
+        return np.where(first < T, t0 + first, -1)
 
     def output_mask(self) -> np.ndarray | None:
         """The scored-output mask over every step (bool, (T,)), or None if not recorded."""

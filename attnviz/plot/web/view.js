@@ -17,14 +17,21 @@
   }
   const luts = {};
   for (const [name, b64] of Object.entries(data.luts)) luts[name] = decode(b64, Uint8Array);
+  function decodePanel(p) {
+    if (!p.present) return;
+    p.index = decode(p.index, Uint8Array);  // (cols x rows) colour indices, as the PNG paints them
+    p.value = decode(p.value, Float32Array);  // the value each cell stands for (block maximum or mean)
+    p.unscored = p.unscored ? decode(p.unscored, Uint8Array) : null;
+    p.nonfinite = p.nonfinite ? decode(p.nonfinite, Uint8Array) : null;  // (cols x rows) 1: NaN or infinite
+    if (p.series) p.series = decode(p.series, Float32Array);  // a bar strip's value at each column
+    if (p.alt) decodePanel(p.alt);  // the same panel with its locations in the other order
+  }
   for (const frame of data.frames) {
-    for (const p of frame.panels) {
-      if (!p.present) continue;
-      p.index = decode(p.index, Uint8Array);  // (cols x rows) colour indices, as the PNG paints them
-      p.value = decode(p.value, Float32Array);  // the value each cell stands for (block maximum or mean)
-      p.unscored = p.unscored ? decode(p.unscored, Uint8Array) : null;
-      p.nonfinite = p.nonfinite ? decode(p.nonfinite, Uint8Array) : null;  // (cols x rows) 1: NaN or infinite
-      if (p.series) p.series = decode(p.series, Float32Array);  // a bar strip's value at each column
+    for (const p of frame.panels) decodePanel(p);
+    const L = frame.links;  // the link matrix of each column's step: (cols x heads x n x n) colour indices
+    if (L && L.index) {
+      L.index = decode(L.index, Uint8Array);
+      L.nonfinite = L.nonfinite ? decode(L.nonfinite, Uint8Array) : null;
     }
     const s = frame.steps;  // one head's addressing stages: what each column's readout says
     if (s) {
@@ -38,12 +45,17 @@
   // the very ticks of the PNG when the whole axis is in view; zoomed in, the finest of the Scene's
   // steps (listed coarse to fine) that puts no more ticks in view than the whole axis has, at the
   // coordinates whose label is a multiple of it.
-  function ticks(axis, lo, hi, full, modulo) {
+  // Rows with names (locations in written order, read modes) are labelled by name, at every step-th row.
+  function ticks(axis, lo, hi, full, modulo, names) {
     if (lo <= full[0] && hi >= full[1]) return axis.at.map((v, k) => [v, axis.labels[k]]);
     const want = axis.steps[0] * (hi - lo) / (full[1] - full[0]);
     const step = axis.steps.filter((s) => s >= want).pop() || axis.steps[0];
     const out = [];
     for (let v = Math.ceil(lo - 0.5); v < hi - 0.5; v++) {
+      if (names) {
+        if ((v - full[0]) % step === 0) out.push([v, names[v - full[0]]]);
+        continue;
+      }
       const label = modulo ? ((v % modulo) + modulo) % modulo : v;
       if (label % step === 0) out.push([v, String(label)]);
     }
@@ -119,7 +131,97 @@
   function draw() {
     const frame = data.frames[state.frame];
     for (const p of frame.panels) drawPanel(frame, p);
-    document.body.dataset.view = JSON.stringify({ frame: state.frame, window: timeWindow(frame), t: state.t });
+    drawLinks(frame);
+    document.body.dataset.view = JSON.stringify({ frame: state.frame, window: timeWindow(frame), t: state.t,
+                                                  order: frame.order || null });
+  }
+
+  // The order of the location rows: by number, or in the order written. Each location panel holds the
+  // other order's cells, rows and ticks in p.alt; choosing an order swaps them.
+  const orderBox = document.getElementById("order");
+  function swap(p) {
+    const other = p.alt, keep = {};
+    for (const k of new Set([...Object.keys(p), ...Object.keys(other)])) {
+      if (k === "alt" || k === "canvas") continue;
+      keep[k] = p[k];
+      if (k in other) p[k] = other[k]; else delete p[k];
+    }
+    p.alt = keep;
+  }
+  function setOrder(order) {
+    for (const frame of data.frames) {
+      if (!frame.order || frame.order === order) continue;
+      for (const p of frame.panels) if (p.alt) swap(p);
+      [frame.order, frame.alt_order] = [frame.alt_order, frame.order];
+    }
+    state.rows = {};
+    for (const input of orderBox.querySelectorAll("input")) input.checked = input.value === order;
+    build();
+  }
+  if (data.frames.some((f) => f.order)) {
+    orderBox.hidden = false;
+    for (const input of orderBox.querySelectorAll("input")) {
+      input.checked = input.value === data.frames[0].order;
+      input.addEventListener("change", () => setOrder(input.value));
+    }
+  }
+  state.setOrder = setOrder;  // for tests and the console
+
+  // The link matrix L of the step at the cursor (its column's last step), over the locations drawn, in
+  // their current order: L[i, j], how much location i was written right after location j; i upwards, j
+  // to the right, as the rows of the location panels.
+  function drawLinks(frame) {
+    const box = document.getElementById("links"), canvas = document.getElementById("link-matrix");
+    const L = frame.links;
+    box.hidden = !L;
+    if (!L) return;
+    const S = 150, M = { left: 44, right: 10, top: 40, bottom: 40 }, gap = 24, heads = L.heads || 1;
+    const W = M.left + heads * S + (heads - 1) * gap + M.right, H = M.top + S + M.bottom;
+    const dpr = window.devicePixelRatio || 1;
+    canvas.width = W * dpr; canvas.height = H * dpr; canvas.style.width = W + "px"; canvas.style.height = H + "px";
+    const ctx = canvas.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, W, H);
+    ctx.fillStyle = "#000"; ctx.font = "12px sans-serif"; ctx.textAlign = "left";
+    const say = (text) => { ctx.fillText(text, 6, 16); canvas.dataset.step = ""; };
+    if (L.omitted) { say("Link matrix: " + L.omitted); return; }
+    if (state.t === null) { say("Link matrix: point at a step"); return; }
+    let col = L.steps.findIndex((s) => s >= state.t);
+    if (col < 0) col = L.steps.length - 1;
+    const order = frame.order || "index", rows = L.rows[order] || L.rows.index, n = rows.length, Ln = L.locations.length;
+    const lut = luts[L.cmap];
+    ctx.fillText(`Link matrix L at step ${L.steps[col]}`, 6, 16);
+    ctx.font = "11px sans-serif";
+    ctx.fillText("L[i, j]: i written right after j", 6, 31);
+    const every = Math.max(1, Math.ceil(n / 6));
+    for (let h = 0; h < heads; h++) {
+      const img = new ImageData(n, n);
+      for (let a = 0; a < n; a++) {  // row a (location rows[a]) upwards
+        for (let b = 0; b < n; b++) {
+          const at = ((col * heads + h) * Ln + rows[a]) * Ln + rows[b];
+          const px = ((n - 1 - a) * n + b) * 4;
+          if (L.nonfinite && L.nonfinite[at]) img.data.set(data.nonfinite, px);
+          else { const k = L.index[at] * 3; img.data.set([lut[k], lut[k + 1], lut[k + 2], 255], px); }
+        }
+      }
+      const off = new OffscreenCanvas(n, n);
+      off.getContext("2d").putImageData(img, 0, 0);
+      const x0 = M.left + h * (S + gap);
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(off, x0, M.top, S, S);
+      ctx.strokeStyle = "#000"; ctx.strokeRect(x0 + 0.5, M.top + 0.5, S - 1, S - 1);
+      ctx.fillStyle = "#000"; ctx.font = "10px sans-serif";
+      for (let a = 0; a < n; a += every) {  // the rows' true locations
+        const label = String(L.locations[rows[a]]), c = (a + 0.5) * S / n;
+        ctx.textAlign = "right"; ctx.fillText(label, x0 - 3, M.top + S - c + 3);
+        ctx.textAlign = "center"; ctx.fillText(label, x0 + c, M.top + S + 12);
+      }
+      ctx.font = "11px sans-serif"; ctx.textAlign = "center";
+      ctx.fillText(heads > 1 ? `j (write head ${h})` : "j", x0 + S / 2, M.top + S + 28);
+    }
+    ctx.textAlign = "left"; ctx.fillText("i", 4, M.top + S / 2 + 4);
+    canvas.dataset.step = String(L.steps[col]);
+    canvas.dataset.order = order;
   }
 
   function drawPanel(frame, p) {
@@ -201,10 +303,13 @@
       ctx.fillText(label, MARGIN.left - 6, py + 4);
       ctx.beginPath(); ctx.moveTo(MARGIN.left - 4, py); ctx.lineTo(MARGIN.left, py); ctx.stroke();
     }
+    const widest = Math.max(0, ...yt.map(([, label]) => ctx.measureText(label).width));  // (at 11px)
     ctx.font = "12px sans-serif"; ctx.textAlign = "center";
     ctx.fillText("Time", MARGIN.left + W / 2, MARGIN.top + H + 32);
-    ctx.save(); ctx.translate(14, MARGIN.top + H / 2); ctx.rotate(-Math.PI / 2);
-    ctx.fillText(p.ylabel, 0, 0); ctx.restore();
+    if (widest <= MARGIN.left - 30) {  // room left of the tick labels (named rows say what they are)
+      ctx.save(); ctx.translate(14, MARGIN.top + H / 2); ctx.rotate(-Math.PI / 2);
+      ctx.fillText(p.ylabel, 0, 0); ctx.restore();
+    }
   }
 
   // Where a mouse event falls: the panel's cell, and the steps and rows it stands for.
@@ -234,11 +339,16 @@
     const T = p.time[1] - p.time[0], Rn = p.rows[1] - p.rows[0];
     const [ta, tb] = span(p.time[0], p.time[1], T, p.cols, i);
     const [ra, rb] = span(p.rows[0], p.rows[1], Rn, p.nrows, j);
-    const row = (v) => (p.modulo ? ((v % p.modulo) + p.modulo) % p.modulo : v);
+    const row = (v) => (p.names ? p.names[v - p.rows[0]] : p.modulo ? ((v % p.modulo) + p.modulo) % p.modulo : v);
     const what = p.ylabel.split(" ")[0].toLowerCase();
     const v = p.value[i * p.nrows + j];
     const steps = ta === tb ? `step ${ta}` : `steps ${ta}-${tb}`;
-    const rows = ra === rb ? `${what} ${row(ra)}` : `${what}s ${row(ra)}-${row(rb)}`;
+    let rows = ra === rb ? `${what} ${row(ra)}` : `${what}s ${row(ra)}-${row(rb)}`;
+    if (p.names && ra !== rb) {  // named rows are no range: list them
+      const all = [];
+      for (let r = ra; r <= rb; r++) all.push(row(r));
+      rows = `${what}s ${all.length > 4 ? all.slice(0, 3).join(", ") + ", ... " + all[all.length - 1] : all.join(", ")}`;
+    }
     const scored = p.unscored && p.unscored[i] ? " (not scored)" : "";
     if (p.series) {  // a bar strip: the value of its column
       return { text: `${p.name} · ${steps} · ${ta !== tb ? data.reduce + " " : ""}${p.series[i].toFixed(3)}`, t: ta };
