@@ -429,3 +429,32 @@ def test_a_diverged_dnc_is_drawn_with_its_non_finite_values_named(runner, tmp_pa
     page.page.mouse.move(*point(page, 2, 11, 0))
     assert page.page.evaluate("document.getElementById('link-matrix').dataset.step") == "11"
     assert link_colour(page, 1, 0, 6) == list(NONFINITE_RGBA[:3]) and page.errors == []
+
+
+def test_a_dnc_memory_is_drawn_in_index_order_and_an_ntm_memory_rolled():
+    """A DNC allocates wherever a location is free: its crop is the run from the lowest location in use
+    to the highest, 0 at the bottom, never wrapped from N-1 to 0 as an NTM's walk is."""
+    from attnviz.plot.plan import memory_rows, used_band
+    from attnviz.plot.source import Source
+
+    peaks = np.zeros(32)
+    peaks[[1, 2, 30, 31]] = 1.0  # an NTM's walk across the end of memory; a DNC's writes at both ends
+    assert used_band(peaks) == (29, 36)  # circular: 29..31, then 0..3
+    assert used_band(peaks, circular=False) is None  # 1..31 is nearly all of it: the whole memory
+    assert memory_rows(peaks, peaks, "auto", circular=False) == (0, 32)  # in index order, not rolled
+    peaks[:] = 0
+    peaks[[5, 9]] = 1.0
+    assert used_band(peaks, circular=False) == used_band(peaks) == (4, 11)
+    t, _ = dnc_copy_trace(L=5, N=16)
+    assert not Source.of_trace(t, attnviz.PlotOptions()).circular
+    assert Source.of_trace(Trace(copy_like_arrays(L=5, N=16)), attnviz.PlotOptions()).circular
+
+
+def test_every_output_phase_is_marked():
+    from attnviz.plot.plan import phase_starts
+
+    mask = np.zeros(20, bool)
+    mask[[3, 4, 9, 10, 11, 17]] = True
+    assert phase_starts({}, mask) == (3, 9, 17)
+    assert phase_starts({"task": "copy", "sequence_length": 4}, None) == (5,)
+    assert phase_starts({}, None) == ()

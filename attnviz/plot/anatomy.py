@@ -36,8 +36,8 @@ from .plan import (
     Scene,
     Ticks,
     limits,
-    phase_start,
     pixel_size,
+    time_markers,
     title_text,
 )
 from .reduce import reduce_axis, reduce_stream, spread
@@ -233,9 +233,7 @@ def build_anatomy(source, opts: PlotOptions, band: tuple[int, int] | None = None
     rects = anatomy_rects(figsize, opts, suptitle is not None)
     sizes = [pixel_size(r, figsize, opts.dpi) for r in rects]
     t0, t1 = source.time
-    start = phase_start(source.metadata, source.output_mask())  # where it starts, whatever the window
-    markers = tuple(opts.markers) + ((start,) if opts.phase_marker and start is not None else ())
-    markers = tuple(sorted(m for m in set(markers) if t0 < m < t1))
+    markers = time_markers(source, opts)
 
     readout: dict = {"head": f"{kind} head {head}", "time": [t0, t1], "reduce": opts.reduce,
                      "cols": int(min(t1 - t0, sizes[0][0]))}  # every panel has the same columns

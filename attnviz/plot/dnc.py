@@ -33,7 +33,7 @@ from ..errors import OptionError
 from .anatomy import StageGrid, _b64, _reduced, _series
 from .colors import DIVERGING, SEQUENTIAL, nonfinite_label
 from .options import PANELS, PlotOptions, check_pixels
-from .plan import TITLE_ROOM, PanelPlan, Scene, Ticks, limits, phase_start, pixel_size, title_text
+from .plan import TITLE_ROOM, PanelPlan, Scene, Ticks, limits, pixel_size, time_markers, title_text
 from .reduce import pixel_bins, reduce_axis, spread
 from .rows import arrange
 
@@ -176,9 +176,7 @@ def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
     sizes = iter([pixel_size(r, figsize, opts.dpi) for r in rects])
     t0, t1 = source.time
     whole_mask = source.output_mask()
-    start = phase_start(source.metadata, whole_mask)  # where it starts, whatever the window
-    markers = tuple(opts.markers) + ((start,) if opts.phase_marker and start is not None else ())
-    markers = tuple(sorted(m for m in set(markers) if t0 < m < t1))
+    markers = time_markers(source, opts)
     mask = None if whole_mask is None else whole_mask[t0:t1]
     warnings: list[str] = []
 

@@ -294,13 +294,23 @@ def title_text(metadata: dict, name: str, opts: PlotOptions) -> str | None:
     return " · ".join(bits) or None
 
 
-def phase_start(metadata: dict, mask: np.ndarray | None) -> int | None:
-    """The first step of the output phase: the first scored step, else after a copy's delimiter."""
+def phase_starts(metadata: dict, mask: np.ndarray | None) -> tuple[int, ...]:
+    """The first step of each output phase: every step where scoring starts (a multi-copy episode has
+    one per copy), else the step after a copy's delimiter."""
     if mask is not None:
-        return int(np.argmax(mask)) if mask.any() else None
+        m = np.asarray(mask, bool)
+        return tuple(int(t) for t in np.flatnonzero(m & ~np.concatenate([[False], m[:-1]])))
     if metadata.get("task") == "copy" and isinstance(metadata.get("sequence_length"), int):
-        return metadata["sequence_length"] + 1
-    return None
+        return (metadata["sequence_length"] + 1,)
+    return ()
+
+
+def time_markers(source, opts: PlotOptions) -> tuple[int, ...]:
+    """The steps to mark with a dashed line within the window: --marker's, and each output phase's start
+    (wherever it starts, whatever the window)."""
+    t0, t1 = source.time
+    starts = phase_starts(source.metadata, source.output_mask()) if opts.phase_marker else ()
+    return tuple(sorted(m for m in {*opts.markers, *starts} if t0 < m < t1))
 
 
 def limits(kind_scale: str, override, lo: float, hi: float) -> tuple[float, float]:
@@ -318,17 +328,18 @@ def limits(kind_scale: str, override, lo: float, hi: float) -> tuple[float, floa
     return (a, b) if b > a else (a, a + 1.0)
 
 
-def used_band(peaks: np.ndarray) -> tuple[int, int] | None:
+def used_band(peaks: np.ndarray, circular: bool = True) -> tuple[int, int] | None:
     """The rows [y0, y1) to draw for per-location peak weights ``peaks`` (N,): the shortest circular
     run holding every location in use, plus a margin, so that what is in use fills at least half of
     the rows. Runs of 8 or more are widened to multiples of 4, so that traces of one kind share
-    ticks (and frames). y1 may exceed N when the run wraps; None: draw every location."""
+    ticks (and frames). y1 may exceed N when the run wraps; None: draw every location. Not
+    ``circular`` (a DNC's memory): the run from the lowest location in use to the highest, never wrapped."""
     N = peaks.size
     used = np.flatnonzero(peaks > USED)
     if used.size == 0:
         return None
     gaps = np.diff(np.append(used, used[0] + N))  # gap after each used location, circularly
-    i = int(np.argmax(gaps))
+    i = int(np.argmax(gaps)) if circular else used.size - 1
     start = int(used[(i + 1) % used.size])
     length = N - int(gaps[i]) + 1
     if length >= 8:
@@ -365,11 +376,12 @@ def whole_memory(peaks: np.ndarray, dwell: np.ndarray) -> tuple[int, int]:
     return (y0, y0 + N)
 
 
-def memory_rows(peaks: np.ndarray, dwell: np.ndarray, locations: str) -> tuple[int, int]:
+def memory_rows(peaks: np.ndarray, dwell: np.ndarray, locations: str, circular: bool = True) -> tuple[int, int]:
     """The weighting rows to draw for ``--locations auto`` (the crop of used_band, else the whole
-    memory) or ``all`` (the whole memory), rolled as whole_memory says."""
-    band = used_band(peaks) if locations == "auto" else None
-    return band or whole_memory(peaks, dwell)
+    memory) or ``all`` (the whole memory), rolled as whole_memory says when the memory is ``circular``
+    (an NTM's; a DNC's is drawn in index order, 0 at the bottom)."""
+    band = used_band(peaks, circular) if locations == "auto" else None
+    return band or (whole_memory(peaks, dwell) if circular else (0, peaks.size))
 
 
 # --------------------------------------------------------------------- scene
@@ -412,11 +424,9 @@ def _build_grid(source, opts: PlotOptions, band=None) -> Scene:
     check_pixels(figsize, opts.dpi)  # many heads grow the grid
     rects = axes_rects(grid, figsize, opts, suptitle is not None)
     t0, t1 = source.time
-    whole_mask = source.output_mask()  # the phase starts where it starts, whatever the window
-    start = phase_start(source.metadata, whole_mask)
+    whole_mask = source.output_mask()
     mask = None if whole_mask is None else whole_mask[t0:t1]
-    markers = tuple(opts.markers) + ((start,) if opts.phase_marker and start is not None else ())
-    markers = tuple(sorted(m for m in set(markers) if t0 < m < t1))
+    markers = time_markers(source, opts)
 
     cells = {}
     for p, rect in zip(panels, rects, strict=False):

@@ -100,7 +100,7 @@ def arrange(source, opts: PlotOptions, peaks: np.ndarray | None, dwell: np.ndarr
     if band is None and opts.locations in ("auto", "all") and peaks is not None:
         if crop is None:
             from .plan import memory_rows as crop
-        band = crop(peaks, dwell, opts.locations)
+        band = crop(peaks, dwell, opts.locations, source.circular)
     if band is not None:
         return Rows(tuple(band), N, np.arange(*band) % N), warnings
     return Rows(tuple(source.columns) if source.columns else (0, N), N), warnings

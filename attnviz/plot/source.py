@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..io import TraceInfo
-from ..trace import _where, check_structure
+from ..trace import DNC, _where, check_structure
 from .options import LOCATION_DATASETS, PlotOptions
 from .reduce import BLOCK_BYTES, reduce_stream
 
@@ -90,6 +90,9 @@ class Source:
         if t1 <= t0:
             raise self.error(f"time window {_fmt_window(opts.time)} is empty for a trace of {T} steps")
         self.time, self.locations = (t0, t1), N
+        # A DNC allocates wherever a location is free: its locations have no circular neighbours to keep
+        # together, unlike an NTM's, which shifts from one to the next and wraps from N-1 to 0.
+        self.circular = not any(k in DNC for k in full)
         self.columns = None  # an explicit location window: only those columns are read
         if isinstance(opts.locations, tuple):
             l0, l1, _ = slice(*opts.locations).indices(N)
