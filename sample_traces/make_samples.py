@@ -13,6 +13,12 @@ Writes, beside this file:
                                   the run recorded it: its snapshots hold the addressing stages
                                   only if the run recorded them).
 
+With --dnc COPY_RUN MULTI_COPY_RUN (converged runs of `attnviz train --model dnc --task copy --seed 0`
+and `--task multi-copy --seed 0`) it writes the DNC's samples instead:
+  dnc_copy_checkpoint.npz, dnc_multi_copy_checkpoint.npz   their best checkpoints' parameters;
+  dnc_copy_len20.h5    the copy model on a new length-20 sequence, every DNC dataset included;
+  dnc_multi_copy.h5    the multi-copy model on an episode of four copies through its 10 locations.
+
 Without a run folder it re-records the first three from the shipped checkpoint (the same
 sequences, so the same arrays) and gives copy_training.h5's snapshots an output mask if they
 were recorded before traces had one.
@@ -55,6 +61,24 @@ def record_samples() -> None:
             attnviz.save(t, out)
 
 
+DNC_COMMANDS = {"copy": "attnviz train --model dnc --task copy --seed 0",
+                "multi_copy": "attnviz train --model dnc --task multi-copy --seed 0"}
+
+
+def dnc_samples(copy_run: Path | None, multi_run: Path | None) -> None:
+    """The DNC's checkpoints (from its runs, when given) and the traces recorded from them."""
+    for name, run, size in (("copy", copy_run, 20), ("multi_copy", multi_run, 4)):
+        checkpoint = HERE / f"dnc_{name}_checkpoint.npz"
+        if run is not None:
+            arrays, meta = load_checkpoint(run / "best.npz")
+            save_checkpoint(checkpoint, {k: v for k, v in arrays.items() if k.startswith("param/")}, meta)
+        out = HERE / (f"dnc_{name}_len{size}.h5" if name == "copy" else f"dnc_{name}.h5")
+        attnviz.record(checkpoint, size, out)
+        t = attnviz.load(out)
+        t.metadata.update(command=DNC_COMMANDS[name], synthetic=False, checkpoint=checkpoint.name)
+        attnviz.save(t, out)
+
+
 def main(run: Path | None) -> None:
     if run is not None:
         arrays, meta = load_checkpoint(run / "best.npz")
@@ -71,4 +95,10 @@ def main(run: Path | None) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
+    if sys.argv[1:2] == ["--dnc"]:
+        runs = [Path(a) for a in sys.argv[2:4]]
+        dnc_samples(*(runs or [None, None]))
+        for p in sorted(HERE.glob("dnc_*")):
+            print(f"{p.name}: {p.stat().st_size / 1024:.0f} KiB")
+    else:
+        main(Path(sys.argv[1]) if len(sys.argv) > 1 else None)

@@ -307,7 +307,7 @@ def test_a_long_trace_s_strips_keep_a_lone_open_gate_and_share_the_columns():
 def test_datasets_that_do_not_fit_the_heads_are_one_line(runner, tmp_path):
     t, _ = dnc_copy_trace(L=5, N=16)
     for key, value, message in (
-            ("free_gates", np.stack([t["free_gates"]] * 2, axis=1), "has 2 head(s) but read_weightings has 1"),
+            ("free_gates", np.stack([t["free_gates"]] * 2, axis=1), "has 2 read head(s) but read_weightings has 1"),
             ("read_modes", t["read_modes"][:, :2] / t["read_modes"][:, :2].sum(axis=1, keepdims=True),
              "has 2 modes; with 1 write head(s) there are 3")):
         with h5py.File(tmp_path / "bad.h5", "w") as f:

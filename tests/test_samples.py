@@ -79,3 +79,72 @@ def test_training_snapshots_carry_the_output_mask():
     for t in attnviz.iter_traces(SAMPLES / "copy_training.h5"):
         L = t.metadata["sequence_length"]
         assert t.arrays["output_mask"].sum() == L and not t.arrays["output_mask"][: L + 1].any()
+
+
+# ------------------------------------------------------------------- the DNC's samples, as the README says
+
+
+def _phases(t):
+    """Each copy of a trace as (input steps, output steps): inputs before its delimiter, outputs scored."""
+    x, mask = t.inputs, t["output_mask"]
+    out, start = [], 0
+    for d in np.flatnonzero(x[:, -1]):
+        n = int(d) - start
+        out.append((np.arange(start, d), np.arange(d + 1, d + 1 + n)))
+        assert mask[d + 1 : d + 1 + n].all()
+        start = int(d) + 1 + n
+    return out
+
+
+def test_the_dnc_copy_sample_writes_by_allocation_and_reads_along_the_links():
+    """README: written by allocation to scattered locations, read back in the order written, by content at
+    the first output step and then forward along the temporal links."""
+    t = attnviz.load(SAMPLES / "dnc_copy_len20.h5")
+    assert not t.metadata["synthetic"] and t.metadata["command"] == "attnviz train --model dnc --task copy --seed 0"
+    assert attnviz.validate_file(SAMPLES / "dnc_copy_len20.h5", weighting_tol=1e-3) == []
+    (inputs, outputs), = _phases(t)
+    written = t.write_weightings[inputs].argmax(axis=1)
+    read = t.read_weightings[outputs].argmax(axis=1)
+    assert (read == written).all() and len(set(written)) == 20  # 20 locations of their own, read back in order
+    assert not (np.abs(np.diff(written)) == 1).all()  # not a walk: scattered
+    assert t.allocation_gates[inputs].min() > 0.99 and t.dnc_write_gates[inputs].min() > 0.99
+    modes = t.read_modes  # backward, content, forward
+    assert modes[outputs[0], 1] > 0.99 and modes[outputs[1:], 2].mean() > 0.9
+    wrong = ((t.outputs[outputs] > 0.5) != (t["targets"][outputs] > 0.5)).sum()
+    assert wrong == 0
+    d = attnviz.copy_diagnostics(t.write_weightings, t.read_weightings, 20, t.outputs, t["targets"], t["output_mask"])
+    assert d["learned"]
+
+
+def test_the_dnc_multi_copy_sample_writes_the_same_locations_again():
+    """README: four copies (16 vectors) through 10 locations; later copies write locations that earlier
+    ones used, freed once read back; the write and allocation gates open while a copy is written, the free
+    gate open throughout, the read head looking up by content while a copy is read back."""
+    t = attnviz.load(SAMPLES / "dnc_multi_copy.h5")
+    assert t.metadata["command"] == "attnviz train --model dnc --task multi-copy --seed 0"
+    assert attnviz.validate_file(SAMPLES / "dnc_multi_copy.h5", weighting_tol=1e-3) == []
+    phases = _phases(t)
+    assert [len(i) for i, _ in phases] == [3, 5, 4, 4] and t.locations == 10
+    held = [set(t.read_weightings[o].argmax(axis=1)) for _, o in phases]  # where each copy was: read back from
+    assert all(len(h) == len(i) for h, (i, _) in zip(held, phases, strict=True))
+    assert all(held[k] & set().union(*held[:k]) for k in range(1, 4))  # every later copy reuses a location
+    assert [k for k, h in enumerate(held) if 9 in h] == [1, 2, 3]  # location 9: copies 2, 3 and 4
+    usage = t.usage[:, 9]  # rises once written, falls once read back (each a step later: usage is u_t, used
+    (_, o2) = phases[1]  # by step t's allocation), before copy 3 writes it again
+    read_at = o2[t.read_weightings[o2, 9].argmax()]
+    assert usage[o2[0]] > 0.9 and usage[read_at + 1] < 0.1
+    inputs = np.concatenate([i for i, _ in phases])
+    outputs = np.concatenate([o for _, o in phases])
+    assert t.dnc_write_gates[inputs].min() > 0.99 and t.allocation_gates[inputs].min() > 0.99
+    assert t.dnc_write_gates[outputs].mean() < 0.3
+    assert t.free_gates.min() > 0.97
+    assert t.read_modes[outputs, 1].mean() > 0.98
+    assert ((t.outputs[outputs] > 0.5) != (t["targets"][outputs] > 0.5)).sum() == 0
+
+
+def test_the_dnc_checkpoints_record_what_they_were_sampled_from(tmp_path):
+    for name, size, sample in (("copy", 20, "dnc_copy_len20.h5"), ("multi_copy", 4, "dnc_multi_copy.h5")):
+        attnviz.record(SAMPLES / f"dnc_{name}_checkpoint.npz", size, tmp_path / "t.h5")
+        again, shipped = attnviz.load(tmp_path / "t.h5"), attnviz.load(SAMPLES / sample)
+        for k in shipped.arrays:
+            np.testing.assert_array_equal(again[k], shipped[k])

@@ -144,31 +144,9 @@ def mode_names(W: int) -> tuple[str, ...]:
     return tuple(f"backward {h}" for h in range(W)) + ("content",) + tuple(f"forward {h}" for h in range(W))
 
 
-def _check(source, W: int, R: int) -> None:
-    """A DNC dataset whose heads or size does not fit the weightings' is refused in one line."""
-    shapes, N = source.shapes, source.locations
-    for key, _, kind in STRIPS:
-        if key in shapes:
-            has, want = (shapes[key][1] if len(shapes[key]) == 2 else 1), (W if kind == "write" else R)
-            if has != want:
-                raise source.error(f"has {has} head(s) but {kind}_weightings has {want}", key)
-    if "read_modes" in shapes:
-        shape = shapes["read_modes"]
-        has = shape[1] if len(shape) == 3 else 1
-        if has != R:
-            raise source.error(f"has {has} read head(s) but read_weightings has {R}", "read_modes")
-        if shape[-1] != 2 * W + 1:
-            raise source.error(f"has {shape[-1]} modes; with {W} write head(s) there are {2 * W + 1} (backward "
-                               "for each write head, content, forward for each)", "read_modes")
-    if "usage" in shapes and (len(shapes["usage"]) != 2 or shapes["usage"][-1] != shapes["write_weightings"][-1]):
-        raise source.error(f"has shape {shapes['usage']}; usage is (T, N) with N = {N}, as the weightings",
-                           "usage")
-
-
 def build_dnc(source, opts: PlotOptions, band=None) -> DncScene:
     """The Scene of the DNC layout (see the module's docstring). ``band`` imposes the location rows."""
     W, R = _heads(source.shapes["write_weightings"]), _heads(source.shapes["read_weightings"])
-    _check(source, W, R)
     suptitle = title_text(source.metadata, source.name, opts)
     figsize = opts.figsize or dnc_figsize(opts, suptitle is not None, W, R)
     check_pixels(figsize, opts.dpi)
