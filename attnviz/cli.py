@@ -1151,7 +1151,7 @@ def _compare_runs(paths: list[Path], output: Path | None, as_json: bool, as_csv:
     if as_json:
         _print_json(json_of(result))
     elif as_csv:
-        sys.stdout.write(rows_csv(result["runs"]))
+        sys.stdout.write(rows_csv(result["runs"], result["columns"]))
     else:
         _print_runs(result)
     for path in result.get("written", []):
@@ -1165,32 +1165,35 @@ def _print_runs(result: dict) -> None:
     from rich import box
     from rich.table import Table
 
+    from .compare import JUDGED
     from .plot.compare import display_names
 
     def n(x):
         return "-" if x is None else f"{x:,.0f}" if isinstance(x, int) or abs(x) >= 100 else f"{x:.3g}"
 
     runs, groups = result["runs"], result["groups"]
-    out.print(Text(f"{result['task']}: held-out wrong bits per sequence; sequences seen and training seconds "
-                   "until the first of 10 evaluations in a row below 1 and below 0.1", style="bold"))
+    hi, lo = (f"{t:g}" for t in result["thresholds"])
+    best = "best_" + JUDGED[result["judge"]][1]
+    out.print(Text(f"{result['task']}: {result['label']}; sequences seen and training seconds until the first of 10 "
+                   f"evaluations in a row below {hi} and below {lo}", style="bold"))
     names = dict(zip((r["run"] for r in runs), display_names([r["run"] for r in runs]), strict=True))
     for g in groups:
         table = Table(title=Text(g["group"]) if len(groups) > 1 else None, title_justify="left",
                       box=box.SIMPLE_HEAD, padding=(0, 1), pad_edge=False, collapse_padding=True, show_edge=False)
-        for col in ("run", "state", "con-\nverged", "below 1\nseqs", "\ns", "below 0.1\nseqs", "\ns", "best",
+        for col in ("run", "state", "con-\nverged", f"below {hi}\nseqs", "\ns", f"below {lo}\nseqs", "\ns", "best",
                     "roll-\nbacks", "train\ns"):
             table.add_column(col, justify="left" if col in ("run", "state") else "right",
                              overflow="fold", no_wrap=col != "run")
         for r in (r for r in runs if r["group"] == g["group"]):
             table.add_row(names[r["run"]], r["state"], "yes" if r["converged"] else "no",
-                          n(r["sequences_to_below_1"]), n(r["seconds_to_below_1"]),
-                          n(r["sequences_to_below_0.1"]), n(r["seconds_to_below_0.1"]),
-                          n(r["best_heldout_wrong_bits_per_seq"]), n(r["rollbacks"]), n(r["training_seconds"]))
+                          n(r[f"sequences_to_below_{hi}"]), n(r[f"seconds_to_below_{hi}"]),
+                          n(r[f"sequences_to_below_{lo}"]), n(r[f"seconds_to_below_{lo}"]),
+                          n(r[best]), n(r["rollbacks"]), n(r["training_seconds"]))
         out.print(table)
         line = f"{g['group']}: converged {g['converged']} of {g['runs']}"
-        if g["median_seconds_to_below_0.1"] is not None:
-            line += "; to below 0.1, median (quartiles): " + ", ".join(
-                f"{n(g[f'median_{w}_to_below_0.1'])} ({n(g[f'q1_{w}_to_below_0.1'])}-{n(g[f'q3_{w}_to_below_0.1'])})"
+        if g[f"median_seconds_to_below_{lo}"] is not None:
+            line += f"; to below {lo}, median (quartiles): " + ", ".join(
+                f"{n(g[f'median_{w}_to_below_{lo}'])} ({n(g[f'q1_{w}_to_below_{lo}'])}-{n(g[f'q3_{w}_to_below_{lo}'])})"
                 f" {unit}" for w, unit in (("sequences", "sequences"), ("seconds", "s")))
         out.print(Text(line))
     for r in runs:

@@ -15,7 +15,7 @@ import numpy as np
 
 from .errors import AttnvizError
 
-THRESHOLDS = (1.0, 0.1)  # held-out wrong bits per sequence
+THRESHOLDS = (1.0, 0.1)  # held-out wrong bits per sequence (a task's own: Task.thresholds)
 PATIENCE = 10  # evaluations in a row below a threshold
 # Configuration fields that do not make runs differ (how long, where from, how fast they ran)
 NOT_A_DIFFERENCE = {"seed", "max_steps", "max_seconds", "processes", "checkpoint_every", "checkpoint_seconds",
@@ -23,11 +23,39 @@ NOT_A_DIFFERENCE = {"seed", "max_steps", "max_seconds", "processes", "checkpoint
 CONFIG_MAX_BYTES = 2**20
 SHOWN = 3  # differences named in a group's label
 
-# The columns of a run's row, with their units (--csv's header, --json's keys)
-COLUMNS = ["run", "group", "task", "seed", "state", "converged",
-           "sequences_to_below_1", "seconds_to_below_1", "sequences_to_below_0.1", "seconds_to_below_0.1",
-           "best_heldout_wrong_bits_per_seq", "last_heldout_wrong_bits_per_seq", "rollbacks", "training_seconds",
-           "sequences", "evaluations", "problem"]
+# What a run is judged by (Task.judge): its words, and the name of its column in a run's row
+JUDGED = {"wrong_bits": ("held-out wrong bits per sequence", "heldout_wrong_bits_per_seq"),
+          "excess_bits": ("held-out cross-entropy above the optimal predictor's, bits per sequence",
+                          "heldout_bits_above_optimal_per_seq"),
+          "bits": ("held-out cross-entropy, bits per sequence", "heldout_bits_per_seq")}
+
+
+def columns(judge: str = "wrong_bits", thresholds=THRESHOLDS) -> list[str]:
+    """The columns of a run's row, with their units (--csv's header, --json's keys), for runs judged by
+    ``judge`` with ``thresholds`` (looser, then the convergence threshold)."""
+    key = JUDGED[judge][1]
+    return (["run", "group", "task", "seed", "state", "converged"]
+            + [f"{what}_to_below_{t:g}" for t in thresholds for what in ("sequences", "seconds")]
+            + [f"best_{key}", f"last_{key}", "rollbacks", "training_seconds", "sequences", "evaluations", "problem"])
+
+
+COLUMNS = columns()  # for the tasks judged by wrong bits
+
+
+def judging(task: str | None) -> dict:
+    """How runs of ``task`` are judged: {"judge", "label", "thresholds"} (Task.judge and Task.thresholds)."""
+    from .trainer.tasks import TASKS
+
+    cls = TASKS.get(task)
+    judge, thresholds = (cls.judge, cls.thresholds) if cls else ("wrong_bits", THRESHOLDS)
+    return {"judge": judge, "label": JUDGED[judge][0], "thresholds": list(thresholds)}
+
+
+def judged_values(metrics: dict, judge: str) -> np.ndarray:
+    """A run's held-out score at each evaluation, as ``judge`` says (metrics: the columns of metrics.csv)."""
+    if judge == "excess_bits":
+        return np.asarray(metrics["heldout_bits_per_seq"]) - np.asarray(metrics["heldout_optimal_bits_per_seq"])
+    return np.asarray(metrics["heldout_bits_per_seq" if judge == "bits" else "heldout_wrong_bits_per_seq"])
 
 
 def find_runs(paths) -> list[Path]:
@@ -125,19 +153,25 @@ def compare_runs(paths, output=None, formats=None) -> dict:
     if len(tasks) > 1:
         (a, pa), (b, pb) = list(tasks.items())[:2]
         raise AttnvizError(f"runs of different tasks cannot be compared: {pa} is {a}, {pb} is {b}")
+    judged = judging(next(iter(tasks), None))
+    for r in runs:
+        if r["problem"] is None and judged["judge"] == "excess_bits" and "heldout_optimal_bits_per_seq" not in r[
+                "metrics"]:
+            r["state"], r["problem"] = "damaged", "metrics.csv has no heldout_optimal_bits_per_seq column"
     readable = [r for r in runs if r["problem"] is None]  # a damaged folder's configuration makes no group
     labels = dict(zip(map(id, readable), group_labels([r["config"] for r in readable]), strict=True))
     rows, curves = [], []
     for r in runs:
         label = labels.get(id(r))
-        rows.append(_row(r, label))
+        rows.append(_row(r, label, judged))
         m = r["metrics"]
-        if m:
+        if m and r["problem"] is None:
             curves.append({"run": str(r["path"]), "group": label, "steps": m["step"], "sequences": m["sequences"],
-                           "seconds": m["seconds"], "wrong": m["heldout_wrong_bits_per_seq"]})
-    groups = [_group(label, [row for row in rows if row["group"] == label])
+                           "seconds": m["seconds"], "values": judged_values(m, judged["judge"])})
+    groups = [_group(label, [row for row in rows if row["group"] == label], judged["thresholds"][-1])
               for label in dict.fromkeys(labels.values())]
-    result = {"task": next(iter(tasks), None), "runs": rows, "groups": groups, "curves": curves}
+    result = {"task": next(iter(tasks), None), **judged, "columns": columns(judged["judge"], judged["thresholds"]),
+              "runs": rows, "groups": groups, "curves": curves}
     if output is not None:
         from .plot.compare import write_compare
 
@@ -188,36 +222,38 @@ def _plain(v) -> str:
     return str(v) if isinstance(v, str | int) else json.dumps(v)
 
 
-def _row(r: dict, group: str | None) -> dict:
+def _row(r: dict, group: str | None, judged: dict) -> dict:
     cfg, m = r["config"], r["metrics"]
-    row = dict.fromkeys(COLUMNS)
+    row = dict.fromkeys(columns(judged["judge"], judged["thresholds"]))
     row.update(run=str(r["path"]), group=group, task=cfg.get("task"), seed=cfg.get("seed"), state=r["state"],
                problem=r["problem"], converged=False, evaluations=0)
-    if not m:
+    if not m or r["problem"] is not None:
         return row
-    wrong, seqs, secs = m["heldout_wrong_bits_per_seq"], m["sequences"], m["seconds"]
+    values, seqs, secs = judged_values(m, judged["judge"]), m["sequences"], m["seconds"]
     patience = int(cfg.get("converge_patience", PATIENCE))
-    for t in THRESHOLDS:
-        n, s = crossing(seqs, secs, wrong, t, patience)
+    for t in judged["thresholds"]:
+        n, s = crossing(seqs, secs, values, t, patience)
         row[f"sequences_to_below_{t:g}"], row[f"seconds_to_below_{t:g}"] = n, None if s is None else round(s, 1)
-    below = float(cfg.get("converge_below", 0.1))
-    row["converged"] = crossing(seqs, secs, wrong, below, patience)[0] is not None
-    if len(wrong):
-        row.update(best_heldout_wrong_bits_per_seq=round(float(np.min(wrong)), 4),
-                   last_heldout_wrong_bits_per_seq=round(float(wrong[-1]), 4),
+    below = float(cfg.get("converge_below") or judged["thresholds"][-1])
+    row["converged"] = crossing(seqs, secs, values, below, patience)[0] is not None
+    if len(values):
+        key = JUDGED[judged["judge"]][1]
+        row.update({f"best_{key}": round(float(np.min(values)), 4), f"last_{key}": round(float(values[-1]), 4)},
                    rollbacks=int(m["rollbacks"][-1]) if "rollbacks" in m else 0,
-                   training_seconds=round(float(secs[-1]), 1), sequences=int(seqs[-1]), evaluations=len(wrong))
+                   training_seconds=round(float(secs[-1]), 1), sequences=int(seqs[-1]), evaluations=len(values))
     return row
 
 
-def _group(label: str, rows: list[dict]) -> dict:
+def _group(label: str, rows: list[dict], threshold: float) -> dict:
+    """How many of a group's runs converged, and the median and quartiles of sequences and seconds to the
+    first of their evaluations in a row below ``threshold`` (the convergence threshold)."""
     done = [r for r in rows if r["converged"]]
     out = {"group": label, "runs": len(rows), "converged": len(done)}
     for what in ("sequences", "seconds"):
-        values = np.array([r[f"{what}_to_below_0.1"] for r in done if r[f"{what}_to_below_0.1"] is not None], float)
+        key = f"{what}_to_below_{threshold:g}"
+        values = np.array([r[key] for r in done if r[key] is not None], float)
         q = np.percentile(values, [25, 50, 75]) if values.size else [None] * 3
-        out.update({f"median_{what}_to_below_0.1": _num(q[1]), f"q1_{what}_to_below_0.1": _num(q[0]),
-                    f"q3_{what}_to_below_0.1": _num(q[2])})
+        out.update({f"median_{key}": _num(q[1]), f"q1_{key}": _num(q[0]), f"q3_{key}": _num(q[2])})
     return out
 
 
@@ -225,13 +261,13 @@ def _num(x):
     return None if x is None or not math.isfinite(x) else round(float(x), 1)
 
 
-def rows_csv(rows: list[dict]) -> str:
-    """The runs' rows as CSV, COLUMNS as the header; empty cells for what is not known."""
+def rows_csv(rows: list[dict], header: list[str] = COLUMNS) -> str:
+    """The runs' rows as CSV, ``header`` (compare_runs' "columns") first; empty cells for what is not known."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(COLUMNS)
+    w.writerow(header)
     for r in rows:
-        w.writerow(["" if r[c] is None else r[c] for c in COLUMNS])
+        w.writerow(["" if r[c] is None else r[c] for c in header])
     return buf.getvalue()
 
 

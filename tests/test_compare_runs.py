@@ -190,3 +190,27 @@ def test_the_report_in_a_browser(sweep, tmp_path):
     assert errors == [] and all(u.startswith("file://") for u in requests)
     assert readout.startswith(f"seed0 (copy): step {run0['steps'][i]:,}, {run0['sequences'][i]:,} sequences"), readout
     assert readout.endswith(f"{run0['wrong'][i]:g} held-out wrong bits per sequence")
+
+
+def test_ngrams_runs_are_compared_by_the_bits_above_the_optimal_predictor(tmp_path):
+    """A task with an optimal predictor is judged by the held-out bits per sequence above its cost: the
+    columns, the thresholds (3 and 1) and the figure's curves say so."""
+    for seed, above in ((0, [9.0] + [0.5] * 10), (1, [9.0] * 11)):
+        folder = tmp_path / "ng" / f"seed{seed}"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"task": "ngrams", "seed": seed, "converge_below": 1.0,
+                                                        "converge_patience": 10}))
+        rows = [",".join(metric_columns(get_task("ngrams")))]
+        for i, a in enumerate(above, 1):
+            rows.append(f"{i * 50},{i * 1600},160,{130.75 + a},60,130.75,0.003,0,{float(i)}")
+        (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+        write_status(folder, "finished", "max_seconds")
+    result = compare_runs([tmp_path / "ng"], output=tmp_path / "c.png")
+    assert result["judge"] == "excess_bits" and result["thresholds"] == [3.0, 1.0]
+    first, second = result["runs"]
+    assert first["converged"] and first["sequences_to_below_1"] == 3200 and not second["converged"]
+    assert first["best_heldout_bits_above_optimal_per_seq"] == 0.5 and "best_heldout_wrong_bits_per_seq" not in first
+    np.testing.assert_allclose(result["curves"][1]["values"], 9.0)
+    assert result["columns"][6:10] == ["sequences_to_below_3", "seconds_to_below_3", "sequences_to_below_1",
+                                       "seconds_to_below_1"]
+    assert (tmp_path / "c.png").exists()

@@ -70,6 +70,9 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
 
     curves = result["curves"]
     runs = [r for r in result["runs"] if r["state"] not in ("empty", "damaged")]
+    judge, below = result.get("judge", "wrong_bits"), result.get("thresholds", THRESHOLDS)[-1]
+    ylabel = {"excess_bits": "held-out bits per sequence above optimal",
+              "bits": "held-out cross-entropy, bits per sequence"}.get(judge, "held-out wrong bits per sequence")
     n_rows = -(-len(runs) // PER_ROW) if snapshots is not None and runs else 0
     H = TITLE_IN + CURVES_IN + BELOW_CURVES_IN + (CAPTION_IN + ROW_IN * n_rows if n_rows else 0)
     fig = Figure(figsize=(12, H), dpi=dpi)
@@ -84,7 +87,7 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
     colour = {g: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, g in enumerate(groups)}
     for ax, key, xlabel in ((seq_ax, "sequences", "sequences seen"), (sec_ax, "seconds", "training time (s)")):
         for c in curves:
-            ax.plot(c[key], c["wrong"], color=colour[c["group"]], lw=0.7, alpha=0.4)
+            ax.plot(c[key], c["values"], color=colour[c["group"]], lw=0.7, alpha=0.4)
         for g in groups:
             members = [c for c in curves if c["group"] == g and len(c[key])]
             n = sum(1 for r in runs if r["group"] == g)
@@ -96,19 +99,21 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
             end = max(float(c[key][-1]) for c in members)
             grid = (np.unique(np.concatenate([c[key] for c in members])) if key == "sequences"
                     else np.linspace(0, end, 400))
-            ys = np.array([_step_curve(np.asarray(c[key]), np.asarray(c["wrong"]), grid) for c in members])
+            ys = np.array([_step_curve(np.asarray(c[key]), np.asarray(c["values"]), grid) for c in members])
             enough = np.isfinite(ys).sum(axis=0) * 2 >= len(members)  # where half the runs have a value
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", RuntimeWarning)  # columns with no value: NaN, not drawn
                 q1, med, q3 = np.nanpercentile(np.where(enough, ys, np.nan), [25, 50, 75], axis=0)
             ax.fill_between(grid, q1, q3, color=colour[g], alpha=0.18, lw=0, step="post")
             ax.step(grid, med, where="post", color=colour[g], lw=2.0, label=label + " (median, quartiles)")
-        ax.axhline(THRESHOLDS[-1], color="0.25", ls="--", lw=1, label=f"converged below {THRESHOLDS[-1]:g}")
-        ax.set_yscale("symlog", linthresh=THRESHOLDS[-1], linscale=0.5)
+        ax.axhline(below, color="0.25", ls="--", lw=1, label=f"converged below {below:g}")
+        if judge == "excess_bits":  # 0 is the optimal predictor's cost: the baseline
+            ax.axhline(0, color="0.25", lw=1, label="the optimal predictor")
+        ax.set_yscale("symlog", linthresh=below, linscale=0.5)
         ax.set_ylim(bottom=0)
         ax.set_xlim(left=0)
         ax.set_xlabel(xlabel, fontsize=fontsize)
-        ax.set_ylabel("held-out wrong bits per sequence", fontsize=fontsize)
+        ax.set_ylabel(ylabel, fontsize=fontsize)
         ax.tick_params(labelsize=fontsize * 0.8)
         ax.grid(True, which="major", color="0.9", lw=0.6)
         ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))

@@ -10,7 +10,7 @@ import json
 from importlib import resources
 from pathlib import Path
 
-from ..compare import COLUMNS
+from ..compare import COLUMNS, THRESHOLDS
 from .compare import GROUP_COLOURS, display_names
 
 RUN_PAGES = "{stem}_runs"  # the folder of run pages beside report.html
@@ -83,13 +83,16 @@ def report_html(result: dict, names: dict, thumbs: dict, links: dict) -> str:
     colour = {g: GROUP_COLOURS[i % len(GROUP_COLOURS)] for i, g in enumerate(groups)}
     curves = [{"name": names[c["run"]], "group": c["group"], "colour": colour[c["group"]],
                "steps": [int(v) for v in c["steps"]], "sequences": [int(v) for v in c["sequences"]],
-               "seconds": [round(float(v), 2) for v in c["seconds"]], "wrong": [float(v) for v in c["wrong"]]}
+               "seconds": [round(float(v), 2) for v in c["seconds"]], "wrong": [float(v) for v in c["values"]]}
               for c in result["curves"]]
-    payload = json.dumps({"runs": curves, "threshold": 0.1}, separators=(",", ":")).replace("</", "<\\/")
+    hi, lo = result.get("thresholds", THRESHOLDS)
+    label = result.get("label", "held-out wrong bits per sequence")
+    payload = json.dumps({"runs": curves, "threshold": lo, "label": label},
+                         separators=(",", ":")).replace("</", "<\\/")
     web = resources.files("attnviz.plot") / "web"
     style, script = (web / "view.css").read_text(), (web / "report.js").read_text()
     esc = html.escape
-    shown = [c for c in COLUMNS if c not in ("run", "task")]
+    shown = [c for c in result.get("columns", COLUMNS) if c not in ("run", "task")]
     head = "".join(f"<th>{esc(c.replace('_', ' '))}</th>" for c in ["run", *shown])
     rows = []
     for r in result["runs"]:
@@ -100,11 +103,12 @@ def report_html(result: dict, names: dict, thumbs: dict, links: dict) -> str:
     group_lines = []
     for g in result["groups"]:
         line = f"{g['group']}: converged {g['converged']} of {g['runs']}"
-        if g["median_seconds_to_below_0.1"] is not None:
-            line += (f"; to below 0.1, median {g['median_sequences_to_below_0.1']:,.0f} sequences "
-                     f"(quartiles {g['q1_sequences_to_below_0.1']:,.0f}-{g['q3_sequences_to_below_0.1']:,.0f}), "
-                     f"{g['median_seconds_to_below_0.1']:.1f} s ({g['q1_seconds_to_below_0.1']:.1f}-"
-                     f"{g['q3_seconds_to_below_0.1']:.1f})")
+        k = f"to_below_{lo:g}"
+        if g[f"median_seconds_{k}"] is not None:
+            line += (f"; to below {lo:g}, median {g[f'median_sequences_{k}']:,.0f} sequences "
+                     f"(quartiles {g[f'q1_sequences_{k}']:,.0f}-{g[f'q3_sequences_{k}']:,.0f}), "
+                     f"{g[f'median_seconds_{k}']:.1f} s ({g[f'q1_seconds_{k}']:.1f}-"
+                     f"{g[f'q3_seconds_{k}']:.1f})")
         group_lines.append(f'<li style="color:{colour.get(g["group"], "#111")}">{esc(line)}</li>')
     cards = []
     for r in result["runs"]:
@@ -127,14 +131,14 @@ figure {{ margin: 0; font-size: 12px; }}
 </style></head>
 <body>
 <h1>{esc(title)}</h1>
-<p class="help">Held-out wrong bits per sequence; sequences seen and training seconds until the first of 10
-evaluations in a row below 1 and below 0.1. Each run's name links to its own page.</p>
+<p class="help">{esc(label[0].upper() + label[1:])}; sequences seen and training seconds until the first of 10
+evaluations in a row below {hi:g} and below {lo:g}. Each run's name links to its own page.</p>
 <ul>{"".join(group_lines)}</ul>
 <table><thead><tr>{head}</tr></thead><tbody>
 {"".join(rows)}
 </tbody></table>
-<div class="curves"><canvas id="by-sequences" width="560" height="260" aria-label="held-out wrong bits against
-sequences seen"></canvas><canvas id="by-seconds" width="560" height="260" aria-label="held-out wrong bits against
+<div class="curves"><canvas id="by-sequences" width="560" height="260" aria-label="{esc(label)} against
+sequences seen"></canvas><canvas id="by-seconds" width="560" height="260" aria-label="{esc(label)} against
 training time"></canvas></div>
 <div id="curve-readout" class="help" aria-live="polite">Point at a curve to read it.</div>
 <h2 style="font-size:14px;font-weight:normal">Last snapshot of each run: write and read weightings of head 0</h2>

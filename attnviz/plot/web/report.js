@@ -31,7 +31,7 @@
       ctx.textAlign = "right"; ctx.fillText(Math.round(xmax).toLocaleString("en"), W - m.right, H - m.bottom + 14);
       ctx.textAlign = "center"; ctx.fillText(xlabel, (W + m.left) / 2, H - 6);
       ctx.save(); ctx.translate(12, (H + m.top - m.bottom) / 2); ctx.rotate(-Math.PI / 2);
-      ctx.fillText("held-out wrong bits per sequence", 0, 0); ctx.restore();
+      ctx.fillText(data.label, 0, 0); ctx.restore();
     }
     canvas.addEventListener("mousemove", (ev) => {
       const b = canvas.getBoundingClientRect();
@@ -46,7 +46,7 @@
       draw(best.k);
       readout.textContent = `${r.name} (${r.group}): step ${r.steps[i].toLocaleString("en")}, ` +
         `${r.sequences[i].toLocaleString("en")} sequences, ${r.seconds[i].toFixed(1)} s: ` +
-        `${r.wrong[i]} held-out wrong bits per sequence`;
+        `${r.wrong[i]} ${data.label}`;
     });
     canvas.addEventListener("mouseleave", () => { draw(null); readout.textContent = ""; });
     draw(null);

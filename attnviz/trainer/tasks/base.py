@@ -62,6 +62,9 @@ class Task:
     # sequence above it ("excess_bits") instead of by wrong bits ("wrong_bits").
     has_optimal = False
     judge = "wrong_bits"
+    # What `attnviz compare` counts the sequences and seconds to: the first of 10 held-out evaluations in a
+    # row below each, in the units of ``judge``; the last is the default convergence threshold.
+    thresholds = (1.0, 0.1)
 
     def optimal(self, batch: Batch) -> np.ndarray:
         """The optimal predictor's probability of each target bit being 1, (T, B, output_size)."""

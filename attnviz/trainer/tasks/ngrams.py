@@ -36,6 +36,7 @@ class NGrams(Task):
     # Judged by the held-out bits per sequence above the optimal predictor's: converged 10 evaluations in a
     # row within 1 bit of it (the target), the rate decayed once within 3.
     train_defaults = {"lr": 3e-3, "clip": 0.0, "clip_norm": 50.0, "converge_below": 1.0, "lr_decay_below": 3.0}
+    thresholds = (3.0, 1.0)  # bits per sequence above the optimal predictor's
     heldout_sequences = 256  # one length: the held-out set is this many sequences (the paper: 1,000)
 
     def __init__(self, min_length: int = 200, max_length: int = 200):
