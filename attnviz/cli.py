@@ -812,6 +812,7 @@ def _training_progress(quiet: bool):
     plain line per held-out evaluation; nothing with --quiet. Yields the callback. The run's "start"
     event says its task and the step and time limits this call of run() was given."""
     state = {"loss": math.nan, "losses": [], "wrong": math.nan, "best": math.inf, "bits": math.nan, "optimal": None,
+             "judge": "wrong_bits",
              "start": None,  # the first (s, seqs)
              "level": "", "task": "", "max_steps": 0, "max_seconds": 0.0}
 
@@ -824,9 +825,14 @@ def _training_progress(quiet: bool):
             left = f"  {_duration((max_steps - e['step']) * (e['sequences'] / max(e['step'], 1)) / rate)} left"
         elif max_seconds:
             left = f"  {_duration(max(0.0, max_seconds - e['seconds']))} left"
-        held = (f"held-out {state['bits']:.1f} bits/seq, optimal {state['optimal']:.1f} (best {state['best']:+.2f})"
-                if state["optimal"] is not None else
-                f"held-out wrong bits/seq {_bits(state['wrong'])} (best {_bits(state['best'])})")
+        if state["judge"] == "excess_bits" and state["optimal"] is not None:
+            held = (f"held-out {state['bits']:.1f} bits/seq, optimal {state['optimal']:.1f} "
+                    f"(best {state['best']:+.2f})")
+        elif state["judge"] == "bits":
+            held = (f"held-out {state['bits']:.1f} bits/seq, wrong bits/seq {_bits(state['wrong'])} "
+                    f"(best {state['best']:.1f} bits/seq)")
+        else:
+            held = f"held-out wrong bits/seq {_bits(state['wrong'])} (best {_bits(state['best'])})"
         return (f"step {e['step']:,}  {e['sequences']:,} seqs  {rate:,.0f} seqs/s  train {state['loss']:.1f} bits/seq"
                 f"  {held}"
                 f"{state['level']}  {e['seconds']:.0f} s{left}")
@@ -842,7 +848,8 @@ def _training_progress(quiet: bool):
             state["losses"].append(e["loss"])
             state["loss"] = sum(state["losses"]) / len(state["losses"])
         elif e["kind"] == "eval":
-            state.update(wrong=e["wrong_bits"], bits=e["bits"], optimal=e.get("optimal_bits"))
+            state.update(wrong=e["wrong_bits"], bits=e["bits"], optimal=e.get("optimal_bits"),
+                         judge=e.get("judge", "wrong_bits"))
             state["best"] = min(state["best"], e.get("score", e["wrong_bits"]))
             state["losses"] = []
             if e.get("max_level"):  # a curriculum: how far it has come, and what it waits for
@@ -855,9 +862,9 @@ def _training_progress(quiet: bool):
 
     def rollback(e, say):
         if e["kind"] == "eval" and e["rolled_back"]:
-            what = ("held-out cross-entropy jumped to {:.2f} bits per sequence" if e.get("optimal_bits") is not None
-                    else "held-out wrong bits jumped to {:.2f} per sequence").format(
-                        e["bits"] if e.get("optimal_bits") is not None else e["wrong_bits"])
+            what = (f"held-out wrong bits jumped to {e['wrong_bits']:.2f} per sequence"
+                    if e.get("judge", "wrong_bits") == "wrong_bits"
+                    else f"held-out cross-entropy jumped to {e['bits']:.2f} bits per sequence")
             say(f"step {e['step']:,}: {what}; "
                 "rolled back to the best state, at a lower rate")
 
@@ -1099,6 +1106,8 @@ def _best(r: dict) -> str:
     """The best held-out score of a run's result, in the words of what it is judged by."""
     if r.get("judged_by") == "excess_bits":
         return f"best held-out cross-entropy {r['best']:+.2f} bits per sequence from the optimal predictor's"
+    if r.get("judged_by") == "bits":
+        return f"best held-out cross-entropy {r['best']:.2f} bits per sequence"
     return f"best held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}"
 
 

@@ -158,12 +158,12 @@ class Trainer:
         """Evaluate on the held-out set, then take the evaluation's steps in order: keep the
         best state, roll back after a collapse, count the convergence streak, grow the curriculum,
         decay the rate. The steps judge the result's "score" (Task.judge): held-out wrong bits per
-        sequence, or for a task with an optimal predictor, the bits per sequence above its cost
-        ("optimal_bits"). The result says "improved" (a new best) and "rolled_back"."""
+        sequence; the cross-entropy in bits per sequence; or for a task with an optimal predictor, the
+        bits per sequence above its cost ("optimal_bits"). The result says "improved" (a new best) and "rolled_back"."""
         result = evaluate(self.model, self.heldout, self.pool.scores)
-        result["optimal_bits"] = self.optimal_bits
-        result["score"] = (result["bits"] - self.optimal_bits if self.task.judge == "excess_bits"
-                           else result["wrong_bits"])
+        result["optimal_bits"], result["judge"] = self.optimal_bits, self.task.judge
+        result["score"] = {"excess_bits": result["bits"] - (self.optimal_bits or 0.0), "bits": result["bits"],
+                           "wrong_bits": result["wrong_bits"]}[self.task.judge]
         result["improved"] = result["rolled_back"] = False
         for step in (self._keep_best, self._roll_back, self._count_streak, self._grow_curriculum, self._decay_rate):
             step(result)

@@ -92,3 +92,18 @@ def test_priority_sort_writes_out_the_highest_priorities_first():
         np.testing.assert_array_equal(b.y[21:, s], b.x[top, s, :8])
     with pytest.raises(ValueError, match="selected=30"):
         get_task("priority-sort", selected=30)
+
+
+@pytest.mark.parametrize("task, options, words", [
+    ("ngrams", '{"min_length": 20, "max_length": 20}', ("bits/seq, optimal", "from the optimal predictor's")),
+    ("priority-sort", '{"min_length": 5, "max_length": 5, "selected": 4}',
+     ("bits/seq, wrong bits/seq", "best held-out cross-entropy")),
+])
+def test_train_says_what_a_run_is_judged_by(runner, tmp_path, task, options, words):
+    from conftest import run as cli
+
+    r = cli(runner, "train", "--task", task, "--run-dir", tmp_path / "r", "--max-steps", "4", "--batch-size", "4",
+            "--processes", "1", "--trace-every", "0", "--memory-size", "8", "--word-size", "4",
+            "--controller-size", "8", "--set", "eval_every=2", "--set", f"task_options={options}")
+    assert r.exit_code == 0, r.output
+    assert words[0] in r.stderr and words[1] in r.stdout
