@@ -7,9 +7,6 @@ is current and written the step after, with the model's predictions near the Bay
 priority sort, each item written at a location linear in its priority, and read back in order of
 location, highest priority first."""
 
-import json
-
-import h5py
 import numpy as np
 import pytest
 
@@ -156,3 +153,144 @@ def test_validate_holds_them_to_the_range_of_probabilities(runner, tmp_path, val
     else:
         assert result.exit_code == 1 and line in result.output
         assert len([x for x in result.output.splitlines() if "error" in x]) == 1
+
+
+# ------------------------------------------------------------------ N-grams: a location per context
+
+
+def test_a_steps_context_is_its_five_last_bits_the_newest_lowest():
+    from attnviz.analysis import contexts
+
+    bits = np.array([1, 0, 0, 0, 0, 1, 1, 0])[:, None]
+    assert contexts(bits).tolist() == [-1, -1, -1, -1, 0b10000, 0b00001, 0b00011, 0b00110]
+    assert contexts(bits, 2).tolist() == [-1, 0b10, 0b00, 0b00, 0b00, 0b01, 0b11, 0b10]
+    assert contexts(bits[:3]).tolist() == [-1, -1, -1]
+
+
+def test_each_context_is_found_at_the_location_of_its_own():
+    from attnviz.analysis import context_locations
+
+    t, loc, ctx = ngram_trace()
+    d = context_locations(t.inputs, t.read_weightings, t.write_weightings)
+    seen = np.unique(ctx[ctx >= 0])
+    assert d["contexts_seen"] == seen.size and d["steps"] == 200
+    assert [e["context"] for e in d["contexts"]] == [format(c, "05b") for c in seen]
+    for e in d["contexts"]:
+        c = int(e["context"], 2)
+        assert e["location"] == loc[c] and e["own"] and e["share"] == 1.0
+        assert e["steps"] == e["reads"] == np.sum(ctx == c)
+        assert e["written_after"] == e["write_steps"] == np.sum(ctx[:-1] == c)  # the last step has no step after
+    assert (d["own_location"], d["sharing"], d["no_location"]) == (seen.size, 0, 0)
+
+
+def test_contexts_that_share_a_location_or_have_none_are_told_apart():
+    from attnviz.analysis import context_locations, describe_contexts
+
+    t, loc, ctx = ngram_trace()
+    common = by_frequency(ctx)
+    loc = loc.copy()
+    a, b = common[:2]
+    loc[b] = loc[a]  # two contexts kept in one place
+    t, _, ctx = ngram_trace(locations=loc)
+    scattered = common[2]
+    rw = t.read_weightings.copy()
+    steps = np.flatnonzero(ctx == scattered)
+    for n, s in enumerate(steps):  # read somewhere new each time the context recurs
+        rw[s] = np.roll(rw[s], 7 * (n + 1))
+    d = context_locations(t.inputs, rw, t.write_weightings)
+    by = {int(e["context"], 2): e for e in d["contexts"]}
+    assert not by[a]["own"] and not by[b]["own"] and by[a]["location"] == by[b]["location"] == loc[a]
+    assert by[scattered]["share"] == 1 / steps.size and not by[scattered]["own"]
+    assert (d["sharing"], d["shared_locations"], d["no_location"]) == (2, 1, 1)
+    assert d["own_location"] == d["contexts_seen"] - 3
+    lines = describe_contexts(d)
+    assert lines[0] == (f"contexts: {d['contexts_seen']} of the 32 5-bit contexts seen; {d['contexts_seen'] - 3} with "
+                        "a location of their own, 2 sharing 1 location, 1 read at no one location half of the time")
+    line = f"  context {format(a, '05b')}: location {loc[a]} (shared), read at {by[a]['steps']} of its"
+    assert line in "\n".join(lines)
+
+
+def by_frequency(ctx: np.ndarray) -> list[int]:
+    """The contexts of a trace, most frequent first."""
+    values, counts = np.unique(ctx[ctx >= 0], return_counts=True)
+    return values[np.argsort(-counts, kind="stable")].tolist()
+
+
+def test_a_diffuse_read_is_at_no_location():
+    from attnviz.analysis import context_locations
+
+    t, _, ctx = ngram_trace()
+    c = by_frequency(ctx)[0]
+    rw = t.read_weightings.copy()
+    rw[ctx == c] = 1 / rw.shape[1]
+    e = next(e for e in context_locations(t.inputs, rw, t.write_weightings)["contexts"] if int(e["context"], 2) == c)
+    assert e["location"] is None and e["reads"] == 0 and not e["own"]
+
+
+# ------------------------------------------------------------------ priority sort: locations from priorities
+
+
+def analyse(t: Trace) -> dict:
+    from attnviz.analysis import priority_sort_analysis
+
+    return priority_sort_analysis(t.inputs, t.write_weightings, t.read_weightings, t.output_mask, t.metadata)
+
+
+@pytest.mark.parametrize("slope, intercept", [(-10.0, 50.0), (12.5, 3.0), (-30.0, 126.0)])  # the last two wrap
+def test_the_line_through_the_write_locations_is_the_one_they_were_written_by(slope, intercept):
+    t, loc = priority_trace(slope=slope, intercept=intercept)
+    d = analyse(t)
+    fit = d["fit"]
+    # (within the thin floor of weight spread over the whole memory, which pulls a focus a little)
+    assert fit["slope"] == pytest.approx(slope, abs=0.01) and fit["intercept"] == pytest.approx(intercept, abs=0.01)
+    assert fit["r_squared"] == pytest.approx(1.0, abs=1e-5)
+    assert np.allclose(d["write_locations"], loc, atol=0.01) and np.allclose(d["hypothesised"], loc, atol=0.01)
+    assert (d["items"], d["priority_channel"]) == (20, 8)
+    read = d["read"]
+    assert read["steps"] == list(range(21, 37)) and read["in_priority_order_fraction"] == 1.0
+    assert read["increasing_fraction"] == (1.0 if slope < 0 else 0.0)  # highest priority first: at the lowest location
+
+
+def test_writes_that_ignore_the_priorities_fit_badly_and_reads_out_of_order_are_counted():
+    from attnviz.analysis import describe_priority_sort
+
+    t, _ = priority_trace(write_at=np.random.default_rng(5).permutation(128)[:20] + 0.0)
+    d = analyse(t)
+    assert d["fit"]["r_squared"] < 0.3
+    t, _ = priority_trace(read_order=[1, 0] + list(range(2, 16)))  # the first two swapped
+    d = analyse(t)
+    assert d["read"]["in_priority_order_fraction"] == 14 / 16 and d["read"]["increasing_fraction"] == 14 / 15
+    lines = describe_priority_sort(d)
+    assert lines[0] == ("priority sort: the 20 items' write locations against their priorities (channel 8): slope -10 "
+                        "locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00")
+    assert lines[1] == ("reads: 14 of 15 moves to a higher location, 14 of 16 output steps read the item of their rank "
+                        "(highest priority first)")
+
+
+def test_a_write_location_is_the_strongest_heads_focus_weight_averaged_near_its_peak():
+    from attnviz.analysis import focus_centroids
+
+    N = 32
+    w = np.full((3, 2, N), 0.0)
+    w[0, 0] = split(N, 4.25) * 0.6
+    w[0, 1, 20] = 0.4  # weaker: not the write location
+    w[1, 1] = split(N, 31.5)  # across the end of memory
+    w[2, 0, [10, 11, 20]] = [0.3, 0.3, 0.4]  # 20 is the peak; 10 and 11 are too far from it to count
+    at, peak = focus_centroids(w)
+    assert np.allclose(at, [4.25, 31.5, 20.0]) and np.allclose(peak, [0.45, 0.5, 0.4])
+
+
+def test_the_items_are_told_by_metadata_or_by_the_delimiter():
+    from attnviz.analysis import sort_items
+
+    t, _ = priority_trace(meta=False)
+    assert sort_items(t.inputs, {}) == (20, 8)  # before the delimiter, on the last channel; priorities before it
+    assert sort_items(t.inputs, {"items": 12, "priority_channel": 3}) == (12, 3)
+    no_delimiter = t.inputs.copy()
+    no_delimiter[:, 9] = 0
+    with pytest.raises(ValueError, match="no items metadata and no delimiter on input channel 9"):
+        sort_items(no_delimiter, {})
+    with pytest.raises(ValueError, match="priority_channel 10 is not an input channel"):
+        sort_items(t.inputs, {"priority_channel": 10})
+    with pytest.raises(ValueError, match="a fit needs 2 or more items"):
+        sort_items(t.inputs, {"items": 1})
