@@ -7,8 +7,11 @@ is current and written the step after, with the model's predictions near the Bay
 priority sort, each item written at a location linear in its priority, and read back in order of
 location, highest priority first."""
 
+import json
+
 import numpy as np
 import pytest
+from test_view import browser  # noqa: F401 (a fixture)
 
 import attnviz
 from attnviz import Trace, TraceRecorder
@@ -294,3 +297,212 @@ def test_the_items_are_told_by_metadata_or_by_the_delimiter():
         sort_items(t.inputs, {"priority_channel": 10})
     with pytest.raises(ValueError, match="a fit needs 2 or more items"):
         sort_items(t.inputs, {"items": 1})
+
+
+# ------------------------------------------------------------------ the figures
+
+
+def paper_scene(t: Trace, **kw):
+    from attnviz.plot import PlotOptions, Source, build_scene
+
+    opts = PlotOptions(layout="paper", **kw).validated()
+    return build_scene(Source.of_trace(t, opts), opts)
+
+
+def test_the_ngram_figure_draws_inputs_and_both_predictions_as_strips_over_the_weightings():
+    from attnviz.plot.paper import PaperScene
+
+    t, loc, _ = ngram_trace()
+    scene = paper_scene(t)
+    assert isinstance(scene, PaperScene) and scene.warnings == []
+    assert [p.title for p in scene.panels] == ["Inputs", "Outputs (the model's predictions)", "Optimal predictions",
+                                               "Write Weightings", "Read Weightings"]
+    inputs, outputs, optimal, write, read = scene.panels
+    for p, key in ((inputs, "inputs"), (outputs, "outputs"), (optimal, "baseline_outputs")):
+        assert p.strip and p.values.shape == (204, 1) and np.allclose(p.values[:, 0], t[key][:, 0])
+        assert p.yticks.positions == ()
+    assert outputs.unscored.tolist() == optimal.unscored.tolist() == [True] * 4 + [False] * 200
+    assert inputs.unscored is None and scene.markers == (4,)  # scoring starts at step 4
+    assert write.rows == read.rows and write.values.shape == read.values.shape
+    rows = np.arange(*write.rows) % 64
+    assert set(loc) <= set(rows.tolist())  # every context's location is in the crop
+    t_read = np.flatnonzero(t.read_weightings[:, loc[0]] > 0.5)
+    assert np.all(read.values[t_read, list(rows).index(loc[0])] > 0.9)
+    boxes = scene.rects()
+    assert len({round(b[2], 6) for b in boxes}) == 1  # one time axis: every panel as wide
+    assert [p.xlabel for p in scene.panels] == [""] * 4 + ["Time"]
+    assert [p.time_labels for p in scene.panels] == [False, False, True, True, True]
+
+
+def test_a_missing_optimal_prediction_is_a_panel_not_recorded(runner, tmp_path):
+    t, _, _ = ngram_trace(baseline=False)
+    scene = paper_scene(t)
+    assert scene.panels[2].title == "Optimal predictions (not recorded)" and scene.panels[2].values is None
+    assert scene.warnings == ["trace '/': dataset 'baseline_outputs': not recorded; its panel is left empty"]
+    attnviz.save(t, tmp_path / "t.h5")
+    result = run(runner, "plot", tmp_path / "t.h5", "--layout", "paper", "-o", tmp_path / "t.png")
+    assert result.exit_code == 0 and "baseline_outputs': not recorded" in result.output
+    assert (tmp_path / "t.png").is_file()
+
+
+def test_the_priority_sort_figure_draws_the_hypothesised_locations_beside_the_weightings():
+    t, loc = priority_trace()
+    scene = paper_scene(t)
+    titles = [p.title for p in scene.panels]
+    assert titles == ["Inputs", "Priority (input channel 8)", "Outputs", "Hypothesised Locations (R² 1.00)",
+                      "Write Weightings (8 heads, max)", "Read Weightings (8 heads, max)"]
+    inputs, priority, outputs, hyp, write, read = scene.panels
+    assert inputs.values.shape == (37, 9) and inputs.row_names == tuple("012345679")  # the priority has a strip
+    assert np.array_equal(inputs.values, t.inputs[:, [0, 1, 2, 3, 4, 5, 6, 7, 9]])
+    assert inputs.yticks.labels[-1] == "9" and (inputs.vmin, inputs.vmax) == (0, 1)
+    assert np.allclose(priority.values[:, 0], t.inputs[:, 8]) and (priority.vmin, priority.vmax) == (-1, 1)
+    assert priority.plan.cmap == "RdBu_r" and priority.ink  # (dark markers: its ground is white)
+    assert outputs.unscored.tolist() == [True] * 21 + [False] * 16 and scene.markers == (21,)
+    assert hyp.rows == write.rows == read.rows and hyp.modulo == 128
+    rows = np.arange(*hyp.rows) % 128
+    for step in range(37):  # one cell a step while the items come in, at the fitted location
+        lit = np.flatnonzero(hyp.values[step] > 0)
+        assert (rows[lit].tolist() == [round(loc[step]) % 128]) if step < 20 else lit.size == 0
+    heads = np.max(t.write_weightings, axis=1)  # the heads' maximum
+    assert np.allclose(write.values, heads[:, rows])
+    n = len(scene.notes)
+    assert n == 2 and scene.notes[0][2] == ("Hypothesised Locations: location = 50.0 \u2212 10 \u00d7 priority, the "
+                                            "least-squares line through the write locations of the 20 items")
+    assert scene.notes[1][2] == ("slope \u221210 locations per unit priority, intercept 50.0 (the location at "
+                                 "priority 0), R² 1.00")
+    side = scene.rects()[3:]
+    assert len({round(r[1], 6) for r in side}) == 1 and side[0][0] < side[1][0] < side[2][0]  # side by side
+
+
+def test_one_head_is_drawn_with_head():
+    t, _ = priority_trace()
+    write = paper_scene(t, head=3).panels[4]
+    assert write.title == "Write Weightings (head 3)"
+    assert np.allclose(write.values, t.write_weightings[:, 3, np.arange(*write.rows) % 128])
+
+
+def test_a_head_that_does_not_exist_is_a_usage_error(runner, tmp_path):
+    t, _ = priority_trace(heads=2)
+    attnviz.save(t, tmp_path / "t.h5")
+    result = run(runner, "plot", tmp_path / "t.h5", "--layout", "paper", "--head", "2")
+    assert result.exit_code == 2 and "head 2 does not exist; it has 2 heads, 0 to 1" in result.output
+
+
+def test_without_the_items_steps_there_is_no_fit_and_the_figure_says_so():
+    t, _ = priority_trace(meta=False)
+    assert paper_scene(t).panels[3].title == "Hypothesised Locations (R² 1.00)"  # by the delimiter
+    arrays = dict(t.arrays)
+    arrays["inputs"] = arrays["inputs"].copy()
+    arrays["inputs"][:, 9] = 0
+    scene = paper_scene(Trace(arrays, t.metadata))
+    hyp = scene.panels[3]
+    assert hyp.values is None and hyp.title == "Hypothesised Locations" and hyp.empty == "no fit"
+    assert scene.warnings == ["trace '/': no hypothesised locations: no items metadata and no delimiter on input "
+                              "channel 9: the items' steps are unknown"]
+    assert scene.notes[0][2].startswith("Hypothesised Locations: no fit (no items metadata")
+
+
+def test_other_tasks_and_layouts_keep_their_figures():
+    from attnviz.plot.paper import PaperScene
+
+    ng, _, _ = ngram_trace()
+    assert [p.title for p in paper_scene(ng, panels=("inputs", "baseline_outputs")).panels] == [
+        "Inputs", "Optimal predictions"]  # --panels: the grid
+    grid = paper_scene(Trace(ng.arrays, {**ng.metadata, "task": "copy"}))
+    assert not isinstance(grid, PaperScene) and len(grid.panels) == 6  # the 3x2 grid
+    from attnviz.plot import PlotOptions, Source, build_scene
+
+    opts = PlotOptions().validated()
+    assert [p.title for p in build_scene(Source.of_trace(ng, opts), opts).panels] == [
+        "Inputs", "Outputs", "Write Weightings", "Read Weightings"]  # the default layout: the grid
+
+
+def test_a_comparison_of_two_task_traces_is_drawn_in_the_grid(tmp_path):
+    a, _, _ = ngram_trace(seed=1)
+    b, _, _ = ngram_trace(seed=2)
+    result = attnviz.compare_traces(a, b, layout="paper")
+    assert [p.title for p in result.a.panels] == ["Inputs", "Outputs", "Adds (not recorded)", "Reads (not recorded)",
+                                                  "Write Weightings", "Read Weightings"]
+
+
+@pytest.mark.parametrize("fmt", ["png", "svg", "pdf", "html"])
+@pytest.mark.parametrize("make", [ngram_trace, priority_trace])
+def test_every_format_is_written_the_same_each_time(runner, tmp_path, fmt, make):
+    from PIL import Image
+
+    t = make()[0]
+    attnviz.save(t, tmp_path / "t.h5")
+    first = attnviz.export(t, tmp_path / f"a.{fmt}", layout="paper")[0].read_bytes()
+    assert attnviz.export(t, tmp_path / f"b.{fmt}", layout="paper")[0].read_bytes() == first
+    result = run(runner, "plot", tmp_path / "t.h5", "--layout", "paper", "-o", tmp_path / f"c.{fmt}")
+    assert result.exit_code == 0, result.output
+    if fmt != "html":  # (a page from the CLI is titled after its file)
+        assert (tmp_path / f"c.{fmt}").read_bytes() == first
+    if fmt == "png":
+        import io
+
+        image = Image.open(io.BytesIO(first))
+        assert image.size == ((800, 695) if make is ngram_trace else (900, 732))  # docs/figure.md
+        assert np.array_equal(attnviz.render(t, layout="paper"), np.asarray(image.convert("RGB")))
+    elif fmt == "html" and make is priority_trace:
+        assert json.dumps("slope \u221210 locations per unit priority")[1:-1] in first.decode()  # the notes
+
+
+def test_the_png_paints_the_cells_matplotlib_draws():
+    import io
+
+    from PIL import Image
+
+    from attnviz.plot import Renderer, draw_scene
+    from attnviz.plot.draw import default_style
+
+    t, _ = priority_trace()
+    scene = paper_scene(t)
+    renderer = Renderer(scene.opts)
+    img = np.asarray(Image.open(io.BytesIO(renderer.png(scene))).convert("RGB")).astype(int)
+    with default_style():
+        fig = draw_scene(scene).figure
+        fig.canvas.draw()
+    mpl = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    assert mpl.shape == img.shape
+    checked = 0
+    for p, (top, bottom, left, right) in zip(scene.panels, renderer.frame(scene).boxes, strict=True):
+        C, R = p.values.shape
+        for i in range(C):
+            x = int(left + (i + 0.5) * (right - left) / C)
+            if any(abs(x - (left + (m - p.time[0]) * (right - left) / C)) < 2 for m in scene.markers):
+                continue
+            for j in range(R):
+                y = int(bottom - (j + 0.5) * (bottom - top) / R)
+                if top + 1 < y < bottom - 2:
+                    assert np.abs(img[y, x] - mpl[y, x]).max() <= 2, (p.title, i, j, img[y, x], mpl[y, x])
+                    checked += 1
+    assert checked > 2000
+
+
+def test_the_page_reads_out_the_strips_and_shows_the_fit(browser, tmp_path):  # noqa: F811 (the fixture)
+    from test_addressing_layout import point
+    from test_view import Page
+
+    t, loc = priority_trace()
+    attnviz.export(t, tmp_path / "p.html", layout="paper")
+    page = Page(browser, tmp_path / "p.html")
+    x, y = point(page, 1, 3, 0)  # the priorities' strip
+    page.page.mouse.move(x, y)
+    assert page.readout() == f"Priority (input channel 8) \u00b7 step 3 \u00b7 {t.inputs[3, 8]:.3f}"
+    hyp = paper_scene(t).panels[3]
+    row = next(r for r in range(*hyp.rows) if r % 128 == round(loc[5]) % 128)
+    x, y = point(page, 3, 5, row)
+    page.page.mouse.move(x, y)
+    assert page.readout() == (f"Hypothesised Locations (R² 1.00) \u00b7 step 5 \u00b7 location {round(loc[5])} "
+                              "\u00b7 1.000")
+    notes = page.page.eval_on_selector_all("p.note", "ps => ps.map((p) => p.textContent)")
+    assert notes == [n for _, _, n in paper_scene(t).notes]
+    assert page.errors == [] and page.external_requests() == []
+    t, _, _ = ngram_trace()
+    attnviz.export(t, tmp_path / "n.html", layout="paper")
+    page = Page(browser, tmp_path / "n.html")
+    x, y = point(page, 2, 30, 0)
+    page.page.mouse.move(x, y)
+    assert page.readout() == f"Optimal predictions \u00b7 step 30 \u00b7 {t.baseline_outputs[30, 0]:.3f}"
+    assert page.errors == []
