@@ -509,10 +509,13 @@ def describe_contexts(d: dict) -> list[str]:
             lines.append(f"  context {e['context']}: {e['steps']} step{'s' * (e['steps'] != 1)}, never read with a "
                          "focus")
             continue
-        whose = "own" if e["own"] else "shared" if e["share"] >= LOCATION_SHARE else "no one location"
-        lines.append(f"  context {e['context']}: location {e['location']} ({whose}), read at {e['reads']} of its "
-                     f"{e['steps']} steps ({e['share']:.0%}), written the step after at {e['written_after']} of "
-                     f"{e['write_steps']}")
+        reads = (f"read at {e['reads']} of its {e['steps']} steps ({e['share']:.0%}), written the step after at "
+                 f"{e['written_after']} of {e['write_steps']}")
+        if e["share"] < LOCATION_SHARE:
+            lines.append(f"  context {e['context']}: no one location; the most read, {e['location']}, {reads}")
+        else:
+            lines.append(f"  context {e['context']}: location {e['location']} ({'own' if e['own'] else 'shared'}), "
+                         + reads)
     return lines
 
 

@@ -222,7 +222,9 @@ def inspect(
 ):
     """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, how many values
     are NaN or infinite (from which step) where there are any, and how each head addressed where the
-    addressing stages are recorded (content lookups, shifts, stays).
+    addressing stages are recorded (content lookups, shifts, stays); for an ngrams trace, the memory
+    location each context uses; for a priority sort, the line through its write locations against the
+    priorities (slope, intercept, R squared) and how it reads them back.
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """

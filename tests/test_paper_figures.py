@@ -211,6 +211,10 @@ def test_contexts_that_share_a_location_or_have_none_are_told_apart():
                         "a location of their own, 2 sharing 1 location, 1 read at no one location half of the time")
     line = f"  context {format(a, '05b')}: location {loc[a]} (shared), read at {by[a]['steps']} of its"
     assert line in "\n".join(lines)
+    n = steps.size
+    e = by[scattered]
+    assert (f"  context {format(scattered, '05b')}: no one location; the most read, {e['location']}, read at 1 of its "
+            f"{n} steps ({1 / n:.0%}), written the step after at 0 of {e['write_steps']}") in lines
 
 
 def by_frequency(ctx: np.ndarray) -> list[int]:
@@ -506,3 +510,54 @@ def test_the_page_reads_out_the_strips_and_shows_the_fit(browser, tmp_path):  # 
     page.page.mouse.move(x, y)
     assert page.readout() == f"Optimal predictions \u00b7 step 30 \u00b7 {t.baseline_outputs[30, 0]:.3f}"
     assert page.errors == []
+
+
+# ------------------------------------------------------------------ inspect
+
+
+def test_inspect_names_the_location_of_each_context(runner, tmp_path):
+    from attnviz.analysis import context_locations
+
+    t, loc, ctx = ngram_trace()
+    attnviz.save(t, tmp_path / "t.h5")
+    attnviz.save(t, tmp_path / "t.npz")
+    result = run(runner, "inspect", "--json", tmp_path / "t.h5", tmp_path / "t.npz")
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.output)
+    expected = json.loads(json.dumps(context_locations(t.inputs, t.read_weightings, t.write_weightings)))
+    for f in files:
+        assert f["traces"][0]["contexts"] == expected  # read block by block, from either format
+        assert f["traces"][0]["layouts"] == ["grid", "paper"]
+    seen = expected["contexts_seen"]
+    text = run(runner, "inspect", tmp_path / "t.h5").output
+    assert "  layouts: grid, paper\n" in text  # (its paper figure draws no adds or reads)
+    assert f"  contexts: {seen} of the 32 5-bit contexts seen; {seen} with a location of their own\n" in text
+    c = by_frequency(ctx)[0]
+    n = int(np.sum(ctx == c))
+    assert (f"    context {format(c, '05b')}: location {loc[c]} (own), read at {n} of its {n} steps (100%), written "
+            f"the step after at {n - (ctx[-1] == c)} of {n - (ctx[-1] == c)}\n") in text
+    t, _, _ = ngram_trace(baseline=False)
+    attnviz.save(t, tmp_path / "u.h5")
+    text = run(runner, "inspect", tmp_path / "u.h5").output
+    assert "  layouts: grid, paper (baseline_outputs not recorded)\n" in text
+
+
+def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
+    t, _ = priority_trace(read_order=[1, 0] + list(range(2, 16)))
+    attnviz.save(t, tmp_path / "t.h5")
+    result = run(runner, "inspect", "--json", tmp_path / "t.h5")
+    d = json.loads(result.output)[0]["traces"][0]["priority_sort"]
+    assert d["fit"]["slope"] == pytest.approx(-10, abs=0.01) and d["fit"]["intercept"] == pytest.approx(50, abs=0.01)
+    assert d["read"]["in_priority_order_fraction"] == 14 / 16 and d == json.loads(json.dumps(analyse(t)))
+    text = run(runner, "inspect", tmp_path / "t.h5").output
+    assert ("  priority sort: the 20 items' write locations against their priorities (channel 8): slope -10 locations "
+            "per unit priority, intercept 50.0 (the location at priority 0), R² 1.00\n") in text
+    assert "  reads: 14 of 15 moves to a higher location, 14 of 16 output steps read the item of their rank" in text
+    arrays = dict(t.arrays)
+    arrays["inputs"] = arrays["inputs"].copy()
+    arrays["inputs"][:, 9] = 0
+    attnviz.save(Trace(arrays, {"task": "priority-sort"}), tmp_path / "u.h5")
+    result = run(runner, "inspect", tmp_path / "u.h5")
+    assert result.exit_code == 0  # a trace it cannot fit is still a valid trace
+    assert ("  priority sort: no items metadata and no delimiter on input channel 9: the items' steps are "
+            "unknown\n") in result.output
