@@ -571,7 +571,8 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     largest weight at that step, the weight-averaged location within 2 of its peak (``focus_centroids``; the
     other heads do not count). ``fit`` is the least-squares line of those locations against the priorities
     (``priority_fit``: slope in locations per unit priority, intercept, R squared); ``hypothesised``, the
-    line's location for each item, in [0, N). Only the items' steps of ``write_weightings`` are read."""
+    line's location for each item, in [0, N). Only the items' steps of ``write_weightings`` are read (a
+    weight that is not a number counts as 0); a priority that is not a number is a ValueError."""
     meta = dict(metadata or {})
     x = np.asarray(inputs, np.float64)
     items, channel = sort_items(x, meta)
@@ -579,6 +580,9 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     N = ww.shape[-1]
     write_loc, write_peak = focus_centroids(ww)
     priorities = x[:items, channel]
+    if not np.isfinite(priorities).all():
+        step = int(np.argmin(np.isfinite(priorities)))
+        raise ValueError(f"the priority of the item at step {step} is {priorities[step]}, not a number")
     fit = priority_fit(priorities, write_loc, N)
     return {"items": items, "priority_channel": channel, "locations": N, "priorities": priorities.tolist(),
             "write_locations": write_loc.tolist(), "write_peaks": write_peak.tolist(), "fit": fit,

@@ -561,3 +561,19 @@ def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
     assert result.exit_code == 0  # a trace it cannot fit is still a valid trace
     assert ("  priority sort: no items metadata and no delimiter on input channel 9: the items' steps are "
             "unknown\n") in result.output
+
+
+def test_a_diverged_sort_is_fitted_from_its_finite_weights_and_a_priority_not_a_number_is_named():
+    t, _ = priority_trace()
+    arrays = dict(t.arrays)
+    arrays["write_weightings"] = arrays["write_weightings"].copy()
+    arrays["write_weightings"][3, 0, 60] = np.nan  # in view, far from the item's focus (44): counts as 0
+    scene = paper_scene(Trace(arrays, t.metadata))
+    assert scene.panels[3].title == "Hypothesised Locations (R² 1.00)" and scene.panels[4].nonfinite == "NaN"
+    arrays = dict(t.arrays)
+    arrays["inputs"] = arrays["inputs"].copy()
+    arrays["inputs"][4, 8] = np.nan
+    scene = paper_scene(Trace(arrays, t.metadata))
+    assert scene.panels[3].empty == "no fit" and scene.panels[3].values is None
+    assert scene.warnings[0] == ("trace '/': no hypothesised locations: the priority of the item at step 4 is nan, "
+                                 "not a number")

@@ -370,8 +370,6 @@ def _fit(source) -> tuple[dict | None, str | None]:
         inputs = np.asarray(reader.read(name, "inputs"), np.float64)
         items, _ = sort_items(inputs, source.metadata)
         ww = np.asarray(reader.read(name, "write_weightings", slice(0, items)), np.float64)
-        if not np.isfinite(ww).all() or not np.isfinite(inputs[:items]).all():
-            return None, "the items' steps hold values that are not numbers"
         return priority_locations(inputs, ww, source.metadata), None
     except ValueError as e:
         return None, str(e)
