@@ -152,7 +152,8 @@ def _choices(name: str, values) -> type[enum.Enum]:
 Layout = _choices("Layout", ("grid", "paper", "addressing", "dnc"))
 Reduction = _choices("Reduction", ("max", "mean"))
 Order = _choices("Order", ("index", "written"))
-TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall", "multi-copy"))
+TaskName = _choices("TaskName", ("copy", "repeat-copy", "associative-recall", "ngrams", "priority-sort",
+                                         "multi-copy"))
 Optimizer = _choices("Optimizer", ("adam", "rmsprop"))
 ModelName = _choices("ModelName", ("ntm", "dnc"))
 Controller = _choices("Controller", ("lstm", "feedforward"))
@@ -815,7 +816,7 @@ def _training_progress(quiet: bool):
     """The callback that shows a run as it goes: a live line on a terminal; elsewhere (a CI log) one
     plain line per held-out evaluation; nothing with --quiet. Yields the callback. The run's "start"
     event says its task and the step and time limits this call of run() was given."""
-    state = {"loss": math.nan, "losses": [], "wrong": math.nan, "best": math.inf,
+    state = {"loss": math.nan, "losses": [], "wrong": math.nan, "best": math.inf, "bits": math.nan, "optimal": None,
              "start": None,  # the first (s, seqs)
              "level": "", "task": "", "max_steps": 0, "max_seconds": 0.0}
 
@@ -828,8 +829,11 @@ def _training_progress(quiet: bool):
             left = f"  {_duration((max_steps - e['step']) * (e['sequences'] / max(e['step'], 1)) / rate)} left"
         elif max_seconds:
             left = f"  {_duration(max(0.0, max_seconds - e['seconds']))} left"
+        held = (f"held-out {state['bits']:.1f} bits/seq, optimal {state['optimal']:.1f} (best {state['best']:+.2f})"
+                if state["optimal"] is not None else
+                f"held-out wrong bits/seq {_bits(state['wrong'])} (best {_bits(state['best'])})")
         return (f"step {e['step']:,}  {e['sequences']:,} seqs  {rate:,.0f} seqs/s  train {state['loss']:.1f} bits/seq"
-                f"  held-out wrong bits/seq {_bits(state['wrong'])} (best {_bits(state['best'])})"
+                f"  {held}"
                 f"{state['level']}  {e['seconds']:.0f} s{left}")
 
     def remember(e) -> bool:
@@ -843,8 +847,8 @@ def _training_progress(quiet: bool):
             state["losses"].append(e["loss"])
             state["loss"] = sum(state["losses"]) / len(state["losses"])
         elif e["kind"] == "eval":
-            state["wrong"] = e["wrong_bits"]
-            state["best"] = min(state["best"], e["wrong_bits"])
+            state.update(wrong=e["wrong_bits"], bits=e["bits"], optimal=e.get("optimal_bits"))
+            state["best"] = min(state["best"], e.get("score", e["wrong_bits"]))
             state["losses"] = []
             if e.get("max_level"):  # a curriculum: how far it has come, and what it waits for
                 waits = max((v, k) for k, v in e["by_level"].items() if k <= e["level"])
@@ -856,7 +860,10 @@ def _training_progress(quiet: bool):
 
     def rollback(e, say):
         if e["kind"] == "eval" and e["rolled_back"]:
-            say(f"step {e['step']:,}: held-out wrong bits jumped to {e['wrong_bits']:.2f} per sequence; "
+            what = ("held-out cross-entropy jumped to {:.2f} bits per sequence" if e.get("optimal_bits") is not None
+                    else "held-out wrong bits jumped to {:.2f} per sequence").format(
+                        e["bits"] if e.get("optimal_bits") is not None else e["wrong_bits"])
+            say(f"step {e['step']:,}: {what}; "
                 "rolled back to the best state, at a lower rate")
 
     if quiet:
@@ -1027,8 +1034,7 @@ def train(
         error_line(f"{result['run_dir']}: {_diverged_line(result['diverged'])}")
         raise typer.Exit(EXIT_DIVERGED)
     out.print(Text(f"{result['reason']}: step {result['step']}, {result['sequences']:,} sequences, "
-                   f"{result['seconds']:.1f} s, best held-out wrong bits per sequence "
-                   f"{_bits(result['best_wrong_bits'])}; run folder {result['run_dir']}"))
+                   f"{result['seconds']:.1f} s, {_best(result)}; run folder {result['run_dir']}"))
     if result["reason"] == "interrupted":  # scripts can tell a stopped run from a finished one
         raise typer.Exit(143 if result["signal"] == "SIGTERM" else 130)
 
@@ -1091,8 +1097,14 @@ def _seed_line(r: dict) -> str:
         return f"failed: {r['error']}"
     if r["reason"] == "diverged":
         return _diverged_line(r["diverged"])
-    return (f"{r['reason']} at step {r['step']:,}, {r['sequences']:,} sequences, {r['seconds']:.1f} s, best "
-            f"held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}")
+    return f"{r['reason']} at step {r['step']:,}, {r['sequences']:,} sequences, {r['seconds']:.1f} s, {_best(r)}"
+
+
+def _best(r: dict) -> str:
+    """The best held-out score of a run's result, in the words of what it is judged by."""
+    if r.get("judged_by") == "excess_bits":
+        return f"best held-out cross-entropy {r['best']:+.2f} bits per sequence from the optimal predictor's"
+    return f"best held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}"
 
 
 @app.command(cls=_Command)

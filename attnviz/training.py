@@ -117,7 +117,10 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
         write_status(run_dir, "stopped" if reason in ("interrupted", "failed", "diverged") else "finished", reason)
     p = trainer.progress
     return {"reason": reason, "signal": stop["signal"], "run_dir": str(run_dir), "step": p.step,
-            "sequences": p.sequences, "seconds": round(p.seconds, 2), "best_wrong_bits": p.best,
+            "sequences": p.sequences, "seconds": round(p.seconds, 2),
+            # what the run is judged by (Task.judge): held-out wrong bits, or bits above the optimal predictor
+            "judged_by": trainer.task.judge, "best": p.best,
+            "best_wrong_bits": p.best if trainer.task.judge == "wrong_bits" else None,
             "converged_at_sequences": p.converged_at, "rollbacks": p.rollbacks, "diverged": diverged or None}
 
 

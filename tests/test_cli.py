@@ -447,7 +447,7 @@ def test_help_at_80_columns_shows_every_option_whole_and_wraps_sentences(runner)
     assert "(PNG, SVG, PDF or HTML)" in plot
     train = runner.invoke(app, ["train", "--help"], env={**os.environ, "COLUMNS": "200"}).output
     assert "every N/10 steps up to step 2N, every N/5 up to 10N" in train
-    assert "copy, repeat-copy, associative-recall or multi-copy" in train
+    assert "copy, repeat-copy, associative-recall, ngrams, priority-sort or" in train
 
 
 def test_train_set_reaches_every_configuration_field(runner, tmp_path):

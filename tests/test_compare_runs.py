@@ -10,7 +10,8 @@ import pytest
 import attnviz
 from attnviz import Trace, save
 from attnviz.compare import COLUMNS, compare_runs, crossing
-from attnviz.trainer.train import METRICS
+from attnviz.trainer.tasks import get_task
+from attnviz.trainer.train import metric_columns
 from attnviz.training import write_status
 
 from conftest import copy_like_arrays, run
@@ -22,7 +23,7 @@ def make_run(folder, seed, wrong, lr=0.001, task="copy", every=50, state=("finis
     folder.mkdir(parents=True)
     (folder / "config.json").write_text(json.dumps({"task": task, "seed": seed, "lr": lr, "max_seconds": 0,
                                                     "converge_below": 0.1, "converge_patience": 10}))
-    rows = [",".join(METRICS)]
+    rows = [",".join(metric_columns(get_task("copy")))]
     for i, w in enumerate(wrong, 1):
         rows.append(f"{i * every},{i * every * 32},40,30,{w},{lr},0,{float(i)}")
     (folder / "metrics.csv").write_text("\n".join(rows) + "\n")

@@ -41,7 +41,7 @@ class TrainConfig(DictConfig):
     clip_norm: float | None = None  # the whole gradient scaled down to this norm when above it (0: off)
     # Once held-out wrong bits drop below lr_decay_below, the rate is multiplied by lr_decay
     # (once): a converged model then wanders less, and the collapses seen at full rate are rarer.
-    lr_decay_below: float = 1.0
+    lr_decay_below: float | None = None
     lr_decay: float = 0.3
     # Collapse guard: once held-out wrong bits have been below rollback_from, an evaluation more
     # than rollback_margin above the best so far restores the parameters and optimiser state of
@@ -62,7 +62,7 @@ class TrainConfig(DictConfig):
     curriculum_mix: float | None = None
     eval_every: int = 50  # steps between held-out evaluations
     heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
-    converge_below: float = 0.1  # held-out wrong bits per sequence
+    converge_below: float | None = None  # held-out wrong bits per sequence (or bits above optimal: Task.judge)
     converge_patience: int = 10  # evaluations in a row below the threshold count as converged
     max_steps: int = 0  # 0: no limit
     max_seconds: float = 0.0  # 0: no limit
@@ -93,4 +93,4 @@ def make_task(cfg: TrainConfig) -> Task:
 # gradient's norm clipped at 50, but that model failed at length 50 and 120 where this one copies
 # (docs/performance.md).
 TRAIN_DEFAULTS = {"lr": 1e-3, "clip": 10.0, "clip_norm": 0.0, "curriculum_start": 0, "curriculum_step": 1,
-                  "curriculum_mix": 0.0}
+                  "curriculum_mix": 0.0, "converge_below": 0.1, "lr_decay_below": 1.0}

@@ -73,7 +73,7 @@ class Progress:
     lr: float = 0.0  # the optimiser's rate, after any decay and rollbacks
     lr_decayed: bool = False
     streak: int = 0  # evaluations in a row below the convergence threshold
-    best: float = float("inf")  # lowest held-out wrong bits per sequence so far
+    best: float = float("inf")  # lowest score so far (Trainer.evaluate: held-out wrong bits, or bits above optimal)
     converged_at: int | None = None  # sequences seen when the streak began
     level: int = 0  # curriculum: the highest level trained on (a length for copy; see Task.sample)
     rollbacks: int = 0
@@ -97,6 +97,8 @@ class Trainer:
         self.opt = self._make_optimizer(cfg.lr)
         self.rng = np.random.default_rng(cfg.seed + 1)  # the training data stream
         self.heldout = self.task.heldout(per_length=cfg.heldout_per_length)
+        # The task's optimal predictor on the same held-out sequences, bits per sequence (None: it has none)
+        self.optimal_bits = optimal_bits(self.task, self.heldout)
         self.progress = Progress(lr=cfg.lr, level=cfg.curriculum_start or self.task.max_level)
         self.best_state: dict[str, np.ndarray] | None = None  # state_arrays() at the best evaluation
         self._pool: GradientPool | None = None
@@ -155,16 +157,21 @@ class Trainer:
     def evaluate(self) -> dict[str, float]:
         """Evaluate on the held-out set, then take the evaluation's steps in order: keep the
         best state, roll back after a collapse, count the convergence streak, grow the curriculum,
-        decay the rate. The result says "improved" (a new best) and "rolled_back"."""
+        decay the rate. The steps judge the result's "score" (Task.judge): held-out wrong bits per
+        sequence, or for a task with an optimal predictor, the bits per sequence above its cost
+        ("optimal_bits"). The result says "improved" (a new best) and "rolled_back"."""
         result = evaluate(self.model, self.heldout, self.pool.scores)
+        result["optimal_bits"] = self.optimal_bits
+        result["score"] = (result["bits"] - self.optimal_bits if self.task.judge == "excess_bits"
+                           else result["wrong_bits"])
         result["improved"] = result["rolled_back"] = False
         for step in (self._keep_best, self._roll_back, self._count_streak, self._grow_curriculum, self._decay_rate):
             step(result)
         return result
 
     def _keep_best(self, result) -> None:
-        if result["wrong_bits"] <= self.progress.best:
-            self.progress.best, result["improved"] = result["wrong_bits"], True
+        if result["score"] <= self.progress.best:
+            self.progress.best, result["improved"] = result["score"], True
             self.best_state = {k: v.copy() for k, v in self.state_arrays().items()}
 
     def _roll_back(self, result) -> None:
@@ -172,7 +179,7 @@ class Trainer:
         than rollback_margin above the best restores the best state and lowers the rate."""
         p, cfg = self.progress, self.cfg
         if (cfg.rollback_margin and not result["improved"] and self.best_state is not None
-                and p.best < cfg.rollback_from and result["wrong_bits"] > p.best + cfg.rollback_margin):
+                and p.best < cfg.rollback_from and result["score"] > p.best + cfg.rollback_margin):
             assign(self.model.params, self.best_state, "param/", "best state")
             assign(self.opt.state, self.best_state, "opt/", "best state")
             p.lr *= cfg.rollback_lr
@@ -181,7 +188,7 @@ class Trainer:
 
     def _count_streak(self, result) -> None:
         p = self.progress
-        if result["wrong_bits"] < self.cfg.converge_below:
+        if result["score"] < self.cfg.converge_below:
             if p.streak == 0:
                 p.converged_at = p.sequences
             p.streak += 1
@@ -196,7 +203,7 @@ class Trainer:
 
     def _decay_rate(self, result) -> None:
         p = self.progress
-        if not p.lr_decayed and result["wrong_bits"] < self.cfg.lr_decay_below:
+        if not p.lr_decayed and result["score"] < self.cfg.lr_decay_below:
             p.lr *= self.cfg.lr_decay
             p.lr_decayed = True
 
@@ -250,10 +257,30 @@ METRICS = {
     "train_bits_per_seq": "cross-entropy of the last training batch, bits per sequence",
     "heldout_bits_per_seq": "cross-entropy on the held-out set, bits per sequence",
     "heldout_wrong_bits_per_seq": "output bits on the wrong side of 0.5 on the held-out set, per sequence",
+    "heldout_optimal_bits_per_seq": "the task's optimal predictor's cross-entropy on the same held-out set, bits "
+                                    "per sequence (only for a task that has one: ngrams)",
     "lr": "learning rate after this evaluation",
     "rollbacks": "collapse-guard rollbacks so far",
     "seconds": "training time so far, seconds (evaluations included)",
 }
+
+
+def metric_columns(task) -> list[str]:
+    """The columns of a run's metrics.csv: METRICS, less the optimal predictor's cost for a task without one."""
+    return [c for c in METRICS if c != "heldout_optimal_bits_per_seq" or task.has_optimal]
+
+
+def optimal_bits(task, batches) -> float | None:
+    """The task's optimal predictor's cross-entropy on ``batches``, bits per sequence; None: it has none."""
+    if not task.has_optimal:
+        return None
+    total = n = 0.0
+    for b in batches:
+        p = np.clip(task.optimal(b).astype(np.float64), 1e-12, 1 - 1e-12)
+        per = -(b.y * np.log2(p) + (1 - b.y) * np.log2(1 - p)) * b.mask[:, :, None]
+        total += float(per.sum())
+        n += b.x.shape[1]
+    return total / n
 
 
 def snapshot_due(step: int, every: int) -> bool:
@@ -292,7 +319,8 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=2) + "\n")
     metrics = run_dir / "metrics.csv"
-    header = ",".join(METRICS) + "\n"
+    columns = metric_columns(trainer.task)
+    header = ",".join(columns) + "\n"
     if not metrics.exists() or progress.step == 0:
         metrics.write_text(header)
     else:  # resumed: rows written after the checkpoint will be written again
@@ -336,9 +364,13 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
                       "seconds": elapsed, **stats})
             if progress.step % cfg.eval_every == 0:
                 result = trainer.evaluate()
+                row = {"step": progress.step, "sequences": progress.sequences,
+                       "train_bits_per_seq": f"{stats['loss']:.6g}", "heldout_bits_per_seq": f"{result['bits']:.6g}",
+                       "heldout_wrong_bits_per_seq": f"{result['wrong_bits']:.6g}",
+                       "heldout_optimal_bits_per_seq": f"{result['optimal_bits'] or 0:.6g}",
+                       "lr": f"{progress.lr:.3g}", "rollbacks": progress.rollbacks, "seconds": f"{elapsed:.3f}"}
                 with open(metrics, "a") as f:
-                    f.write(f"{progress.step},{progress.sequences},{stats['loss']:.6g},{result['bits']:.6g},"
-                            f"{result['wrong_bits']:.6g},{progress.lr:.3g},{progress.rollbacks},{elapsed:.3f}\n")
+                    f.write(",".join(str(row[c]) for c in columns) + "\n")
                 if result["improved"]:  # the snapshot evaluate() just took
                     save_checkpoint(run_dir / "best.npz", trainer.best_state, trainer.state_json())
                 on_event({"kind": "eval", "step": progress.step, "sequences": progress.sequences,

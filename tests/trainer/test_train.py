@@ -11,7 +11,7 @@ from attnviz.trainer.config import TrainConfig
 from attnviz.trainer.optim import Adam, RMSProp
 from attnviz.trainer.record import record
 from attnviz.trainer.tasks import TASKS, get_task
-from attnviz.trainer.train import METRICS, Trainer, run, snapshot_due
+from attnviz.trainer.train import Trainer, metric_columns, run, snapshot_due
 
 TINY = {"controller_size": 32, "memory_size": 16, "word_size": 8}
 
@@ -133,7 +133,7 @@ def test_resume_is_exact(tmp_path):
     for k in a.opt.state:
         np.testing.assert_array_equal(a.opt.state[k], b.opt.state[k])
     rows = (tmp_path / "b" / "metrics.csv").read_text().splitlines()
-    assert rows[0].split(",") == list(METRICS)
+    assert rows[0].split(",") == metric_columns(b.task)
     assert [r.split(",")[0] for r in rows[1:]] == ["5", "10", "15", "20"]
 
 

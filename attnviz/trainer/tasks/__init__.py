@@ -7,9 +7,12 @@ from .associative_recall import AssociativeRecall
 from .base import Batch, Task
 from .copy import Copy
 from .multi_copy import MultiCopy
+from .ngrams import NGrams
+from .priority_sort import PrioritySort
 from .repeat_copy import RepeatCopy
 
-TASKS: dict[str, type[Task]] = {t.name: t for t in (Copy, RepeatCopy, AssociativeRecall, MultiCopy)}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (Copy, RepeatCopy, AssociativeRecall, NGrams, PrioritySort,
+                                                    MultiCopy)}
 
 
 def task_class(name: str) -> type[Task]:
@@ -22,4 +25,5 @@ def get_task(name: str, **options) -> Task:
     return task_class(name)(**options)
 
 
-__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "MultiCopy", "get_task", "task_class"]
+__all__ = ["TASKS", "Batch", "Task", "Copy", "RepeatCopy", "AssociativeRecall", "MultiCopy", "NGrams", "PrioritySort",
+           "get_task", "task_class"]

@@ -57,6 +57,16 @@ class Task:
     def options(self) -> dict:
         return {"min_length": self.min_length, "max_length": self.max_length}
 
+    # A task whose targets are random has an optimal predictor: ``optimal`` gives its probabilities, the
+    # held-out evaluation reports its cost beside the model's, and the run is judged by the bits per
+    # sequence above it ("excess_bits") instead of by wrong bits ("wrong_bits").
+    has_optimal = False
+    judge = "wrong_bits"
+
+    def optimal(self, batch: Batch) -> np.ndarray:
+        """The optimal predictor's probability of each target bit being 1, (T, B, output_size)."""
+        raise NotImplementedError(f"{self.name} has no optimal predictor")
+
 
 def up_to(level: int | None, lo: int, hi: int) -> int:
     """The largest size a batch at curriculum ``level`` may have: ``hi`` without a level, and

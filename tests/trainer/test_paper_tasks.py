@@ -1,0 +1,94 @@
+"""The NTM paper's other two tasks: dynamic N-grams (with its optimal predictor) and priority sort."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from attnviz.trainer.config import TrainConfig
+from attnviz.trainer.tasks import get_task
+from attnviz.trainer.tasks.ngrams import contexts
+from attnviz.trainer.train import Trainer, optimal_bits, run
+
+
+def test_ngrams_layout_one_bit_a_step_predicting_the_next():
+    task = get_task("ngrams")
+    b = task.make(np.random.default_rng(0), 3, 200)
+    assert b.x.shape == b.y.shape == (204, 3, 1)
+    np.testing.assert_array_equal(b.x[1:], b.y[:-1])  # the target is the next input
+    assert b.mask[:4].sum() == 0 and (b.mask[4:] == 1).all()  # the 200 bits drawn from the table are scored
+    bits = np.concatenate([b.x[:, :, 0], b.y[-1:, :, 0]])
+    ctx = contexts(bits)
+    assert (ctx[:4] == -1).all() and ctx[4, 0] == sum(int(bits[4 - k, 0]) << k for k in range(5))
+
+
+def test_ngrams_draws_each_bit_from_its_sequences_table():
+    """With a table of 0s and 1s only, each bit after the first five is its context's table entry."""
+    task = get_task("ngrams")
+    rng = np.random.default_rng(1)
+    b = task.make(rng, 64, 200)
+    bits = np.concatenate([b.x[:, :, 0], b.y[-1:, :, 0]])
+    ctx = contexts(bits)
+    # within one sequence, a context whose table entry is near 0 or 1 is followed by the same bit nearly always
+    agree = []
+    for s in range(64):
+        for c in range(32):
+            after = bits[1:][ctx[:-1, s] == c, s]
+            if len(after) >= 10:
+                agree.append(max(after.mean(), 1 - after.mean()))
+    assert np.mean(agree) > 0.75  # Beta(1/2, 1/2) puts most entries near 0 or 1: a coin would give about 0.6
+
+
+def test_the_optimal_predictor_counts_what_followed_each_context():
+    task = get_task("ngrams")
+    b = task.make(np.random.default_rng(2), 2, 200)
+    p = task.optimal(b)
+    bits = np.concatenate([b.x[:, :, 0], b.y[-1:, :, 0]])
+    ctx = contexts(bits)
+    for s in range(2):
+        for t in (4, 50, 203):
+            before = [bits[u + 1, s] for u in range(4, t) if ctx[u, s] == ctx[t, s]]
+            assert p[t, s, 0] == pytest.approx((sum(before) + 0.5) / (len(before) + 1))
+    assert (p[:4] == 0.5).all()
+
+
+def test_the_held_out_set_is_256_sequences_and_the_optimal_cost_is_in_bits():
+    task = get_task("ngrams")
+    heldout = task.heldout()
+    assert sum(b.x.shape[1] for b in heldout) == 256
+    bits = optimal_bits(task, heldout)
+    assert 100 < bits < 200  # 200 scored bits: below 1 bit each, well above 0 (the paper: about 133)
+    assert optimal_bits(get_task("copy"), get_task("copy").heldout()) is None
+
+
+def test_an_ngrams_run_is_judged_by_the_bits_above_the_optimal_predictor(tmp_path):
+    cfg = TrainConfig(task="ngrams", seed=0, max_steps=4, eval_every=2, trace_every=0, checkpoint_every=0,
+                      batch_size=4, task_options={"min_length": 20, "max_length": 20},
+                      model={"controller_size": 8, "memory_size": 8, "word_size": 4})
+    trainer = Trainer(cfg)
+    events = []
+    run(trainer, tmp_path, events.append)
+    evals = [e for e in events if e["kind"] == "eval"]
+    assert evals[0]["score"] == pytest.approx(evals[0]["bits"] - evals[0]["optimal_bits"])
+    assert trainer.progress.best == pytest.approx(min(e["score"] for e in evals))
+    rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
+    assert float(rows[0]["heldout_optimal_bits_per_seq"]) == pytest.approx(trainer.optimal_bits, abs=1e-4)
+    assert (cfg.converge_below, cfg.lr_decay_below) == (1.0, 3.0)
+    cfg = TrainConfig(task="copy", seed=0, max_steps=2, eval_every=2, trace_every=0, checkpoint_every=0,
+                      batch_size=4, task_options={"max_length": 3}, model={"controller_size": 8, "memory_size": 8})
+    run(Trainer(cfg), tmp_path / "copy")
+    assert "heldout_optimal_bits_per_seq" not in (tmp_path / "copy" / "metrics.csv").read_text()
+
+
+def test_priority_sort_writes_out_the_highest_priorities_first():
+    task = get_task("priority-sort")
+    b = task.make(np.random.default_rng(3), 5, 20)
+    assert b.x.shape == (37, 5, 10) and b.y.shape == (37, 5, 8) and b.mask.sum(axis=0).tolist() == [16] * 5
+    assert (b.x[20, :, 9] == 1).all() and (b.x[:20, :, 9] == 0).all()
+    for s in range(5):
+        priority = b.x[:20, s, 8]
+        assert priority.min() >= -1 and priority.max() <= 1
+        top = np.argsort(-priority)[:16]
+        np.testing.assert_array_equal(b.y[21:, s], b.x[top, s, :8])
+    with pytest.raises(ValueError, match="selected=30"):
+        get_task("priority-sort", selected=30)
