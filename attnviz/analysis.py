@@ -501,7 +501,7 @@ def describe_contexts(d: dict) -> list[str]:
     if d["sharing"]:
         parts.append(f"{d['sharing']} sharing {d['shared_locations']} location{'s' * (d['shared_locations'] != 1)}")
     if d["no_location"]:
-        parts.append(f"{d['no_location']} read at no one location half of the time")
+        parts.append(f"{d['no_location']} without one (no location read at half of their steps)")
     lines = [f"contexts: {n} of the {2 ** d['context_bits']} {d['context_bits']}-bit contexts seen; "
              + ", ".join(parts)]
     for e in d["contexts"]:
@@ -616,11 +616,18 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     return out
 
 
-def describe_fit(fit: dict) -> str:
-    """A priority fit in words: "slope -12.1 locations per unit priority, intercept 64.0, R² 0.97"."""
+def describe_fit(fit: dict, N: int | None = None) -> str:
+    """A priority fit in words: "slope -12.1 locations per unit priority, intercept 64.0 (the location at
+    priority 0), R² 0.97"; with the memory's N, an intercept that rounds to N is shown as 0.0."""
     r2 = "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
-    return (f"slope {fit['slope']:.3g} locations per unit priority, intercept {fit['intercept']:.1f} "
+    return (f"slope {fit['slope']:.3g} locations per unit priority, intercept {intercept_text(fit, N)} "
             f"(the location at priority 0), {r2}")
+
+
+def intercept_text(fit: dict, N: int | None = None) -> str:
+    """The fit's intercept to one decimal: one that rounds to N (just below location 0) is 0.0."""
+    text = f"{fit['intercept']:.1f}"
+    return "0.0" if N is not None and text == f"{N:.1f}" else text
 
 
 def describe_priority_sort(d: dict) -> list[str]:
@@ -628,7 +635,7 @@ def describe_priority_sort(d: dict) -> list[str]:
     if "error" in d:
         return [f"priority sort: {d['error']}"]
     lines = [f"priority sort: the {d['items']} items' write locations against their priorities (channel "
-             f"{d['priority_channel']}): {describe_fit(d['fit'])}"]
+             f"{d['priority_channel']}): {describe_fit(d['fit'], d['locations'])}"]
     r = d["read"]
     n = len(r["locations"])
     if n:

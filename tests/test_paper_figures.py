@@ -208,7 +208,8 @@ def test_contexts_that_share_a_location_or_have_none_are_told_apart():
     assert d["own_location"] == d["contexts_seen"] - 3
     lines = describe_contexts(d)
     assert lines[0] == (f"contexts: {d['contexts_seen']} of the 32 5-bit contexts seen; {d['contexts_seen'] - 3} with "
-                        "a location of their own, 2 sharing 1 location, 1 read at no one location half of the time")
+                        "a location of their own, 2 sharing 1 location, 1 without one (no location read at half of "
+                        "their steps)")
     line = f"  context {format(a, '05b')}: location {loc[a]} (shared), read at {by[a]['steps']} of its"
     assert line in "\n".join(lines)
     n = steps.size
@@ -577,3 +578,13 @@ def test_a_diverged_sort_is_fitted_from_its_finite_weights_and_a_priority_not_a_
     assert scene.panels[3].empty == "no fit" and scene.panels[3].values is None
     assert scene.warnings[0] == ("trace '/': no hypothesised locations: the priority of the item at step 4 is nan, "
                                  "not a number")
+
+
+def test_an_intercept_just_below_location_0_is_written_0():
+    from attnviz.analysis import describe_fit, priority_fit
+
+    fit = priority_fit([-1.0, 0.0, 1.0], [1.0, 127.99, 126.98], 128)  # across the end of memory
+    assert fit["slope"] == pytest.approx(-1.01) and fit["intercept"] == pytest.approx(127.99)
+    assert describe_fit(fit, 128) == ("slope -1.01 locations per unit priority, intercept 0.0 (the location at "
+                                      "priority 0), R² 1.00")
+    assert "intercept 128.0" in describe_fit(fit)  # (without N, as it is)

@@ -377,15 +377,15 @@ def _fit(source) -> tuple[dict | None, str | None]:
 
 def fit_notes(analysis: dict | None, why: str | None) -> list[str]:
     """The two lines below the priority-sort figure: the line fitted, then its slope, intercept and R²."""
-    from ..analysis import describe_fit
+    from ..analysis import describe_fit, intercept_text
 
     if analysis is None:
         return [f"Hypothesised Locations: no fit ({why})", ""]
-    fit = analysis["fit"]
+    fit, N = analysis["fit"], analysis["locations"]
     sign = "\u2212" if fit["slope"] < 0 else "+"
-    return [f"Hypothesised Locations: location = {fit['intercept']:.1f} {sign} {abs(fit['slope']):.3g} \u00d7 "
+    return [f"Hypothesised Locations: location = {intercept_text(fit, N)} {sign} {abs(fit['slope']):.3g} \u00d7 "
             f"priority, the least-squares line through the write locations of the {analysis['items']} items",
-            describe_fit(fit).replace("-", "\u2212")]
+            describe_fit(fit, N).replace("-", "\u2212")]
 
 
 def _hypothesised(r: _Reader, analysis: dict | None, rows, size) -> PaperGrid:
