@@ -370,3 +370,322 @@ def _steps_text(what: str, steps: dict, output_steps: int | None) -> str:
     outputs = f", {steps['output_steps']} of the {output_steps} output steps" if steps.get("output_steps") else ""
     n = steps["count"]
     return f"{what} at {n} step{'s' if n != 1 else ''} ({shown}{more}){outputs}"
+
+
+# --------------------------------------------------------------------- where a head is: each step's focus
+
+
+def focus(weightings) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's focus over all heads: the location of the largest weight of any head, and that weight.
+    ``weightings``: (T, N) or (T, heads, N); values that are not finite count as 0. Returns (locations
+    (T,) int, peaks (T,) float)."""
+    w = np.asarray(weightings, np.float64)
+    w = np.where(np.isfinite(w), w, 0.0)
+    flat = w.reshape(w.shape[0], -1)
+    at = flat.argmax(axis=1) if flat.size else np.zeros(w.shape[0], int)
+    return at % w.shape[-1], flat.max(axis=1, initial=0.0)
+
+
+FOCUS_WINDOW = 2  # a focus's location is the weight-averaged location within this many locations of its peak
+
+
+def focus_centroids(weightings) -> tuple[np.ndarray, np.ndarray]:
+    """Each step's focus as a real location: of the head whose peak weight is largest at that step, the
+    weight-averaged location of the locations within FOCUS_WINDOW (2) of its peak, circularly, in [0, N)
+    (a focus split evenly between locations 4 and 5 is at 4.5). Returns (locations (T,) float, peaks (T,))."""
+    w = np.asarray(weightings, np.float64)
+    w = np.where(np.isfinite(w), w, 0.0)
+    heads = w[:, None, :] if w.ndim == 2 else w
+    T, N = heads.shape[0], heads.shape[-1]
+    strongest = heads.max(axis=2).argmax(axis=1) if T else np.zeros(0, int)
+    chosen = heads[np.arange(T), strongest]  # (T, N)
+    peak_at = chosen.argmax(axis=1)
+    offsets = np.arange(-FOCUS_WINDOW, FOCUS_WINDOW + 1)
+    near = chosen[np.arange(T)[:, None], (peak_at[:, None] + offsets) % N]  # (T, 2W + 1)
+    total = near.sum(axis=1)
+    shift = np.divide(near @ offsets, total, out=np.zeros(T), where=total > 0)
+    return (peak_at + shift) % N, chosen.max(axis=1, initial=0.0)
+
+
+def unwrap(locations, N: int) -> np.ndarray:
+    """Locations on a circular memory of N as numbers on a line: the circle is cut in the middle of the
+    largest gap between them, so that locations that straddle N-1 and 0 stay together (7, 126, 1 ->
+    135, 126, 129). The result lies in [start, start + N), start the location after the cut."""
+    x = np.asarray(locations, np.float64) % N
+    if x.size < 2:
+        return x
+    order = np.sort(x)
+    gaps = np.diff(np.append(order, order[0] + N))
+    start = order[(int(np.argmax(gaps)) + 1) % order.size]
+    return start + (x - start) % N
+
+
+# --------------------------------------------------------------------- dynamic N-grams: a location per context
+
+LOCATION_SHARE = 0.5  # a context has a location when its steps read there at least this often
+
+
+def contexts(inputs, context_bits: int = 5) -> np.ndarray:
+    """The context of each step of an N-gram trace: the ``context_bits`` bits ending at the step's bit
+    (bit t, from input channel 0, above 0.5, the lowest bit: bits t-4..t read as a binary number,
+    oldest first), or -1 where fewer bits have been seen (t < context_bits - 1)."""
+    bits = (np.asarray(inputs)[:, 0] > 0.5).astype(np.int64)
+    T = bits.size
+    out = np.full(T, -1, np.int64)
+    if T >= context_bits:
+        value = np.zeros(T - context_bits + 1, np.int64)
+        for j in range(context_bits):  # bit t - j has weight 2^j
+            value += bits[context_bits - 1 - j : T - j] << j
+        out[context_bits - 1 :] = value
+    return out
+
+
+def context_locations_of(context: np.ndarray, read_at: np.ndarray, read_peak: np.ndarray,
+                         write_at: np.ndarray, context_bits: int = 5) -> dict:
+    """``context_locations`` from each step's context (``contexts``), the read focus's location and weight
+    and the write focus's location (``focus``)."""
+    context, read_at, write_at = (np.asarray(a) for a in (context, read_at, write_at))
+    T = context.size
+    read = np.where(np.asarray(read_peak) >= FOCUSED, read_at, -1)  # a diffuse read is at no location
+    entries = []
+    for c in np.unique(context[context >= 0]).tolist():
+        steps = np.flatnonzero(context == c)
+        where, counts = np.unique(read[steps], return_counts=True)
+        counts = np.where(where >= 0, counts, 0)
+        k = int(np.argmax(counts))  # the most read location (the lowest of a tie)
+        location, reads = (int(where[k]), int(counts[k])) if counts[k] else (None, 0)
+        after = steps[steps + 1 < T]
+        written = int(np.sum(write_at[after + 1] == location)) if location is not None else 0
+        entries.append({"context": format(c, f"0{context_bits}b"), "steps": int(steps.size), "location": location,
+                        "reads": reads, "share": reads / steps.size, "written_after": written,
+                        "write_steps": int(after.size), "first_step": int(steps[0])})
+    placed = [e for e in entries if e["location"] is not None and e["share"] >= LOCATION_SHARE]
+    users: dict[int, int] = {}
+    for e in placed:
+        users[e["location"]] = users.get(e["location"], 0) + 1
+    for e in entries:
+        e["own"] = e in placed and users[e["location"]] == 1
+    shared = [e for e in placed if not e["own"]]
+    return {"context_bits": context_bits, "contexts_seen": len(entries), "contexts": entries,
+            "own_location": sum(e["own"] for e in entries), "sharing": len(shared),
+            "shared_locations": len({e["location"] for e in shared}), "no_location": len(entries) - len(placed),
+            "steps": int(np.count_nonzero(context >= 0))}
+
+
+def context_locations(inputs, read_weightings, write_weightings, context_bits: int = 5) -> dict:
+    """Which memory location each context of an N-gram trace uses (the NTM paper's Figure 15: each time a
+    context recurs, the read head visits a location and the write head writes there on the next step).
+
+    For each ``context_bits``-bit context seen (``contexts``; steps t >= context_bits - 1), over the steps
+    where it is current: the location the read heads read most often (``focus``: the largest weight of
+    any read head, at least FOCUSED (0.5); a diffuser read is at no location), how many of those steps
+    read it (``reads``, ``share``), and how many of the steps after them the write heads' focus is there
+    (``written_after`` of ``write_steps``). A context *has* a location when its steps read it at least
+    LOCATION_SHARE (half) of the time; the location is its *own* when no other context has it.
+
+    Returns {"contexts": [one entry per context seen, by context], "contexts_seen", "own_location",
+    "sharing" (contexts with a location another context has too), "shared_locations" (how many locations
+    those are), "no_location", "steps", "context_bits"}; ``describe_contexts`` says it in words."""
+    ctx = contexts(inputs, context_bits)
+    read_at, read_peak = focus(read_weightings)
+    write_at, _ = focus(write_weightings)
+    return context_locations_of(ctx, read_at, read_peak, write_at, context_bits)
+
+
+def describe_contexts(d: dict) -> list[str]:
+    """A ``context_locations`` result in words: a summary line, then one line per context."""
+    if "error" in d:
+        return [f"contexts: {d['error']}"]
+    n = d["contexts_seen"]
+    parts = [f"{d['own_location']} with a location of their own"]
+    if d["sharing"]:
+        parts.append(f"{d['sharing']} sharing {d['shared_locations']} location{'s' * (d['shared_locations'] != 1)}")
+    if d["no_location"]:
+        parts.append(f"{d['no_location']} without one (no location read at half of their steps)")
+    lines = [f"contexts: {n} of the {2 ** d['context_bits']} {d['context_bits']}-bit contexts seen; "
+             + ", ".join(parts)]
+    for e in d["contexts"]:
+        if e["location"] is None:
+            lines.append(f"  context {e['context']}: {e['steps']} step{'s' * (e['steps'] != 1)}, never read with a "
+                         "focus")
+            continue
+        reads = (f"read at {e['reads']} of its {e['steps']} steps ({e['share']:.0%}), written the step after at "
+                 f"{e['written_after']} of {e['write_steps']}")
+        if e["share"] < LOCATION_SHARE:
+            lines.append(f"  context {e['context']}: no one location; the most read, {e['location']}, {reads}")
+        else:
+            lines.append(f"  context {e['context']}: location {e['location']} ({'own' if e['own'] else 'shared'}), "
+                         + reads)
+    return lines
+
+
+# --------------------------------------------------------------------- priority sort: locations from priorities
+
+
+def sort_items(inputs, metadata: dict) -> tuple[int, int]:
+    """(items, priority channel) of a priority-sort trace: the metadata's ``items`` and ``priority_channel``;
+    without them, the steps before the first step on the ``delimiter_channel`` (default: the last input
+    channel) and the channel before the delimiter's. ValueError when neither says."""
+    x = np.asarray(inputs)
+    width = x.shape[1]
+    delimiter = metadata.get("delimiter_channel", width - 1)
+    channel = metadata.get("priority_channel", delimiter - 1 if isinstance(delimiter, int) else width - 2)
+    if not isinstance(channel, int) or isinstance(channel, bool) or not 0 <= channel < width:
+        raise ValueError(f"priority_channel {channel!r} is not an input channel (the inputs have {width})")
+    items = metadata.get("items")
+    if items is None:
+        if not isinstance(delimiter, int) or isinstance(delimiter, bool) or not 0 <= delimiter < width:
+            raise ValueError(f"delimiter_channel {delimiter!r} is not an input channel (the inputs have {width})")
+        hits = np.flatnonzero(x[:, delimiter] > 0.5)
+        if not hits.size:
+            raise ValueError(f"no items metadata and no delimiter on input channel {delimiter}: the items' steps "
+                             "are unknown")
+        items = int(hits[0])
+    if not isinstance(items, int) or isinstance(items, bool) or not 2 <= items <= x.shape[0]:
+        raise ValueError(f"items {items!r}: a fit needs 2 or more items, within the trace's {x.shape[0]} steps")
+    return items, channel
+
+
+def priority_fit(priorities, locations, N: int) -> dict:
+    """The least-squares line location = slope x priority + intercept through the items' write locations
+    on a circular memory of N (``unwrap``ped first). Returns {"slope" (locations per unit priority),
+    "intercept" (the location at priority 0, in [0, N)), "r_squared" (None when every location is the
+    same), "locations" (unwrapped), "fitted" (the line's location for each item, unwrapped)}."""
+    p = np.asarray(priorities, np.float64)
+    y = unwrap(locations, N)
+    design = np.stack([p, np.ones_like(p)], axis=1)
+    (slope, intercept), *_ = np.linalg.lstsq(design, y, rcond=None)
+    fitted = slope * p + intercept
+    total = float(np.sum((y - y.mean()) ** 2))
+    r2 = 1 - float(np.sum((y - fitted) ** 2)) / total if total > 1e-12 else None
+    return {"slope": float(slope), "intercept": float(intercept % N), "r_squared": r2, "locations": y.tolist(),
+            "fitted": fitted.tolist()}
+
+
+def priority_locations(inputs, write_weightings, metadata=None) -> dict:
+    """Where a priority-sort trace wrote its items, against their priorities (the NTM paper's Figure 17's
+    "hypothesised locations").
+
+    The items are the first ``items`` steps, each with its priority on input channel ``priority_channel``
+    (``sort_items``). An item's write location is the write focus at its step: of the write head with the
+    largest weight at that step, the weight-averaged location within 2 of its peak (``focus_centroids``; the
+    other heads do not count). ``fit`` is the least-squares line of those locations against the priorities
+    (``priority_fit``: slope in locations per unit priority, intercept, R squared); ``hypothesised``, the
+    line's location for each item, in [0, N). Only the items' steps of ``write_weightings`` are read (a
+    weight that is not a number counts as 0); a priority that is not a number is a ValueError."""
+    meta = dict(metadata or {})
+    x = np.asarray(inputs, np.float64)
+    items, channel = sort_items(x, meta)
+    ww = np.asarray(write_weightings[:items])
+    N = ww.shape[-1]
+    write_loc, write_peak = focus_centroids(ww)
+    priorities = x[:items, channel]
+    if not np.isfinite(priorities).all():
+        step = int(np.argmin(np.isfinite(priorities)))
+        raise ValueError(f"the priority of the item at step {step} is {priorities[step]}, not a number")
+    fit = priority_fit(priorities, write_loc, N)
+    return {"items": items, "priority_channel": channel, "locations": N, "priorities": priorities.tolist(),
+            "write_locations": write_loc.tolist(), "write_peaks": write_peak.tolist(), "fit": fit,
+            "hypothesised": (np.asarray(fit["fitted"]) % N).tolist()}
+
+
+def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mask=None, metadata=None) -> dict:
+    """Does a priority-sort trace write where its priorities say, and read back in order? ``priority_locations``
+    (the items' write locations and the line fitted through them), and ``read``:
+
+    the output steps (with ``output_mask``: the scored steps; without, the steps after the items and the
+    delimiter) and each one's read location (``focus_centroids`` of the read heads);
+    ``increasing_fraction``, the share of moves from one output step to the next that go to a higher
+    location (circularly, less than half the memory on); ``in_priority_order_fraction``, the share of
+    output steps k whose read location is nearest (of the items' write locations) that of the item with
+    the k-th highest priority."""
+    out = priority_locations(inputs, write_weightings, metadata)
+    items, N = out["items"], out["locations"]
+    T = np.asarray(inputs).shape[0]
+    steps = (np.flatnonzero(np.asarray(output_mask) != 0) if output_mask is not None
+             else np.arange(items + 1, T))
+    read_loc, read_peak = focus_centroids(np.asarray(read_weightings)[steps])
+    moves = (np.diff(read_loc) + N / 2) % N - N / 2
+    rank = np.argsort(-np.asarray(out["priorities"]), kind="stable")  # the items, highest priority first
+    written = np.asarray(out["write_locations"])
+    nearest = np.abs((read_loc[:, None] - written[None, :] + N / 2) % N - N / 2).argmin(axis=1)
+    k = min(steps.size, items)
+    out["read"] = {"steps": steps.tolist(), "locations": read_loc.tolist(), "peaks": read_peak.tolist(),
+                   "increasing_fraction": float(np.mean(moves > 0)) if moves.size else None,
+                   "in_priority_order_fraction": int(np.sum(nearest[:k] == rank[:k])) / k if k else None}
+    return out
+
+
+def describe_fit(fit: dict, N: int | None = None) -> str:
+    """A priority fit in words: "slope -12.1 locations per unit priority, intercept 64.0 (the location at
+    priority 0), R² 0.97"; with the memory's N, an intercept that rounds to N is shown as 0.0."""
+    r2 = "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
+    return (f"slope {fit['slope']:.3g} locations per unit priority, intercept {intercept_text(fit, N)} "
+            f"(the location at priority 0), {r2}")
+
+
+def intercept_text(fit: dict, N: int | None = None) -> str:
+    """The fit's intercept to one decimal: one that rounds to N (just below location 0) is 0.0."""
+    text = f"{fit['intercept']:.1f}"
+    return "0.0" if N is not None and text == f"{N:.1f}" else text
+
+
+def describe_priority_sort(d: dict) -> list[str]:
+    """A ``priority_sort_analysis`` result in words: the fit, then the reads."""
+    if "error" in d:
+        return [f"priority sort: {d['error']}"]
+    lines = [f"priority sort: the {d['items']} items' write locations against their priorities (channel "
+             f"{d['priority_channel']}): {describe_fit(d['fit'], d['locations'])}"]
+    r = d["read"]
+    n = len(r["locations"])
+    if n:
+        up = "" if r["increasing_fraction"] is None else (f"{round(r['increasing_fraction'] * (n - 1))} of "
+                                                          f"{n - 1} moves to a higher location, ")
+        order = round(r["in_priority_order_fraction"] * min(n, d["items"]))
+        lines.append(f"reads: {up}{order} of {min(n, d['items'])} output steps read the item of their rank "
+                     "(highest priority first)")
+    return lines
+
+
+def context_locations_from_file(f, name: str, info=None) -> dict:
+    """``context_locations`` of an N-gram trace in an open TraceFile (its ``context_bits`` metadata, default
+    5), read block by block; a problem becomes {'error': ...}."""
+    from .errors import TraceError
+
+    info = info or f.info(name)
+    k = info.metadata.get("context_bits", 5)
+    if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
+        return {"error": f"context_bits {k!r} is not a number of bits from 1 to 16"}
+    bits, read_at, read_peak, write_at = [], [], [], []
+    try:
+        for _, blocks in f.step_blocks(name, ("inputs", "read_weightings", "write_weightings"), info=info):
+            bits.append(np.asarray(blocks["inputs"])[:, :1])
+            at, peak = focus(blocks["read_weightings"])
+            read_at.append(at)
+            read_peak.append(peak)
+            write_at.append(focus(blocks["write_weightings"])[0])
+    except TraceError as e:
+        return {"error": str(e)}
+    return context_locations_of(contexts(np.concatenate(bits), k), np.concatenate(read_at),
+                                np.concatenate(read_peak), np.concatenate(write_at), k)
+
+
+def priority_sort_from_file(f, name: str, info=None) -> dict:
+    """``priority_sort_analysis`` of a trace in an open TraceFile: its inputs whole, and of the weightings only
+    the items' steps and the output steps; a problem becomes {'error': ...}."""
+    from .errors import TraceError
+
+    info = info or f.info(name)
+    try:
+        inputs = np.asarray(f.read(name, "inputs"), np.float64)
+        items, _ = sort_items(inputs, info.metadata)
+        mask = np.asarray(f.read(name, "output_mask")) if "output_mask" in info.datasets else None
+        steps = np.flatnonzero(mask != 0) if mask is not None else np.arange(items + 1, inputs.shape[0])
+        ww = f.read(name, "write_weightings", slice(0, items))
+        rw_shape = info.datasets["read_weightings"][0]
+        rw = np.zeros((inputs.shape[0],) + tuple(rw_shape[1:]))
+        if steps.size:
+            rw[steps[0] : steps[-1] + 1] = f.read(name, "read_weightings", slice(int(steps[0]), int(steps[-1]) + 1))
+        return priority_sort_analysis(inputs, ww, rw, mask, info.metadata)
+    except (ValueError, TraceError) as e:
+        return {"error": str(e)}

@@ -223,7 +223,9 @@ def inspect(
 ):
     """Show the traces in trace files: datasets, shapes, dtypes, value ranges, metadata, how many values
     are NaN or infinite (from which step) where there are any, and how each head addressed where the
-    addressing stages are recorded (content lookups, shifts, stays).
+    addressing stages are recorded (content lookups, shifts, stays); for an ngrams trace, the memory
+    location each context uses; for a priority sort, the line through its write locations against the
+    priorities (slope, intercept, R squared) and how it reads them back.
 
     Python: [bold]attnviz.summarize(path)[/bold]
     """
@@ -507,15 +509,18 @@ def plot(
     formats: Annotated[list[Format] | None, typer.Option("--format", "-f", help="Format; repeat for several "
                                                          "(html: the interactive view).", show_default=False)] = None,
     layout: Annotated[Layout, typer.Option(help="grid: Inputs, Outputs / Write, Read Weightings (2x2). paper: "
-                                                "adds Adds and Reads as a middle row (3x2). addressing: one head's "
+                                                "adds Adds and Reads as a middle row (3x2); for an ngrams or "
+                                                "priority-sort trace, the paper's figure of that task (optimal "
+                                                "predictions; hypothesised locations). addressing: one head's "
                                                 "addressing stages, content to final weighting, with its gate, key "
                                                 "strength, sharpening and shifts (--head). dnc: a DNC's memory "
                                                 "(weightings, write, allocation and free gates, read modes, "
                                                 "usage).")] = Layout.grid,
     panels: Annotated[str | None, typer.Option(metavar="LIST", help="Comma-separated panels instead of a layout: "
-                                                    "inputs, outputs, targets, write_weightings, read_weightings, "
-                                                    "adds, erases, reads, usage, allocation_weightings, "
-                                                    "precedence_weightings.", show_default=False)] = None,
+                                                    "inputs, outputs, targets, baseline_outputs, write_weightings, "
+                                                    "read_weightings, adds, erases, reads, usage, "
+                                                    "allocation_weightings, precedence_weightings.",
+                                                    show_default=False)] = None,
     grid: Annotated[str | None, typer.Option(metavar="RxC", help="Rows x columns, e.g. 2x2; as many cells as "
                                              "panels, or more \\[default: the layout's].", show_default=False)] = None,
     cmap: Annotated[str | None, typer.Option(metavar="NAME", help="Colormap for every panel: any matplotlib name "

@@ -12,6 +12,7 @@ from .trace import DATASETS, DNC, STAGES, check_structure, check_values, stage_n
 ORDER = {name: i for i, name in enumerate(DATASETS)}  # datasets are listed in the format's order
 _STAGE_DATASETS = {stage_name(kind, stage) for kind in ("write", "read") for stage in STAGES}
 PAPER = ("adds", "reads")  # what layout paper draws besides the grid's panels
+PAPER_BY_TASK = {"ngrams": ("baseline_outputs",), "priority-sort": ()}  # ... in the paper's figure of these tasks
 
 
 PARALLEL_TRACES = 1000  # a file with more traces than this is shared out among `jobs` processes
@@ -55,7 +56,12 @@ def _summarize_share(args) -> list[dict]:
 
 def _summaries(f, names) -> list[dict]:
     """summarize's entries for some traces of an open file."""
-    from .analysis import COPY_DATASETS, copy_diagnostics_from_file
+    from .analysis import (
+        COPY_DATASETS,
+        context_locations_from_file,
+        copy_diagnostics_from_file,
+        priority_sort_from_file,
+    )
 
     traces = []
     for name in names:
@@ -79,6 +85,10 @@ def _summaries(f, names) -> list[dict]:
             entry["dnc"] = dnc_summary(info.datasets)
         if info.metadata.get("task") == "copy" and not problems:
             entry["copy_diagnostics"] = copy_diagnostics_from_file(f, name, whole)
+        if info.metadata.get("task") == "ngrams" and not problems:
+            entry["contexts"] = context_locations_from_file(f, name, info)
+        if info.metadata.get("task") == "priority-sort" and not problems:
+            entry["priority_sort"] = priority_sort_from_file(f, name, info)
         if not problems:
             _addressing(f, info, entry)
         traces.append(entry)
@@ -107,9 +117,11 @@ def dnc_summary(datasets) -> dict:
 
 
 def describe(entry: dict) -> list[str]:
-    """The lines `attnviz inspect` prints under a trace's table about what it can draw: its layouts and,
-    for a DNC's trace, which of the DNC's datasets it records."""
-    missing = [k for k in PAPER if k not in entry["datasets"]]
+    """The lines `attnviz inspect` prints under a trace's table about what it can draw and what it shows: its
+    layouts; for a DNC's trace, which of the DNC's datasets it records; for an N-gram trace, the location
+    each context uses; for a priority sort, the line through its write locations and how it reads."""
+    task = entry.get("metadata", {}).get("task")
+    missing = [k for k in PAPER_BY_TASK.get(task, PAPER) if k not in entry["datasets"]]
     names = [f"paper ({', '.join(missing)} not recorded)" if k == "paper" and missing else k
              for k in entry.get("layouts", ())]
     lines = ["layouts: " + ", ".join(names)] if names else []
@@ -123,6 +135,14 @@ def describe(entry: dict) -> list[str]:
         lines.append("dnc: " + "".join(h + ", " for h in heads[:-1]) + "".join(h + "; " for h in heads[-1:])
                      + "recorded: " + ", ".join(recorded)
                      + (f"; not recorded: {', '.join(d['not_recorded'])}" if d["not_recorded"] else ""))
+    if "contexts" in entry:
+        from .analysis import describe_contexts
+
+        lines += describe_contexts(entry["contexts"])
+    if "priority_sort" in entry:
+        from .analysis import describe_priority_sort
+
+        lines += describe_priority_sort(entry["priority_sort"])
     return lines
 
 

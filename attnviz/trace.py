@@ -32,6 +32,8 @@ DATASETS: dict[str, DatasetSpec] = {
     "write_weightings": DatasetSpec(True, (2, 3), "(T, N) or (T, heads, N)"),
     "read_weightings": DatasetSpec(True, (2, 3), "(T, N) or (T, heads, N)"),
     "targets": DatasetSpec(False, (2,), "(T, output_width)"),
+    # The optimal predictor's outputs, for a task that has one (ngrams' Bayesian predictor): probabilities.
+    "baseline_outputs": DatasetSpec(False, (2,), "(T, output_width)"),
     "adds": DatasetSpec(False, (2, 3), "(T, M) or (T, heads, M)"),
     "erases": DatasetSpec(False, (2, 3), "(T, M) or (T, heads, M)"),
     "reads": DatasetSpec(False, (2, 3), "(T, M) or (T, heads, M)"),
@@ -132,6 +134,7 @@ def check_structure(specs: Mapping[str, tuple[tuple[int, ...], np.dtype]], parti
     agree("write_weightings", -1, "read_weightings", -1, "N (memory locations)")
     agree("write_weightings", -1, "memory", 1, "N (memory locations)")
     agree("outputs", 1, "targets", 1, "output_width")
+    agree("outputs", 1, "baseline_outputs", 1, "output_width")
     for a, b in [("adds", "erases"), ("adds", "reads"), ("erases", "reads"), ("adds", "memory"),
                  ("reads", "memory")]:
         if a in good and b in good:
@@ -233,7 +236,8 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
     (docs/trace-format.md): gates in [0, 1], key strengths >= 0, sharpenings >= 1, and the shifts
     and the stages' weightings in [0, 1], summing to 1; and so must the DNC datasets: every value
     in [0, 1], a link matrix's diagonal 0, allocation and precedence weightings summing to at most
-    1 (and, with ``weighting_tol``, read modes summing to 1). Returns the first problem found,
+    1 (and, with ``weighting_tol``, read modes summing to 1); and the optimal predictor's
+    ``baseline_outputs``, probabilities, in [0, 1]. Returns the first problem found,
     naming the step (and location), or None.
     """
     if finite and block.dtype.kind == "f":
@@ -264,6 +268,13 @@ def check_values(name: str, block: np.ndarray, start: int = 0, weighting_tol: fl
                     f"expected {expected} within {weighting_tol:g}")
     if stage_tol is not None and name in _STAGE_OF and block.size:
         return _stage_range(_STAGE_OF[name], block, start, stage_tol)
+    if stage_tol is not None and name == "baseline_outputs" and block.size:
+        b = block.astype(np.float64, copy=False)
+        out = (b < -stage_tol) | (b > 1 + stage_tol)
+        if out.any():
+            t, bit = np.unravel_index(int(np.argmax(out)), b.shape)
+            return (f"has {b[t, bit]:.6g} at step {start + t}, bit {bit}; the optimal predictor's outputs are "
+                    f"probabilities in [0, 1] (within {stage_tol:g})")
     if name in DNC and block.size and (stage_tol is not None or weighting_tol is not None):
         return _dnc_range(name, block, start, stage_tol, weighting_tol)
     return None
@@ -622,6 +633,8 @@ class Trace:
     reads = property(lambda self: self.arrays.get("reads"), doc="(T, M) or (T, heads, M), or None")
     memory = property(lambda self: self.arrays.get("memory"), doc="(T, N, M) or None")
     output_mask = property(lambda self: self.arrays.get("output_mask"), doc="(T,) or None: is a step's output scored?")
+    baseline_outputs = property(lambda self: self.arrays.get("baseline_outputs"),
+                                doc="(T, output_width) or None: the optimal predictor's outputs")
 
     @property
     def steps(self) -> int:

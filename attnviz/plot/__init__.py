@@ -9,6 +9,7 @@
     pair     two traces compared: both on one view, and b - a of their weightings
     anatomy  one head's addressing stages, content to final weighting (layout addressing)
     dnc      a DNC's memory: weightings, gates, read modes, usage; the page's link matrices (layout dnc)
+    paper    the NTM paper's figure of a task of its own: N-grams, priority sort (layout paper, by task)
     rows     which locations the location panels draw, and in which order (by number, or as written)
 
 matplotlib is imported only by the code that draws with it: a PNG whose frame is cached

@@ -72,7 +72,7 @@ def _scenes(items, opts, max_bytes, band=None, allow_external=False):
 
     for item in items:
         with open_traces(item.path, max_bytes, allow_external) as f:
-            yield build_scene(Source(f, item.name, opts), opts, band=band)
+            yield build_scene(Source(f, item.name, opts), opts, band=band, by_task=False)  # the grid, for any task
 
 
 def shared_scenes(items: list[Snapshot], opts: PlotOptions, max_bytes=None, allow_external: bool = False):

@@ -134,8 +134,8 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
             else:
                 ax.set_xticks([])
             ax.set_yticks([])
-            ax.text(0.5, 0.5, "not recorded", transform=ax.transAxes, ha="center", va="center",
-                    fontsize=o.fontsize, color="0.45")
+            ax.text(0.5, 0.5, getattr(p, "empty", "not recorded"), transform=ax.transAxes, ha="center",
+                    va="center", fontsize=o.fontsize, color="0.45")
             continue
         cbar_ax = None
         colorbar = o.colorbar and getattr(p, "has_colorbar", True)  # (not beside a bar strip or a gate strip)
@@ -165,6 +165,8 @@ def draw_scene(scene: Scene, paint: bool = True) -> PlotResult:
         images[p.title] = image
         if cbar is not None:
             cbars[p.title] = cbar
+    for x, y, text in getattr(scene, "notes", ()):  # lines of text below the panels (paper.py's priority fit)
+        fig.text(x, y, text, fontsize=o.fontsize * 0.8, ha="left", va="top")
     return PlotResult(fig, axes, images, cbars, scene.warnings, scene)
 
 

@@ -26,6 +26,7 @@ PANELS = {
     "inputs": PanelKind("Inputs", "Channel", "data"),
     "outputs": PanelKind("Outputs", "Bit", "probability"),
     "targets": PanelKind("Targets", "Bit", "probability"),
+    "baseline_outputs": PanelKind("Optimal predictions", "Bit", "probability"),
     "write_weightings": PanelKind("Write Weightings", "Location", "probability"),
     "read_weightings": PanelKind("Read Weightings", "Location", "probability"),
     "adds": PanelKind("Adds", "Element", "signed"),
@@ -51,7 +52,7 @@ LOCATION_DATASETS = LOCATION_PANELS + tuple(stage_name(k, s) for k in HEAD_KINDS
                                              for s in ("content_weightings", "gated_weightings", "shifted_weightings"))
 PER_HEAD = ("write_weightings", "read_weightings", "adds", "erases", "reads", "allocation_weightings",
             "precedence_weightings")
-MASKED_PANELS = ("outputs", "targets")  # drawn masked where the trace's output_mask says "not scored"
+MASKED_PANELS = ("outputs", "targets", "baseline_outputs")  # drawn masked where output_mask says "not scored"
 FORMATS = ("png", "svg", "pdf", "html")
 REDUCTIONS = ("max", "mean")
 MAX_PIXELS = 50_000_000  # a figure larger than this (about 7,000 x 7,000) is refused before drawing

@@ -376,9 +376,9 @@ def _difference(a: _Input, b: _Input, sa: Scene, opts: PlotOptions, band, diff_c
     they differ more); and for each of its panels, the index of its panel in a's Scene."""
     keys = tuple(k for k in WEIGHTING_PANELS if any(p.plan.key == k for p in sa.panels))
     dopts = replace(opts, panels=keys, grid=sa.grid, panel_cmaps={k: diff_cmap for k in keys}).validated()
-    pos = build_scene(Source(_Difference(a, b, +1), a.name, dopts), dopts, band=band)
+    pos = build_scene(Source(_Difference(a, b, +1), a.name, dopts), dopts, band=band, by_task=False)
     if opts.reduce == "max":  # a block's maximum of b - a and of a - b: keep the larger in magnitude
-        neg = build_scene(Source(_Difference(a, b, -1), a.name, dopts), dopts, band=band)
+        neg = build_scene(Source(_Difference(a, b, -1), a.name, dopts), dopts, band=band, by_task=False)
         pos.panels = [_signed(p, n) for p, n in zip(pos.panels, neg.panels, strict=True)]
     span = diff_limit or max([1.0] + [_largest(p.raw) for p in pos.panels])  # weightings lie in [0, 1]
     for p in pos.panels:
@@ -417,9 +417,10 @@ def comparison(a, b, options: PlotOptions | None = None, max_bytes: int | None =
         suptitle = opts.title if isinstance(opts.title, str) and opts.title else None
         w, h = _panel_inches(grid, n_rows, opts, suptitle is not None)
         base = replace(base, figsize=_trace_figsize(grid, w, h, opts)).validated()
-        band, ranges = common_view([build_scene(s, base) for s in (sa, sb)], base)
+        band, ranges = common_view([build_scene(s, base, by_task=False) for s in (sa, sb)], base)
         shared = replace(base, limits={**ranges, **opts.limits}).validated()
-        scene_a, scene_b = build_scene(sa, shared, band=band), build_scene(sb, shared, band=band)
+        scene_a, scene_b = (build_scene(sa, shared, band=band, by_task=False),
+                            build_scene(sb, shared, band=band, by_task=False))
         diff, diff_of = (_difference(ia, ib, scene_a, shared, band, diff_cmap, diff_limit) if weighted else (None, []))
         headings = (_heading(ia, sa.metadata, opts), _heading(ib, sb.metadata, opts))
     slots = [(i // grid[1], i % grid[1]) for i in range(len(scene_a.panels))]

@@ -387,13 +387,18 @@ def memory_rows(peaks: np.ndarray, dwell: np.ndarray, locations: str, circular: 
 # --------------------------------------------------------------------- scene
 
 
-def build_scene(source, opts: PlotOptions, band=None, page: bool = False) -> Scene:
+def build_scene(source, opts: PlotOptions, band=None, page: bool = False, by_task: bool = True) -> Scene:
     """Read, window, reduce, crop and mask every panel of a trace: the figure, decided.
 
     ``band`` imposes the location rows to draw (an animation's frames share one): (y0, y1) in index
     order, or rows.Rows; by default ``opts.locations`` and ``opts.order`` decide. ``page``: also
     what the interactive page adds, the figure with its locations in the other order
-    (``Scene.alternate``) and the trace's link matrices (``Scene.links``)."""
+    (``Scene.alternate``) and the trace's link matrices (``Scene.links``). ``by_task``: layout paper
+    draws the paper's figure of the trace's task (paper.py: ngrams, priority-sort); False, the 3x2 grid
+    for every task (what several traces on one view share: a comparison, an animation)."""
+    from .paper import task_figure
+
+    own = task_figure(source.metadata, opts) if by_task else None
     if opts.layout == "addressing":  # one head's stages: a figure of its own
         from .anatomy import build_anatomy
 
@@ -402,13 +407,15 @@ def build_scene(source, opts: PlotOptions, band=None, page: bool = False) -> Sce
         from .dnc import build_dnc
 
         scene = build_dnc(source, opts, band)
+    elif own is not None:  # the paper's figure of this task
+        scene = own(source, opts, band)
     else:
         scene = _build_grid(source, opts, band)
     if page and band is None and any(p.of_locations for p in scene.panels):
         from dataclasses import replace
 
         other = replace(opts, order="index" if opts.order == "written" else "written")
-        scene.alternate = build_scene(source, other)  # (the Source keeps the cells it has read)
+        scene.alternate = build_scene(source, other, by_task=by_task)  # (the Source keeps the cells it has read)
         if "link_matrices" in source.shapes:
             from .dnc import link_cells
 

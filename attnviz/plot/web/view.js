@@ -102,6 +102,12 @@
       });
       if (section.legend) root.appendChild(legend(section.legend));
     }
+    for (const text of frame.notes || []) {  // lines of text below the figure (layout paper's priority fit)
+      const note = document.createElement("p");
+      note.className = "note";
+      note.textContent = text;
+      root.appendChild(note);
+    }
     draw();
   }
 
@@ -244,7 +250,7 @@
       ctx.fillStyle = "#000"; ctx.font = "13px sans-serif"; ctx.textAlign = "center";
     }
     if (!p.present) {
-      ctx.fillStyle = "#777"; ctx.fillText("not recorded", MARGIN.left + W / 2, MARGIN.top + H / 2);
+      ctx.fillStyle = "#777"; ctx.fillText(p.empty || "not recorded", MARGIN.left + W / 2, MARGIN.top + H / 2);
       ctx.strokeRect(MARGIN.left, MARGIN.top, W, H);
       return;
     }
