@@ -40,6 +40,8 @@ def record(model, task: Task, length: int, seed: int = 2014, memory_limit: int =
     cfg, steps = model.cfg, cache["steps"]
     arrays = {"inputs": b.x[:, 0], "outputs": sigmoid(logits[:, 0]), "targets": b.y[:, 0],
               **model.trace_arrays(steps)}
+    if task.has_optimal:  # the optimal predictor's outputs beside the model's (ngrams: the Bayesian estimate)
+        arrays["baseline_outputs"] = task.optimal(b)[:, 0]
     output_mask = b.mask[:, 0] > 0  # (T,) the steps whose outputs the task scores
     T = b.x.shape[0]
     if T * cfg.memory_size * cfg.word_size <= memory_limit:
@@ -48,5 +50,5 @@ def record(model, task: Task, length: int, seed: int = 2014, memory_limit: int =
     arrays["output_mask"] = output_mask
     meta = {"task": task.name, "sequence_length": int(length), "probe_seed": int(seed),
             "model": f"attnviz.{model.name}", "controller": cfg.controller, "memory_size": cfg.memory_size,
-            "word_size": cfg.word_size, **make_options}
+            "word_size": cfg.word_size, **task.trace_metadata(), **make_options}
     return arrays, meta

@@ -107,3 +107,21 @@ def test_train_says_what_a_run_is_judged_by(runner, tmp_path, task, options, wor
             "--controller-size", "8", "--set", "eval_every=2", "--set", f"task_options={options}")
     assert r.exit_code == 0, r.output
     assert words[0] in r.stderr and words[1] in r.stdout
+
+
+def test_recorded_traces_carry_the_optimal_predictions_and_the_channels():
+    import attnviz
+    from attnviz.trainer.models import create_model
+    from attnviz.trainer.record import record
+
+    small = {"controller_size": 8, "memory_size": 8, "word_size": 4}
+    task = get_task("ngrams", min_length=30, max_length=30)
+    arrays, meta = record(create_model(TrainConfig(task="ngrams", model=small), task), task, 30)
+    t = attnviz.Trace(arrays, meta)
+    b = task.make(np.random.default_rng(2014), 1, 30)
+    np.testing.assert_allclose(t.baseline_outputs[:, 0], task.optimal(b)[:, 0, 0], rtol=1e-6)
+    assert meta["context_bits"] == 5
+    task = get_task("priority-sort")
+    arrays, meta = record(create_model(TrainConfig(task="priority-sort", model=small), task), task, 20)
+    assert (meta["priority_channel"], meta["delimiter_channel"], meta["selected"]) == (8, 9, 16)
+    assert "baseline_outputs" not in arrays

@@ -66,6 +66,10 @@ class Task:
     # row below each, in the units of ``judge``; the last is the default convergence threshold.
     thresholds = (1.0, 0.1)
 
+    def trace_metadata(self) -> dict:
+        """What a recorded trace's metadata says of the task beyond its name and size (its channels)."""
+        return {}
+
     def optimal(self, batch: Batch) -> np.ndarray:
         """The optimal predictor's probability of each target bit being 1, (T, B, output_size)."""
         raise NotImplementedError(f"{self.name} has no optimal predictor")

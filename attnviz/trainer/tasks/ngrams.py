@@ -62,6 +62,9 @@ class NGrams(Task):
         mask[CONTEXT - 1 :] = 1.0
         return Batch(x, y, mask, length)
 
+    def trace_metadata(self):
+        return {"context_bits": CONTEXT}
+
     def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:
         """``heldout_sequences`` sequences of every length (per_length is for tasks of many lengths)."""
         return super().heldout(seed, max(per_length, self.heldout_sequences // (self.max_length - self.min_length + 1)))

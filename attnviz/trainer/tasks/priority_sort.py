@@ -44,5 +44,8 @@ class PrioritySort(Task):
         mask[length + 1 :] = 1.0
         return Batch(x, y, mask, length)
 
+    def trace_metadata(self):
+        return {"priority_channel": self.width, "delimiter_channel": self.width + 1, "selected": self.selected}
+
     def options(self):
         return {"width": self.width, "selected": self.selected, **super().options()}
