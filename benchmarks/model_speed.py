@@ -1,11 +1,12 @@
 """Training throughput of the two models on each task, with their defaults, in one run.
 
-    python benchmarks/model_speed.py [--steps 200] [--tasks copy multi-copy]
+    python benchmarks/model_speed.py [--steps 200] [--tasks copy multi-copy] [--models ntm]
 
 For each task, the NTM and the DNC each train --steps steps from seed 0 (the same batches: the data
 stream depends on the seed only) with two gradient processes, no evaluation, snapshot or checkpoint,
 and the sequences per second of training are printed as a table and a JSON line, with the numpy
-version and the BLAS kernel (threadpoolctl) they were measured with.
+version and the BLAS kernel (threadpoolctl) they were measured with. `--models ntm` measures the NTM
+alone, also in a checkout from before the trainer had two models (attnviz.ntm, as at commit d537c87).
 """
 
 from __future__ import annotations
@@ -18,14 +19,22 @@ import time
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from attnviz.trainer.config import TrainConfig
-from attnviz.trainer.tasks import TASKS
-from attnviz.trainer.train import Trainer, run
+try:
+    from attnviz.trainer.config import TrainConfig
+    from attnviz.trainer.tasks import TASKS
+    from attnviz.trainer.train import Trainer, run
+    TWO_MODELS = True
+except ImportError:  # a checkout from before the DNC: the NTM alone, in attnviz.ntm
+    from attnviz.ntm.config import TrainConfig
+    from attnviz.ntm.tasks import TASKS
+    from attnviz.ntm.train import Trainer, run
+    TWO_MODELS = False
 
 
 def throughput(model: str, task: str, steps: int) -> float:
-    trainer = Trainer(TrainConfig(architecture=model, task=task, seed=0, max_steps=steps, trace_every=0,
-                                  checkpoint_every=0, checkpoint_seconds=1e9, eval_every=10**9))
+    model_kw = {"architecture": model} if TWO_MODELS else {}
+    trainer = Trainer(TrainConfig(task=task, seed=0, max_steps=steps, trace_every=0, checkpoint_every=0,
+                                  checkpoint_seconds=1e9, eval_every=10**9, **model_kw))
     with tempfile.TemporaryDirectory() as d:
         start = time.perf_counter()
         run(trainer, d)
@@ -38,17 +47,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
+    parser.add_argument("--models", nargs="+", default=["ntm", "dnc"] if TWO_MODELS else ["ntm"])
     args = parser.parse_args()
     blas = sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
                    if i["user_api"] == "blas"})
     print(f"numpy {np.__version__}, BLAS {', '.join(blas)}; {args.steps} steps of 32 sequences each")
-    print(f"{'task':<20} {'NTM seq/s':>10} {'DNC seq/s':>10} {'DNC/NTM':>8}")
+    print(f"{'task':<20}" + "".join(f"{m.upper() + ' seq/s':>11}" for m in args.models)
+          + (f"{'DNC/NTM':>9}" if args.models == ["ntm", "dnc"] else ""))
     rows = []
     for task in args.tasks:
-        ntm, dnc = throughput("ntm", task, args.steps), throughput("dnc", task, args.steps)
-        rows.append({"task": task, "ntm_sequences_per_second": round(ntm, 1),
-                     "dnc_sequences_per_second": round(dnc, 1)})
-        print(f"{task:<20} {ntm:>10.0f} {dnc:>10.0f} {dnc / ntm:>8.2f}")
+        speed = {m: throughput(m, task, args.steps) for m in args.models}
+        rows.append({"task": task, **{f"{m}_sequences_per_second": round(v, 1) for m, v in speed.items()}})
+        ratio = f"{speed['dnc'] / speed['ntm']:>9.2f}" if args.models == ["ntm", "dnc"] else ""
+        print(f"{task:<20}" + "".join(f"{v:>11.0f}" for v in speed.values()) + ratio)
     print(json.dumps({"numpy": np.__version__, "blas": blas, "steps": args.steps, "rows": rows}))
 
 
