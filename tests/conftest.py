@@ -77,3 +77,36 @@ def frame_cache_dir(tmp_path_factory):
         os.environ.pop("ATTNVIZ_CACHE_DIR", None)
     else:
         os.environ["ATTNVIZ_CACHE_DIR"] = old
+
+
+def png_cells_match_matplotlib(scene, skip=lambda p, i, j: False) -> int:
+    """The fast PNG renderer against matplotlib's drawing of the same scene: at the centre of every cell
+    (but beside a time marker, a spine, or where ``skip(panel, column, row)``), the two pixels within 2
+    levels of each other. Returns the cells checked."""
+    import io
+
+    from PIL import Image
+
+    from attnviz.plot import Renderer, draw_scene
+    from attnviz.plot.draw import default_style
+
+    renderer = Renderer(scene.opts)
+    img = np.asarray(Image.open(io.BytesIO(renderer.png(scene))).convert("RGB")).astype(int)
+    with default_style():
+        fig = draw_scene(scene).figure
+        fig.canvas.draw()
+    mpl = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
+    assert mpl.shape == img.shape
+    checked = 0
+    for p, (top, bottom, left, right) in zip(scene.panels, renderer.frame(scene).boxes, strict=True):
+        C, R = p.values.shape
+        for i in range(C):
+            x = int(left + (i + 0.5) * (right - left) / C)
+            if any(abs(x - (left + (m - p.time[0]) * (right - left) / C)) < 2 for m in scene.markers):
+                continue
+            for j in range(R):
+                y = int(bottom - (j + 0.5) * (bottom - top) / R)
+                if top + 1 < y < bottom - 2 and not skip(p, i, j):
+                    assert np.abs(img[y, x] - mpl[y, x]).max() <= 2, (p.title, i, j, img[y, x], mpl[y, x])
+                    checked += 1
+    return checked

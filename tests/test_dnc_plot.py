@@ -19,11 +19,11 @@ from test_view import Page, browser  # noqa: F401 (a fixture)
 import attnviz
 from attnviz import Trace
 from attnviz.errors import OptionError
-from attnviz.plot import PlotOptions, Renderer, Source, build_scene, draw_scene, plot_trace
+from attnviz.plot import PlotOptions, Source, build_scene, plot_trace
 from attnviz.plot.dnc import DncScene, GateStrip, mode_names
 from attnviz.plot.options import LOCATION_PANELS
 
-from conftest import copy_like_arrays, run
+from conftest import copy_like_arrays, png_cells_match_matplotlib, run
 
 
 def allocation(u: np.ndarray) -> np.ndarray:
@@ -263,27 +263,7 @@ def test_the_png_paints_the_cells_matplotlib_draws():
     t, _ = dnc_copy_trace(L=8, N=24)
     opts = PlotOptions(layout="dnc", order="written").validated()
     scene = build_scene(Source.of_trace(t, opts), opts)
-    renderer = Renderer(opts)
-    img = np.asarray(Image.open(io.BytesIO(renderer.png(scene))).convert("RGB")).astype(int)
-    from attnviz.plot.draw import default_style
-
-    with default_style():
-        fig = draw_scene(scene).figure
-        fig.canvas.draw()
-    mpl = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
-    assert mpl.shape == img.shape
-    checked = 0
-    for p, (top, bottom, left, right) in zip(scene.panels, renderer.frame(scene).boxes, strict=True):
-        C, R = p.values.shape
-        for i in range(C):
-            x = int(left + (i + 0.5) * (right - left) / C)
-            if any(abs(x - (left + (m - p.time[0]) * (right - left) / C)) < 2 for m in scene.markers):
-                continue
-            for j in range(R):
-                y = int(bottom - (j + 0.5) * (bottom - top) / R)
-                if top + 1 < y < bottom - 2:
-                    assert np.abs(img[y, x] - mpl[y, x]).max() <= 2, (p.title, i, j, img[y, x], mpl[y, x])
-                    checked += 1
+    checked = png_cells_match_matplotlib(scene)
     assert checked > 700  # every panel, the strips too
 
 

@@ -17,7 +17,7 @@ import attnviz
 from attnviz import Trace, TraceRecorder
 from attnviz.trace import check_structure
 
-from conftest import run
+from conftest import png_cells_match_matplotlib, run
 
 
 def bayes(bits: np.ndarray, k: int = 5) -> np.ndarray:
@@ -454,34 +454,9 @@ def test_every_format_is_written_the_same_each_time(runner, tmp_path, fmt, make)
 
 
 def test_the_png_paints_the_cells_matplotlib_draws():
-    import io
-
-    from PIL import Image
-
-    from attnviz.plot import Renderer, draw_scene
-    from attnviz.plot.draw import default_style
-
     t, _ = priority_trace()
     scene = paper_scene(t)
-    renderer = Renderer(scene.opts)
-    img = np.asarray(Image.open(io.BytesIO(renderer.png(scene))).convert("RGB")).astype(int)
-    with default_style():
-        fig = draw_scene(scene).figure
-        fig.canvas.draw()
-    mpl = np.asarray(fig.canvas.buffer_rgba())[:, :, :3].astype(int)
-    assert mpl.shape == img.shape
-    checked = 0
-    for p, (top, bottom, left, right) in zip(scene.panels, renderer.frame(scene).boxes, strict=True):
-        C, R = p.values.shape
-        for i in range(C):
-            x = int(left + (i + 0.5) * (right - left) / C)
-            if any(abs(x - (left + (m - p.time[0]) * (right - left) / C)) < 2 for m in scene.markers):
-                continue
-            for j in range(R):
-                y = int(bottom - (j + 0.5) * (bottom - top) / R)
-                if top + 1 < y < bottom - 2:
-                    assert np.abs(img[y, x] - mpl[y, x]).max() <= 2, (p.title, i, j, img[y, x], mpl[y, x])
-                    checked += 1
+    checked = png_cells_match_matplotlib(scene)
     assert checked > 2000
 
 

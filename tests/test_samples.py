@@ -109,7 +109,7 @@ def test_the_dnc_copy_sample_writes_by_allocation_and_reads_along_the_links():
     assert not (np.abs(np.diff(written)) == 1).all()  # not a walk: scattered
     assert t.allocation_gates[inputs].min() > 0.99 and t.dnc_write_gates[inputs].min() > 0.99
     modes = t.read_modes  # backward, content, forward
-    assert modes[outputs[0], 1] > 0.99 and modes[outputs[1:], 2].mean() > 0.9
+    assert modes[outputs[0], 1] > 0.995 and modes[outputs[1:], 2].min() > 0.995
     wrong = ((t.outputs[outputs] > 0.5) != (t["targets"][outputs] > 0.5)).sum()
     assert wrong == 0
     d = attnviz.copy_diagnostics(t.write_weightings, t.read_weightings, 20, t.outputs, t["targets"], t["output_mask"])

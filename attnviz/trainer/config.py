@@ -7,6 +7,15 @@ from dataclasses import asdict, dataclass, field, fields
 from .tasks import Task, get_task, task_class
 
 
+def lay_out(sizes: dict[str, int]) -> dict[str, slice]:
+    """Consecutive slices of a vector, one per named part of the given size, in order."""
+    layout, start = {}, 0
+    for name, size in sizes.items():
+        layout[name] = slice(start, start + size)
+        start += size
+    return layout
+
+
 class DictConfig:
     """to_dict / from_dict for a config dataclass; unknown keys are an error, not ignored."""
 

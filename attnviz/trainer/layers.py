@@ -31,6 +31,27 @@ def softmax_backward(dy, y, axis=-1):
     return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
 
 
+# ------------------------------------------------------------------ parameters
+
+
+def glorot(rng: np.random.Generator, n_in: int, n_out: int, dtype=np.float32) -> np.ndarray:
+    """Glorot-uniform weights (n_in, n_out)."""
+    a = np.sqrt(6.0 / (n_in + n_out))
+    return rng.uniform(-a, a, size=(n_in, n_out)).astype(dtype)
+
+
+def controller_params(kind: str, n_in: int, H: int, rng: np.random.Generator, dtype=np.float32) -> dict:
+    """A controller's ``ctrl_W`` and ``ctrl_b``: an LSTM's (its forget gate's bias 1: remember by default)
+    or a feed-forward layer's, for ``n_in`` inputs and ``H`` units."""
+    if kind == "lstm":
+        b = np.zeros(4 * H, dtype)
+        b[H : 2 * H] = 1.0
+        return {"ctrl_W": glorot(rng, n_in + H, 4 * H, dtype), "ctrl_b": b}
+    if kind == "feedforward":
+        return {"ctrl_W": glorot(rng, n_in, H, dtype), "ctrl_b": np.zeros(H, dtype)}
+    raise ValueError(f"unknown controller {kind!r}: expected 'lstm' or 'feedforward'")
+
+
 # --------------------------------------------------------------------------- LSTM
 
 

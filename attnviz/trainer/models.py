@@ -42,8 +42,8 @@ def foreign_option(name: str, options) -> str | None:
         if key not in own:
             others = [m for m, (c, _) in MODELS.items() if key in {f.name for f in fields(c)}]
             where = f"an option of the {others[0].upper()}" if others else "not a model option"
-            return (f"{key} is {where}, not of the {name.upper()} (its options: "
-                    f"{', '.join(sorted(own - {'input_size', 'output_size'}))})")
+            fixed = {"input_size", "output_size"} | ({"write_heads"} if name == "dnc" else set())  # not choices
+            return f"{key} is {where}, not of the {name.upper()} (its options: {', '.join(sorted(own - fixed))})"
     return None
 
 

@@ -9,19 +9,10 @@ from attnviz.trainer.dnc import DNC, DNCConfig
 from attnviz.trainer.dnc import memory as dnc
 from attnviz.trainer.loss import bce_loss
 
-from .test_gradients import check, numeric_grad, rel_error
+from .test_gradients import check, distribution, numeric_grad, r, rel_error
 
 B, N, R = 3, 6, 2
 rng = np.random.default_rng(7)
-
-
-def r(*shape, lo=-1.0, hi=1.0):
-    return rng.uniform(lo, hi, shape)
-
-
-def distribution(*shape):
-    x = rng.random(shape) + 0.1
-    return x / x.sum(axis=-1, keepdims=True)
 
 
 def spread_usage():
@@ -99,9 +90,10 @@ def test_link_matrix_records_the_order_of_writes():
 
 
 def dnc_check(cfg: DNCConfig, T=5, rtol=1e-5, seed=3):
-    """The whole model's gradient (BPTT through every op) against finite differences, every parameter.
-    The initial usage is all zero (a tie); the first steps' writes separate the usages, and the sort's
-    order stays put under the finite differences' nudges (checked: the same order at +h and -h)."""
+    """The whole model's gradient (BPTT through every op) against finite differences, for every parameter.
+    The usages of locations not yet written are tied exactly (the memory starts at zero, so such
+    locations are interchangeable, and a nudge keeps them so); the allocation's sort, whose order is a
+    constant of the gradient, is the same at every nudge as without (checked)."""
     model = DNC.create(cfg, seed=seed, dtype=np.float64)
     for k in model.params:  # larger weights than at the start of training: every path carries gradient
         model.params[k] *= 2.0
@@ -112,9 +104,12 @@ def dnc_check(cfg: DNCConfig, T=5, rtol=1e-5, seed=3):
     logits, cache = model.forward(x)
     grads = model.backward(bce_loss(logits, y, mask)[1], cache)
     assert set(grads) == set(model.params)
+    order = np.stack([st["allocation"][0] for st in cache["steps"]])
 
     def loss():
-        return bce_loss(model.forward(x)[0], y, mask)[0]
+        logits, nudged = model.forward(x)
+        assert np.array_equal(np.stack([st["allocation"][0] for st in nudged["steps"]]), order)
+        return bce_loss(logits, y, mask)[0]
 
     for k, p in model.params.items():
         err = rel_error(grads[k], numeric_grad(loss, p, h=1e-5))

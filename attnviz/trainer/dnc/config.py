@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import DictConfig
+from ..config import DictConfig, lay_out
 
 
 @dataclass
@@ -13,8 +13,9 @@ class DNCConfig(DictConfig):
     output_size: int  # width of one output vector (the task decides)
     controller: str = "lstm"  # "lstm" or "feedforward"
     controller_size: int = 64
-    # N locations: the copy task's longest sequence (20) with room to spare. The DNC frees and reuses
-    # locations, so it needs far fewer than the NTM's 128 (which never reuses one).
+    # N locations: copy's longest sequence (20) with room to spare, and 4 times fewer than the NTM's
+    # 128 (which are there to test its walk on long sequences), so a step costs about the NTM's. A
+    # longer copy needs more: `attnviz generalise --memory-size` (docs/performance.md).
     memory_size: int = 32
     word_size: int = 16  # W: a word holds one 8-bit input vector with room to spare
     read_heads: int = 1
@@ -28,8 +29,8 @@ class DNCConfig(DictConfig):
 
     # TrainConfig fields this model sets where the task sets none (not a field of the config): Adam at
     # 3e-3 with the gradient's norm clipped at 50, the other tasks' settings. With copy's (1e-3, each
-    # element clipped at 10) copy's seed 0 was still at 0.37 held-out wrong bits per sequence after 300 s;
-    # with these it converged in 87.5 s (docs/performance.md).
+    # element clipped at 10) copy's seed 0 was still at 0.37 held-out wrong bits per sequence after
+    # 189,440 sequences; with these it converged at 54,400 (docs/performance.md).
     train_defaults = {"lr": 3e-3, "clip": 0.0, "clip_norm": 50.0}
 
     def __post_init__(self):
@@ -54,11 +55,7 @@ class DNCConfig(DictConfig):
         sizes = {"read_keys": R * W, "read_strengths": R, "write_key": W, "write_strength": 1, "erase": W,
                  "write_vector": W, "free_gates": R, "allocation_gate": 1, "write_gate": 1,
                  "read_modes": R * self.modes}
-        layout, start = {}, 0
-        for name, size in sizes.items():
-            layout[name] = slice(start, start + size)
-            start += size
-        return layout
+        return lay_out(sizes)
 
     @property
     def interface_size(self) -> int:

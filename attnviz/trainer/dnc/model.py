@@ -19,30 +19,21 @@ import numpy as np
 
 from .. import layers
 from .. import memory as mem_ops
+from ..recorded import Recorded
 from . import memory as dnc
 from .config import DNCConfig
 
 SCALARS = ("write_strength", "allocation_gate", "write_gate")  # one value per sequence: (B,)
-PER_HEAD = ("read_strengths", "free_gates")  # one value per read head: (B, R)
 
 
 def init_params(cfg: DNCConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
     """Glorot-uniform weights, zero biases (LSTM forget gate bias 1; the gates' biases from the config)."""
 
     def glorot(n_in, n_out):
-        a = np.sqrt(6.0 / (n_in + n_out))
-        return rng.uniform(-a, a, size=(n_in, n_out)).astype(dtype)
+        return layers.glorot(rng, n_in, n_out, dtype)
 
     H, RW = cfg.controller_size, cfg.read_heads * cfg.word_size
-    n_in = cfg.input_size + RW
-    p = {}
-    if cfg.controller == "lstm":
-        p["ctrl_W"] = glorot(n_in + H, 4 * H)
-        p["ctrl_b"] = np.zeros(4 * H, dtype)
-        p["ctrl_b"][H : 2 * H] = 1.0  # remember by default
-    else:
-        p["ctrl_W"] = glorot(n_in, H)
-        p["ctrl_b"] = np.zeros(H, dtype)
+    p = layers.controller_params(cfg.controller, cfg.input_size + RW, H, rng, dtype)
     layout = cfg.interface_layout()
     p["iface_W"] = glorot(H, cfg.interface_size)
     p["iface_b"] = np.zeros(cfg.interface_size, dtype)
@@ -87,10 +78,10 @@ def initial_state(cfg: DNCConfig, B: int, dtype=np.float32) -> dict[str, np.ndar
             "c": z((B, H), dtype)}
 
 
-class DNC:
+class DNC(Recorded):
     """A Differentiable Neural Computer with hand-derived backpropagation through time."""
 
-    name = "dnc"
+    name, recording = "dnc", "attnviz.trainer.dnc.recording"  # what it records of itself: Recorded
 
     def __init__(self, cfg: DNCConfig, params: dict[str, np.ndarray]):
         self.cfg = cfg
@@ -123,8 +114,9 @@ class DNC:
             u_in = np.concatenate([x[t], s["reads"].reshape(B, -1)], axis=1)
             if cfg.controller == "lstm":
                 h, c, st["ctrl"] = layers.lstm_forward(u_in, s["h"], s["c"], p["ctrl_W"], p["ctrl_b"])
-            else:
-                (h, st["ctrl"]), c = layers.feedforward_forward(u_in, p["ctrl_W"], p["ctrl_b"]), s["c"]
+            else:  # no cell state: c stays as it started
+                h, st["ctrl"] = layers.feedforward_forward(u_in, p["ctrl_W"], p["ctrl_b"])
+                c = s["c"]
             xi = split_interface(cfg, h @ p["iface_W"] + p["iface_b"])
             # allocation: free what was read, add what was written, allocate the least used
             psi, free, st["retention"] = dnc.retention_forward(xi["free_gates"], s["read_weightings"])
@@ -147,19 +139,16 @@ class DNC:
                 wc, c2 = mem_ops.content_forward(K, xi["read_strengths"][:, i])
                 content.append(wc)
                 cr.append((c1, c2))
-            st["read_content"] = cr
-            wr, modes, st["read_weighting"] = dnc.read_weighting_forward(bwd, np.stack(content, axis=1), fwd,
-                                                                         xi["read_modes"])
+            st["read_content"], content = cr, np.stack(content, axis=1)
+            wr, modes, st["read_weighting"] = dnc.read_weighting_forward(bwd, content, fwd, xi["read_modes"])
             reads = wr @ memory  # (B, R, W)
             o_in = np.concatenate([h, reads.reshape(B, -1)], axis=1)
             logits[t] = o_in @ p["out_W"] + p["out_b"]
             if cache:
-                st.update(h=h, o_in=o_in, memory=memory, memory_prev=s["memory"], read_weightings=wr,
-                          write_weightings=ww, usage_now=usage, alloc=alloc, gates=(gw, ga), free=free,
-                          modes=modes, link_now=link, precedence_now=prec, erase=erase, vector=vec, reads=reads,
-                          read_content_now=np.stack(content, axis=1), write_content_now=cw,
-                          write_strength=layers.softplus(xi["write_strength"]),
-                          read_strengths=layers.softplus(xi["read_strengths"]))
+                # what recording.py reads (the key strengths: from the content lookups' caches)
+                st.update(h=h, o_in=o_in, memory=memory, read_weightings=wr, write_weightings=ww, usage_now=usage,
+                          alloc=alloc, gates=(gw, ga), free=free, modes=modes, link_now=link, precedence_now=prec,
+                          erase=erase, vector=vec, reads=reads, read_content_now=content, write_content_now=cw)
                 steps.append(st)
             s = {"memory": memory, "usage": usage, "link": link, "precedence": prec, "write_weighting": ww,
                  "read_weightings": wr, "reads": reads, "h": h, "c": c}
@@ -227,7 +216,8 @@ class DNC:
             if cfg.controller == "lstm":
                 du_in, dh_prev, dc_prev, dW, db = layers.lstm_backward(dh, d["c"], st["ctrl"])
             else:  # no state of its own: nothing flows back through h or c
-                (du_in, dW, db), dh_prev, dc_prev = layers.feedforward_backward(dh, st["ctrl"]), 0 * dh, d["c"]
+                du_in, dW, db = layers.feedforward_backward(dh, st["ctrl"])
+                dh_prev, dc_prev = np.zeros_like(dh), d["c"]
             grads["ctrl_W"] += dW
             grads["ctrl_b"] += db
             d = {"memory": dmemory_prev, "usage": du_prev, "link": dlink_prev, "precedence": dp_prev,
@@ -235,16 +225,3 @@ class DNC:
                  "reads": du_in[:, X:].reshape(B, R, W), "h": dh_prev, "c": dc_prev}
         return grads
 
-    # What the trainer's recording and diagnosis read of a forward pass (recording.py).
-
-    def trace_arrays(self, steps: list) -> dict[str, np.ndarray]:
-        from .recording import trace_arrays
-        return trace_arrays(self.cfg, steps)
-
-    def bytes_per_step(self) -> int:
-        from .recording import bytes_per_step
-        return bytes_per_step(self.cfg)
-
-    def quantities(self, step: dict, logits: np.ndarray):
-        from .recording import quantities
-        return quantities(self.cfg, step, logits)

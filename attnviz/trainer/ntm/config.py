@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import accumulate
 
-from ..config import DictConfig
+from ..config import DictConfig, lay_out
 
 
 @dataclass
@@ -58,11 +58,7 @@ class NTMConfig(DictConfig):
         sizes = {"key": M, "beta": 1, "g": 1, "shift": S, "gamma": 1}
         if is_write:
             sizes.update(erase=M, add=M)
-        layout, start = {}, 0
-        for name, size in sizes.items():
-            layout[name] = slice(start, start + size)
-            start += size
-        return layout
+        return lay_out(sizes)
 
     @property
     def head_offsets(self) -> list[int]:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .. import layers, memory
+from ..recorded import Recorded
 from . import addressing
 from .config import NTMConfig
 
@@ -31,24 +32,13 @@ class HeadOutput:
 
 
 def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> dict[str, np.ndarray]:
-    """Glorot-uniform weights, zero biases (LSTM forget gate bias 1)."""
+    """Glorot-uniform weights, zero biases (LSTM forget gate bias 1; the heads' from the config)."""
 
     def glorot(n_in, n_out):
-        a = np.sqrt(6.0 / (n_in + n_out))
-        return rng.uniform(-a, a, size=(n_in, n_out)).astype(dtype)
+        return layers.glorot(rng, n_in, n_out, dtype)
 
     H, RM = cfg.controller_size, cfg.read_heads * cfg.word_size
-    n_in = cfg.input_size + RM
-    p = {}
-    if cfg.controller == "lstm":
-        p["ctrl_W"] = glorot(n_in + H, 4 * H)
-        p["ctrl_b"] = np.zeros(4 * H, dtype)
-        p["ctrl_b"][H : 2 * H] = 1.0  # remember by default
-    elif cfg.controller == "feedforward":
-        p["ctrl_W"] = glorot(n_in, H)
-        p["ctrl_b"] = np.zeros(H, dtype)
-    else:
-        raise ValueError(f"unknown controller {cfg.controller!r}: expected 'lstm' or 'feedforward'")
+    p = layers.controller_params(cfg.controller, cfg.input_size + RM, H, rng, dtype)
     offsets = cfg.head_offsets
     p["head_W"] = glorot(H, offsets[-1])
     p["head_b"] = np.zeros(offsets[-1], dtype)
@@ -114,8 +104,10 @@ def _join_head(layout: dict[str, slice], parts: dict[str, np.ndarray], out: np.n
         out[:, s] = parts[name][:, None] if name in SCALARS else parts[name]
 
 
-class NTM:
+class NTM(Recorded):
     """A Neural Turing Machine with hand-derived backpropagation through time."""
+
+    name, recording = "ntm", "attnviz.trainer.ntm.recording"  # what it records of itself: Recorded
 
     def __init__(self, cfg: NTMConfig, params: dict[str, np.ndarray]):
         self.cfg = cfg
@@ -130,21 +122,6 @@ class NTM:
     def dtype(self):
         return self.params["out_W"].dtype
 
-    # What the trainer's recording and diagnosis read of a forward pass (recording.py).
-
-    name = "ntm"
-
-    def trace_arrays(self, steps: list) -> dict[str, np.ndarray]:
-        from .recording import trace_arrays
-        return trace_arrays(self.cfg, steps)
-
-    def bytes_per_step(self) -> int:
-        from .recording import bytes_per_step
-        return bytes_per_step(self.cfg)
-
-    def quantities(self, step: dict, logits: np.ndarray):
-        from .recording import quantities
-        return quantities(self.cfg, step, logits)
 
     # ------------------------------------------------------------------ forward
 

@@ -60,9 +60,8 @@ def trace_arrays(cfg: NTMConfig, steps: list) -> dict[str, np.ndarray]:
 def quantities(cfg: NTMConfig, st: dict, logits: np.ndarray):
     """(name, (B, ...) array) of one step of the forward pass, in the order it computes them."""
     W = cfg.write_heads
-    ctrl = st["ctrl"]
-    if len(ctrl) == 8:  # an LSTM: its cell state may overflow while its output, tanh-squashed, stays finite
-        _, _, c_prev, i, f, _, g, _ = ctrl
+    if cfg.controller == "lstm":  # its cell state may overflow while its output, tanh-squashed, stays finite
+        _, _, c_prev, i, f, _, g, _ = st["ctrl"]
         yield "the controller's cell state", f * c_prev + i * g
     yield "the controller's output", st["h"]
     for j in head_order(cfg):
