@@ -47,10 +47,11 @@ def read_metrics(path) -> dict[str, np.ndarray]:
 
 
 def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONVERGED_BELOW, fontsize: float = 10,
-                         dpi: float = 100):
+                         dpi: float = 100, judge: str = "wrong_bits"):
     """Held-out wrong bits and cross-entropy (bits per sequence) against sequences seen, with the
-    convergence threshold, rate changes and rollbacks marked. Returns a matplotlib Figure, 10 x 3.8
-    inches."""
+    convergence threshold on the curve the run is judged by (``judge``, Task.judge: wrong bits; the
+    cross-entropy; or its distance from the optimal predictor's, whose cost is drawn too), rate changes
+    and rollbacks marked. Returns a matplotlib Figure, 10 x 3.8 inches."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -62,13 +63,22 @@ def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONV
     wrong = metrics.get("heldout_wrong_bits_per_seq")
     if wrong is not None and len(x):
         wrong_ax.plot(x, wrong, color="#df3a6a", lw=1.5, label="held-out")
-        wrong_ax.axhline(threshold, color="0.3", ls="--", lw=1, label=f"converged below {threshold:g}")
-        wrong_ax.set_yscale("symlog", linthresh=threshold, linscale=0.5)
+        if judge == "wrong_bits":
+            wrong_ax.axhline(threshold, color="0.3", ls="--", lw=1, label=f"converged below {threshold:g}")
+        wrong_ax.set_yscale("symlog", linthresh=threshold if judge == "wrong_bits" else 0.1, linscale=0.5)
         wrong_ax.set_ylim(bottom=0)
     for name, label, style in (("train_bits_per_seq", "last training batch", {"color": "0.6", "lw": 0.8}),
                                ("heldout_bits_per_seq", "held-out", {"color": "#2447c0", "lw": 1.5})):
         if name in metrics and len(x):
             bits_ax.plot(x, np.maximum(metrics[name], 1e-3), label=label, **style)
+    optimal = metrics.get("heldout_optimal_bits_per_seq")
+    if optimal is not None and len(x):
+        bits_ax.plot(x, optimal, color="0.2", lw=1, label="the optimal predictor, held-out")
+        if judge == "excess_bits":
+            bits_ax.plot(x, optimal + threshold, color="0.3", ls="--", lw=1,
+                         label=f"converged within {threshold:g} of it")
+    elif judge == "bits" and len(x):
+        bits_ax.axhline(threshold, color="0.3", ls="--", lw=1, label=f"converged below {threshold:g}")
     bits_ax.set_yscale("log")
     for ax, title, ylabel in ((wrong_ax, "Wrong bits", "wrong bits per sequence"),
                               (bits_ax, "Cross-entropy", "bits per sequence")):
@@ -86,6 +96,21 @@ def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONV
         if unique:
             ax.legend(unique.values(), unique.keys(), fontsize=fontsize * 0.75, frameon=False)
     return fig
+
+
+def _judging(run_dir: Path) -> dict:
+    """How the run's task judges it (compare.judging), from its config.json; a copy's when it cannot be read."""
+    import json
+
+    from ..compare import CONFIG_MAX_BYTES, judging
+
+    try:
+        path = run_dir / "config.json"  # not followed when a link: a run folder reads only what is its own
+        config = ({} if path.is_symlink() or path.stat().st_size > CONFIG_MAX_BYTES else json.loads(path.read_text()))
+        task = config.get("task") if isinstance(config, dict) else None
+    except (OSError, ValueError):
+        task = None
+    return judging(task if isinstance(task, str) else None)
 
 
 def _events(metrics) -> list[tuple[float, str, str]]:
@@ -144,9 +169,10 @@ def plot_run(run_dir, out_dir=None, options: PlotOptions | None = None, fps: flo
                 on_write(path)
 
     metrics = read_metrics(run_dir / METRICS_FILE)
+    judged = _judging(run_dir)
     with default_style():
-        data = figure_bytes(draw_learning_curves(metrics, fontsize=opts.fontsize, dpi=opts.dpi), "png",
-                            opts.transparent)
+        data = figure_bytes(draw_learning_curves(metrics, judged["thresholds"][-1], opts.fontsize, opts.dpi,
+                                                 judged["judge"]), "png", opts.transparent)
     with atomic_path(out / "learning_curves.png") as tmp:
         tmp.write_bytes(data)
     wrote([out / "learning_curves.png"])

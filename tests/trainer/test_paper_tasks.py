@@ -125,3 +125,20 @@ def test_recorded_traces_carry_the_optimal_predictions_and_the_channels():
     arrays, meta = record(create_model(TrainConfig(task="priority-sort", model=small), task), task, 20)
     assert (meta["priority_channel"], meta["delimiter_channel"], meta["selected"]) == (8, 9, 16)
     assert "baseline_outputs" not in arrays
+
+
+def test_a_run_folders_curves_draw_the_optimal_predictor_and_the_threshold_it_is_judged_by(tmp_path):
+    from attnviz.plot.run import _judging, draw_learning_curves, plot_run, read_metrics
+
+    cfg = TrainConfig(task="ngrams", seed=0, max_steps=4, eval_every=2, trace_every=2, checkpoint_every=0,
+                      batch_size=4, task_options={"min_length": 20, "max_length": 20},
+                      model={"controller_size": 8, "memory_size": 8, "word_size": 4})
+    run(Trainer(cfg), tmp_path)
+    assert _judging(tmp_path) == {"judge": "excess_bits", "label": "held-out cross-entropy above the optimal "
+                                  "predictor's, bits per sequence", "thresholds": [3.0, 1.0]}
+    fig = draw_learning_curves(read_metrics(tmp_path / "metrics.csv"), 1.0, judge="excess_bits")
+    wrong_ax, bits_ax = fig.axes
+    labels = [line.get_label() for line in bits_ax.get_lines()]
+    assert "the optimal predictor, held-out" in labels and "converged within 1 of it" in labels
+    assert not any(label.startswith("converged") for label in (line.get_label() for line in wrong_ax.get_lines()))
+    assert tmp_path / "figures" / "learning_curves.png" in plot_run(tmp_path)
