@@ -438,3 +438,13 @@ def test_every_output_phase_is_marked():
     assert phase_starts({}, mask) == (3, 9, 17)
     assert phase_starts({"task": "copy", "sequence_length": 4}, None) == (5,)
     assert phase_starts({}, None) == ()
+
+
+def test_an_animation_of_traces_of_two_memory_sizes_is_one_line(runner, tmp_path):
+    from pathlib import Path
+
+    samples = Path(__file__).resolve().parent.parent / "sample_traces"
+    result = run(runner, "animate", samples / "copy_len20.h5", samples / "dnc_copy_len20.h5", "-o", tmp_path / "a.gif")
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert "memory locations, but" in result.stderr and "has 32" in result.stderr and "has 128" in result.stderr
+    assert not (tmp_path / "a.gif").exists()

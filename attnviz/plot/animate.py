@@ -48,7 +48,20 @@ def shared_view(items: list[Snapshot], opts: PlotOptions, max_bytes=None, allow_
                 ) -> tuple[tuple[int, int] | None, dict]:
     """The crop and colour limits every frame shares: the crop holding every frame's memory in use,
     and for each panel whose scale follows its data, the range over all frames."""
-    return common_view(_scenes(items, opts, max_bytes, allow_external=allow_external), opts)
+    from ..errors import AttnvizError
+
+    def checked():  # one scene at a time, as common_view reads them: the memory stays bounded
+        first = None
+        for item, scene in zip(items, _scenes(items, opts, max_bytes, allow_external=allow_external), strict=True):
+            if scene.peaks is not None:
+                first = first or (scene.peaks.size, item)
+                if scene.peaks.size != first[0]:
+                    raise AttnvizError(f"{item.path}: trace {item.name!r} has {scene.peaks.size} memory locations, but "
+                                       f"{first[1].path} trace {first[1].name!r} has {first[0]}: an animation's frames "
+                                       "share one view of the memory; animate traces of one size")
+            yield scene
+
+    return common_view(checked(), opts)
 
 
 def common_view(scenes, opts: PlotOptions) -> tuple[tuple[int, int] | None, dict]:
