@@ -94,15 +94,9 @@ def read_run(path: Path) -> dict:
         run["problem"] = "no config.json, metrics.csv or checkpoint"
         return run
     try:
-        cfg_path = path / "config.json"
-        if cfg_path.is_symlink() or (path / "metrics.csv").is_symlink():
+        if (path / "metrics.csv").is_symlink():
             raise AttnvizError("its config.json or metrics.csv is a symbolic link")
-        if cfg_path.stat().st_size > CONFIG_MAX_BYTES:
-            raise AttnvizError("config.json is larger than a configuration")
-        config = json.loads(cfg_path.read_text())
-        if not isinstance(config, dict) or "task" not in config:
-            raise AttnvizError("config.json is not a run's configuration")
-        run["config"] = config
+        run["config"] = run_config(path)
         if not (path / "metrics.csv").is_file():
             raise AttnvizError("no metrics.csv")
         run["metrics"] = read_metrics(path / "metrics.csv")
@@ -121,6 +115,20 @@ def read_run(path: Path) -> dict:
         run["state"] = "diverged"
     run["reason"] = state["reason"]
     return run
+
+
+def run_config(path: Path) -> dict:
+    """A run folder's config.json, as a dict with a task; AttnvizError (its message without the folder)
+    when it is a link, too large, or not a run's configuration. OSError when it cannot be read."""
+    cfg_path = path / "config.json"
+    if cfg_path.is_symlink():
+        raise AttnvizError("its config.json or metrics.csv is a symbolic link")
+    if cfg_path.stat().st_size > CONFIG_MAX_BYTES:
+        raise AttnvizError("config.json is larger than a configuration")
+    config = json.loads(cfg_path.read_text())
+    if not isinstance(config, dict) or "task" not in config:
+        raise AttnvizError("config.json is not a run's configuration")
+    return config
 
 
 def crossing(sequences, seconds, wrong, threshold: float, patience: int = PATIENCE):

@@ -100,15 +100,11 @@ def draw_learning_curves(metrics: dict[str, np.ndarray], threshold: float = CONV
 
 def _judging(run_dir: Path) -> dict:
     """How the run's task judges it (compare.judging), from its config.json; a copy's when it cannot be read."""
-    import json
-
-    from ..compare import CONFIG_MAX_BYTES, judging
+    from ..compare import judging, run_config
 
     try:
-        path = run_dir / "config.json"  # not followed when a link: a run folder reads only what is its own
-        config = ({} if path.is_symlink() or path.stat().st_size > CONFIG_MAX_BYTES else json.loads(path.read_text()))
-        task = config.get("task") if isinstance(config, dict) else None
-    except (OSError, ValueError):
+        task = run_config(run_dir)["task"]  # never through a link: a run folder reads only what is its own
+    except (OSError, ValueError, AttnvizError):
         task = None
     return judging(task if isinstance(task, str) else None)
 

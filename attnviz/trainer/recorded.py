@@ -1,6 +1,7 @@
-"""What the trainer's recording and diagnosis read of a model's forward pass, for both models: each
-model names its own ``recording`` module (with trace_arrays, bytes_per_step and quantities of its
-config), imported when first asked, as it imports the model."""
+"""What both models share beyond their own parts: a config and named parameters, and what the trainer's
+recording and diagnosis read of a forward pass. Each model names its own ``recording`` module (with
+trace_arrays, bytes_per_step and quantities of its config), imported when first asked, as it imports
+the model."""
 
 from __future__ import annotations
 
@@ -11,6 +12,14 @@ import numpy as np
 
 class Recorded:
     recording: str  # e.g. "attnviz.trainer.ntm.recording"
+
+    def __init__(self, cfg, params: dict[str, np.ndarray]):
+        self.cfg = cfg
+        self.params = params
+
+    @property
+    def dtype(self):
+        return self.params["out_W"].dtype
 
     def _recording(self):
         return importlib.import_module(self.recording)

@@ -83,17 +83,9 @@ class DNC(Recorded):
 
     name, recording = "dnc", "attnviz.trainer.dnc.recording"  # what it records of itself: Recorded
 
-    def __init__(self, cfg: DNCConfig, params: dict[str, np.ndarray]):
-        self.cfg = cfg
-        self.params = params
-
     @classmethod
     def create(cls, cfg: DNCConfig, seed: int = 0, dtype=np.float32) -> DNC:
         return cls(cfg, init_params(cfg, np.random.default_rng(seed), dtype))
-
-    @property
-    def dtype(self):
-        return self.params["out_W"].dtype
 
     # ------------------------------------------------------------------ forward
 

@@ -109,18 +109,10 @@ class NTM(Recorded):
 
     name, recording = "ntm", "attnviz.trainer.ntm.recording"  # what it records of itself: Recorded
 
-    def __init__(self, cfg: NTMConfig, params: dict[str, np.ndarray]):
-        self.cfg = cfg
-        self.params = params
-
     @classmethod
     def create(cls, cfg: NTMConfig, seed: int = 0, dtype=np.float32) -> NTM:
         initial_state(cfg, 1, dtype)  # an impossible start fails here, not at the first step
         return cls(cfg, init_params(cfg, np.random.default_rng(seed), dtype))
-
-    @property
-    def dtype(self):
-        return self.params["out_W"].dtype
 
 
     # ------------------------------------------------------------------ forward
