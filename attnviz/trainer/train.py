@@ -24,7 +24,7 @@ from .config import TrainConfig, make_task
 from .diverge import Diverged, diagnose, finite
 from .models import create_model
 from .optim import OPTIMIZERS
-from .parallel import QUIET, GradientPool, batch_scores
+from .parallel import QUIET, GradientPool, batch_scores, shard_gradients
 from .record import record
 from .tasks.base import Batch
 
@@ -77,6 +77,7 @@ class Progress:
     converged_at: int | None = None  # sequences seen when the streak began
     level: int = 0  # curriculum: the highest level trained on (a length for copy; see Task.sample)
     rollbacks: int = 0
+    wide_steps: int = 0  # steps whose gradient overflowed float32 and was recomputed in float64 (train_step)
 
     @classmethod
     def from_dict(cls, d: dict) -> Progress:
@@ -142,6 +143,8 @@ class Trainer:
         p = self.progress
         b = self.next_batch()
         loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
+        if not finite(loss, grads) and np.isfinite(loss) and self.cfg.clip_norm:
+            grads = self._wide_gradients(b, grads)
         if not finite(loss, grads):
             with np.errstate(**QUIET):
                 raise Diverged(diagnose(self.model, self.task, b, grads, p.step + 1, self.cfg.shards))
@@ -151,6 +154,19 @@ class Trainer:
         p.step += 1
         p.sequences += self.cfg.batch_size
         return {"loss": loss / LN2, "wrong_bits": wrong / self.cfg.batch_size}
+
+    def _wide_gradients(self, b: Batch, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """A finite loss whose gradient overflowed float32 (backpropagation through a long sequence can
+        grow past 3.4e38 where float64 does not) gets its gradient again in float64, scaled to the norm
+        clip there (where it is longer than the clip by far) and then narrowed: the step float64
+        training would take. Returns ``grads`` unchanged if the gradient is not finite in float64 either."""
+        wide = type(self.model)(self.model.cfg, {k: v.astype(np.float64) for k, v in self.model.params.items()})
+        _, _, wide_grads = shard_gradients(wide, *(a.astype(np.float64) for a in (b.x, b.y, b.mask)))
+        if not finite(0.0, wide_grads):
+            return grads
+        clip_(wide_grads, 0.0, self.cfg.clip_norm)
+        self.progress.wide_steps += 1
+        return {k: g.astype(grads[k].dtype) for k, g in wide_grads.items()}
 
     # ----------------------------------------------------------- evaluation
 

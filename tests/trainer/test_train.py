@@ -559,3 +559,54 @@ def test_diagnose_names_the_first_non_finite_quantity_and_sequence():
     with np.errstate(all="ignore"):
         d = diagnose(model, t.task, b, {}, 1, shards=2)
     assert (d.sequence, d.time_step, d.quantity) == (0, 0, "the read head 0's key strength")
+
+
+def _overflowing_backward(monkeypatch, factor=3e38):
+    """Every gradient of the NTM times ``factor``: past float32's range (3.4e38) where one is above
+    1.13, far within float64's."""
+    from attnviz.trainer.ntm.model import NTM
+
+    backward = NTM.backward
+    monkeypatch.setattr(NTM, "backward", lambda self, d, c: {k: g * g.dtype.type(factor)
+                                                             for k, g in backward(self, d, c).items()})
+    return backward
+
+
+def test_a_gradient_past_float32s_range_is_taken_in_float64_under_the_norm_clip(monkeypatch):
+    """Backpropagation through a long sequence can overflow float32 where float64 does not; with the
+    norm clip on, the step is float64's: the gradient's direction at the clip's length."""
+    cfg = TrainConfig(task="copy", batch_size=4, shards=1, processes=1, clip=0.0, clip_norm=50.0, model=TINY)
+    b = Trainer(cfg).next_batch()  # the first batch of the data stream, as the trainer will draw it
+    backward = _overflowing_backward(monkeypatch)
+    t = Trainer(cfg)
+    wide = type(t.model)(t.model.cfg, {k: v.astype(np.float64) for k, v in t.model.params.items()})
+    with np.errstate(all="ignore"):
+        narrow = t.model.backward(*_dlogits(t.model, b))
+        expected = backward(wide, *_dlogits(wide, b))
+    assert not all(np.isfinite(g).all() for g in narrow.values())  # float32 overflows
+    norm = np.sqrt(sum(np.square(g).sum() for g in expected.values()))
+    taken = {}
+    t.opt.step = lambda params, grads: taken.update(grads)
+    t.train_step()
+    assert t.progress.step == 1 and t.progress.wide_steps == 1
+    assert np.sqrt(sum(np.square(g, dtype=np.float64).sum() for g in taken.values())) == pytest.approx(50.0, rel=1e-5)
+    for k, g in expected.items():
+        assert taken[k].dtype == np.float32
+        np.testing.assert_allclose(taken[k], g * 50.0 / norm, rtol=1e-4, atol=1e-6)
+
+
+def test_without_the_norm_clip_a_gradient_past_float32s_range_still_stops_the_run(monkeypatch):
+    from attnviz.trainer.diverge import Diverged
+
+    _overflowing_backward(monkeypatch)
+    t = Trainer(TrainConfig(task="copy", batch_size=4, shards=1, processes=1, clip=10.0, clip_norm=0.0, model=TINY))
+    with pytest.raises(Diverged, match="the gradient of"):
+        t.train_step()
+    assert t.progress.step == 0 and t.progress.wide_steps == 0
+
+
+def _dlogits(model, b):
+    from attnviz.trainer.loss import bce_loss
+
+    logits, cache = model.forward(b.x.astype(model.dtype))
+    return bce_loss(logits, b.y, b.mask)[1], cache
