@@ -485,11 +485,65 @@ def context_locations(inputs, read_weightings, write_weightings, context_bits: i
 
     Returns {"contexts": [one entry per context seen, by context], "contexts_seen", "own_location",
     "sharing" (contexts with a location another context has too), "shared_locations" (how many locations
-    those are), "no_location", "steps", "context_bits"}; ``describe_contexts`` says it in words."""
+    those are), "no_location", "steps", "context_bits", "reads" (``context_reads``)}; ``describe_contexts``
+    says it in words."""
     ctx = contexts(inputs, context_bits)
     read_at, read_peak = focus(read_weightings)
     write_at, _ = focus(write_weightings)
-    return context_locations_of(ctx, read_at, read_peak, write_at, context_bits)
+    return dict(context_locations_of(ctx, read_at, read_peak, write_at, context_bits),
+                reads=context_reads(ctx, write_at, [(0, read_weightings)], context_bits))
+
+
+def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_lag: int = 5) -> dict:
+    """How much the read heads look up earlier occurrences of the current context: a model that counts by
+    content (rather than one location per context) reads, at each step, the locations written a few steps
+    after the same context was current before.
+
+    A location belongs, at lag d, to the context current d steps before the step whose write focus
+    (``write_at``) last wrote it; at each step t with a context (``context`` >= 0) that owns a location written
+    before t, the share of the read heads' mean weighting (``read_blocks``: (first step, (steps, N) or
+    (steps, heads, N)) in order) on the locations it owns, and by chance the share of the written locations
+    they are. Returns {"lag", "share", "chance", "steps"} for the lag 0..``max_lag`` with the largest mean
+    share (means over those steps); "steps" 0 when no step qualifies."""
+    context, write_at = np.asarray(context), np.asarray(write_at)
+    lags = np.arange(max_lag + 1)
+    owner = None  # (lags, N): the context owning each location at each lag, -1 for unwritten
+    share, chance, steps = np.zeros(lags.size), np.zeros(lags.size), np.zeros(lags.size, int)
+    for start, block in read_blocks:
+        w = np.asarray(block, np.float64)
+        w = np.where(np.isfinite(w), w, 0.0)
+        w = w.mean(axis=1) if w.ndim == 3 else w
+        if owner is None:
+            owner = np.full((lags.size, w.shape[1]), -1, np.int64)
+        for i, t in enumerate(range(start, start + w.shape[0])):
+            if context[t] >= 0:
+                mine = owner == context[t]  # (lags, N)
+                n_mine, n_written = mine.sum(axis=1), (owner >= 0).sum(axis=1)
+                ok = n_mine > 0
+                share += np.where(ok, mine @ w[i], 0.0)
+                chance += np.where(ok, n_mine / np.maximum(n_written, 1), 0.0)
+                steps += ok
+            before = t - lags
+            known = before >= 0
+            owner[known, write_at[t]] = context[before[known]]
+    if owner is None or not steps.any():
+        return {"lag": None, "share": 0.0, "chance": 0.0, "steps": 0}
+    mean = share / np.maximum(steps, 1)
+    d = int(np.argmax(mean))
+    return {"lag": d, "share": float(mean[d]), "chance": float(chance[d] / steps[d]), "steps": int(steps[d])}
+
+
+def sequence_costs(outputs, targets, mask, baseline=None) -> dict:
+    """Cross-entropy in bits of a trace's predictions (``outputs``, probabilities) of its ``targets`` over the
+    steps of ``mask``, summed: {"bits", "scored" (bits predicted), "optimal_bits" (of ``baseline``, or None)}."""
+    m = np.asarray(mask, bool)
+    y = np.asarray(targets, np.float64)[m]
+
+    def bits(p):
+        p = np.clip(np.asarray(p, np.float64)[m], 1e-12, 1 - 1e-12)
+        return float(-(y * np.log2(p) + (1 - y) * np.log2(1 - p)).sum())
+
+    return {"bits": bits(outputs), "scored": int(y.size), "optimal_bits": None if baseline is None else bits(baseline)}
 
 
 def describe_contexts(d: dict) -> list[str]:
@@ -504,6 +558,17 @@ def describe_contexts(d: dict) -> list[str]:
         parts.append(f"{d['no_location']} without one (no location read at half of their steps)")
     lines = [f"contexts: {n} of the {2 ** d['context_bits']} {d['context_bits']}-bit contexts seen; "
              + ", ".join(parts)]
+    cost = d.get("cost")
+    if cost:
+        optimal = "" if cost["optimal_bits"] is None else f", the optimal predictor {cost['optimal_bits']:.2f}"
+        lines.append(f"cost of this sequence: the model {cost['bits']:.2f} bits{optimal} "
+                     f"(cross-entropy of its {cost['scored']} scored bits)")
+    r = d.get("reads")
+    if r and r["steps"]:
+        lag = f"{r['lag']} step{'s' * (r['lag'] != 1)}"
+        lines.append(f"reads by context: at the {r['steps']} steps whose context occurred before, the read heads "
+                     f"put {r['share']:.0%} of their weight on the locations written {lag} after an earlier "
+                     f"occurrence of the current context ({r['chance']:.0%} if spread over every location written)")
     for e in d["contexts"]:
         if e["location"] is None:
             lines.append(f"  context {e['context']}: {e['steps']} step{'s' * (e['steps'] != 1)}, never read with a "
@@ -666,8 +731,18 @@ def context_locations_from_file(f, name: str, info=None) -> dict:
             write_at.append(focus(blocks["write_weightings"])[0])
     except TraceError as e:
         return {"error": str(e)}
-    return context_locations_of(contexts(np.concatenate(bits), k), np.concatenate(read_at),
-                                np.concatenate(read_peak), np.concatenate(write_at), k)
+    ctx, write_at = contexts(np.concatenate(bits), k), np.concatenate(write_at)
+    out = context_locations_of(ctx, np.concatenate(read_at), np.concatenate(read_peak), write_at, k)
+    try:
+        out["reads"] = context_reads(ctx, write_at, ((start, blocks["read_weightings"]) for start, blocks
+                                                     in f.step_blocks(name, ("read_weightings",), info=info)), k)
+        if {"outputs", "targets", "output_mask"} <= set(info.datasets):
+            baseline = f.read(name, "baseline_outputs") if "baseline_outputs" in info.datasets else None
+            out["cost"] = sequence_costs(f.read(name, "outputs"), f.read(name, "targets"), f.read(name, "output_mask"),
+                                         baseline)
+    except TraceError as e:
+        return {"error": str(e)}
+    return out
 
 
 def priority_sort_from_file(f, name: str, info=None) -> dict:

@@ -967,12 +967,13 @@ def train(
                                              show_default=False)] = None,
     controller: Annotated[Controller, typer.Option(metavar="KIND", help="The controller network: "
                                                                         f"{_listed(Controller)}.")] = Controller.lstm,
-    controller_size: Annotated[int, typer.Option(help="Controller units \\[default: the model's: 100 for the NTM, "
-                                                      "64 for the DNC].", show_default=False)] = 100,
-    memory_size: Annotated[int, typer.Option(help="N, memory locations \\[default: the model's: 128 for the NTM, "
-                                                  "32 for the DNC].", show_default=False)] = 128,
-    word_size: Annotated[int, typer.Option(help="M, memory word width \\[default: the model's: 20 for the NTM, "
-                                                "16 for the DNC].", show_default=False)] = 20,
+    controller_size: Annotated[int, typer.Option(help="Controller units \\[default: the model's: 100 for the NTM "
+                                                      "(ngrams: 64), 64 for the DNC].", show_default=False)] = 100,
+    memory_size: Annotated[int, typer.Option(help="N, memory locations \\[default: the model's: 128 for the NTM "
+                                                  "(ngrams: 208, multi-copy: 10), 32 for the DNC (multi-copy: 10)].",
+                                             show_default=False)] = 128,
+    word_size: Annotated[int, typer.Option(help="M, memory word width \\[default: the model's: 20 for the NTM "
+                                                "(ngrams: 10), 16 for the DNC].", show_default=False)] = 20,
     read_heads: Annotated[int, typer.Option(help="Read heads.")] = 1,
     write_heads: Annotated[int, typer.Option(help="Write heads.")] = 1,
     processes: Annotated[int, typer.Option(help="Worker processes for the gradient (0: one per core, up to 2). "
@@ -1109,12 +1110,17 @@ def _seed_line(r: dict) -> str:
 
 
 def _best(r: dict) -> str:
-    """The best held-out score of a run's result, in the words of what it is judged by."""
+    """The best held-out score of a run's result, in the words of what it is judged by, and how many of its
+    steps took their gradient in float64."""
     if r.get("judged_by") == "excess_bits":
-        return f"best held-out cross-entropy {r['best']:+.2f} bits per sequence from the optimal predictor's"
-    if r.get("judged_by") == "bits":
-        return f"best held-out cross-entropy {r['best']:.2f} bits per sequence"
-    return f"best held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}"
+        best = f"best held-out cross-entropy {r['best']:+.2f} bits per sequence from the optimal predictor's"
+    elif r.get("judged_by") == "bits":
+        best = f"best held-out cross-entropy {r['best']:.2f} bits per sequence"
+    else:
+        best = f"best held-out wrong bits per sequence {_bits(r['best_wrong_bits'])}"
+    wide = r.get("wide_steps")
+    return best + (f" ({wide:,} step{'s' * (wide != 1)} with a gradient past float32's range, taken in float64)"
+                   if wide else "")
 
 
 @app.command(cls=_Command)

@@ -121,7 +121,8 @@ def train(task: str | None = None, run_dir=None, seed: int | None = None, resume
             # what the run is judged by (Task.judge): held-out wrong bits, or bits above the optimal predictor
             "judged_by": trainer.task.judge, "best": p.best,
             "best_wrong_bits": p.best if trainer.task.judge == "wrong_bits" else None,
-            "converged_at_sequences": p.converged_at, "rollbacks": p.rollbacks, "diverged": diverged or None}
+            "converged_at_sequences": p.converged_at, "rollbacks": p.rollbacks,
+            "wide_steps": p.wide_steps, "diverged": diverged or None}
 
 
 RESUMABLE = {"max_steps", "max_seconds", "processes"}  # what a resumed run may set anew

@@ -19,6 +19,11 @@ and `--task multi-copy --seed 0`) it writes the DNC's samples instead:
   dnc_copy_len20.h5    the copy model on a new length-20 sequence, every DNC dataset included;
   dnc_multi_copy.h5    the multi-copy model on an episode of four copies through its 10 locations.
 
+With --ngrams NGRAMS_RUN (a converged run of `attnviz train --task ngrams --seed 0`) it writes
+  ngrams_checkpoint.npz  its best checkpoint's parameters;
+  ngrams.h5              that model on a new sequence of 200 bits (5 first bits, then 200 drawn
+                         from the sequence's own 6-gram table), with the optimal predictor's outputs.
+
 Without a run folder it re-records the first three from the shipped checkpoint (the same
 sequences, so the same arrays) and gives copy_training.h5's snapshots an output mask if they
 were recorded before traces had one.
@@ -65,18 +70,25 @@ DNC_COMMANDS = {"copy": "attnviz train --model dnc --task copy --seed 0",
                 "multi_copy": "attnviz train --model dnc --task multi-copy --seed 0"}
 
 
+def sample(run: Path | None, checkpoint: Path, size: int, out: Path, command: str) -> None:
+    """A model's checkpoint (its run's best parameters, when a run is given) and the trace recorded from it."""
+    if run is not None:
+        arrays, meta = load_checkpoint(run / "best.npz")
+        save_checkpoint(checkpoint, {k: v for k, v in arrays.items() if k.startswith("param/")}, meta)
+    attnviz.record(checkpoint, size, out)
+    t = attnviz.load(out)
+    t.metadata.update(command=command, synthetic=False, checkpoint=checkpoint.name)
+    attnviz.save(t, out)
+
+
 def dnc_samples(copy_run: Path | None, multi_run: Path | None) -> None:
-    """The DNC's checkpoints (from its runs, when given) and the traces recorded from them."""
     for name, run, size in (("copy", copy_run, 20), ("multi_copy", multi_run, 4)):
-        checkpoint = HERE / f"dnc_{name}_checkpoint.npz"
-        if run is not None:
-            arrays, meta = load_checkpoint(run / "best.npz")
-            save_checkpoint(checkpoint, {k: v for k, v in arrays.items() if k.startswith("param/")}, meta)
         out = HERE / (f"dnc_{name}_len{size}.h5" if name == "copy" else f"dnc_{name}.h5")
-        attnviz.record(checkpoint, size, out)
-        t = attnviz.load(out)
-        t.metadata.update(command=DNC_COMMANDS[name], synthetic=False, checkpoint=checkpoint.name)
-        attnviz.save(t, out)
+        sample(run, HERE / f"dnc_{name}_checkpoint.npz", size, out, DNC_COMMANDS[name])
+
+
+def ngrams_sample(run: Path | None) -> None:
+    sample(run, HERE / "ngrams_checkpoint.npz", 200, HERE / "ngrams.h5", "attnviz train --task ngrams --seed 0")
 
 
 def main(run: Path | None) -> None:
@@ -99,6 +111,10 @@ if __name__ == "__main__":
         runs = [Path(a) for a in sys.argv[2:4]]
         dnc_samples(*(runs or [None, None]))
         for p in sorted(HERE.glob("dnc_*")):
+            print(f"{p.name}: {p.stat().st_size / 1024:.0f} KiB")
+    elif sys.argv[1:2] == ["--ngrams"]:
+        ngrams_sample(Path(sys.argv[2]) if len(sys.argv) > 2 else None)
+        for p in sorted(HERE.glob("ngrams*")):
             print(f"{p.name}: {p.stat().st_size / 1024:.0f} KiB")
     else:
         main(Path(sys.argv[1]) if len(sys.argv) > 1 else None)

@@ -1,5 +1,6 @@
 """The CLI through its runner, checked through the Python API (the sqlite-utils way)."""
 
+import dataclasses
 import json
 import os
 import re
@@ -513,3 +514,23 @@ def test_train_leaves_unset_options_to_the_task(runner, tmp_path):
         assert r.exit_code == 0, r.output
         cfg = json.loads((tmp_path / "r" / "config.json").read_text())
         assert (cfg["lr"], cfg["curriculum_start"], cfg["clip_norm"]) == expected
+
+
+def test_trains_size_options_name_every_tasks_own_default():
+    """--controller-size, --memory-size and --word-size say the model's default and every task's own."""
+    import typer
+
+    from attnviz.trainer.models import model_classes
+    from attnviz.trainer.tasks import TASKS
+
+    params = {p.name: p.help for p in typer.main.get_command(app).commands["train"].params}
+    for field in ("controller_size", "memory_size", "word_size"):
+        helped = params[field]
+        for model in ("ntm", "dnc"):
+            config_class = model_classes(model)[0]
+            default = next(f.default for f in dataclasses.fields(config_class) if f.name == field)
+            assert f"{default} for the {model.upper()}" in helped, (field, model)
+        for name, task in TASKS.items():
+            for model, options in task.model_defaults.items():
+                if field in options:
+                    assert f"{name}: {options[field]}" in helped, (field, name, model)

@@ -235,6 +235,55 @@ def test_a_diffuse_read_is_at_no_location():
     assert e["location"] is None and e["reads"] == 0 and not e["own"]
 
 
+def test_reads_by_context_find_a_model_that_looks_its_history_up_by_content():
+    """A model that writes each step to the next location and reads, with all its weight, the locations
+    written 2 steps after the current context was current before: lag 2, every bit of weight, against the
+    share of the written locations those are by chance. The location-per-context trace reads at lag 1."""
+    from attnviz.analysis import context_reads, contexts, describe_contexts
+
+    t, _, ctx = ngram_trace()
+    T = ctx.size
+    rw = np.zeros((T, T))
+    expected_chance = []
+    for step in range(T):
+        mine = [s for s in range(2, step) if ctx[s - 2] >= 0 and ctx[s - 2] == ctx[step]]
+        if ctx[step] >= 0 and mine:
+            rw[step, mine] = 1 / len(mine)
+            expected_chance.append(len(mine) / sum(ctx[s - 2] >= 0 for s in range(2, step)))
+        else:
+            rw[step] = 1 / T
+    r = context_reads(contexts(t.inputs), np.arange(T), [(0, rw[:100]), (100, rw[100:, None, :])])
+    assert r["lag"] == 2 and r["share"] == pytest.approx(1.0) and r["steps"] == len(expected_chance)
+    assert r["chance"] == pytest.approx(np.mean(expected_chance))
+    d = context_locations_with(t, rw)
+    assert d["reads"] == r
+    assert (f"reads by context: at the {r['steps']} steps whose context occurred before, the read heads put 100% "
+            "of their weight on the locations written 2 steps after an earlier occurrence of the current context "
+            f"({r['chance']:.0%} if spread over every location written)") in describe_contexts(d)
+    paper = context_locations_with(t, t.read_weightings)["reads"]
+    assert paper["lag"] == 1 and paper["share"] == pytest.approx(0.98)
+
+
+def context_locations_with(t, read_weightings):
+    from attnviz.analysis import context_locations
+
+    N = read_weightings.shape[1]
+    walk = np.eye(N)[np.arange(t.steps) % N] if N >= t.steps else t.write_weightings
+    return context_locations(t.inputs, read_weightings, walk)
+
+
+def test_a_sequences_cost_is_its_cross_entropy_in_bits_over_the_scored_steps():
+    from attnviz.analysis import sequence_costs
+
+    p = np.array([[0.5], [0.25], [0.9], [0.5]])
+    y = np.array([[1.0], [0.0], [1.0], [0.0]])
+    mask = np.array([False, True, True, True])
+    c = sequence_costs(p, y, mask, baseline=np.full((4, 1), 0.5))
+    assert c["bits"] == pytest.approx(-np.log2(0.75) - np.log2(0.9) + 1.0) and c["scored"] == 3
+    assert c["optimal_bits"] == pytest.approx(3.0)
+    assert sequence_costs(p, y, mask)["optimal_bits"] is None
+
+
 # ------------------------------------------------------------------ priority sort: locations from priorities
 
 
@@ -501,13 +550,21 @@ def test_inspect_names_the_location_of_each_context(runner, tmp_path):
     assert result.exit_code == 0, result.output
     files = json.loads(result.output)
     expected = json.loads(json.dumps(context_locations(t.inputs, t.read_weightings, t.write_weightings)))
+    from attnviz.analysis import sequence_costs
+
+    cost = sequence_costs(t.outputs, t["targets"], t["output_mask"], t.baseline_outputs)
     for f in files:
-        assert f["traces"][0]["contexts"] == expected  # read block by block, from either format
+        got = dict(f["traces"][0]["contexts"])
+        assert got.pop("cost") == pytest.approx(cost)  # and the sequence's cost, from the file's outputs
+        assert got == expected  # read block by block, from either format
         assert f["traces"][0]["layouts"] == ["grid", "paper"]
     seen = expected["contexts_seen"]
     text = run(runner, "inspect", tmp_path / "t.h5").output
     assert "  layouts: grid, paper\n" in text  # (its paper figure draws no adds or reads)
     assert f"  contexts: {seen} of the 32 5-bit contexts seen; {seen} with a location of their own\n" in text
+    assert (f"  cost of this sequence: the model {cost['bits']:.2f} bits, the optimal predictor "
+            f"{cost['optimal_bits']:.2f} (cross-entropy of its 200 scored bits)\n") in text
+    assert "  reads by context: at the " in text and " on the locations written 1 step after an earlier" in text
     c = by_frequency(ctx)[0]
     n = int(np.sum(ctx == c))
     assert (f"    context {format(c, '05b')}: location {loc[c]} (own), read at {n} of its {n} steps (100%), written "

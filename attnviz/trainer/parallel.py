@@ -94,11 +94,12 @@ class GradientPool:
         loss = sum(r[0] for r in results) / self.shards
         wrong = sum(r[1] for r in results)
         total = {k: g.copy() for k, g in results[0][2].items()}
-        for r in results[1:]:
-            for k, g in r[2].items():
-                total[k] += g
-        for g in total.values():
-            g /= self.shards
+        with np.errstate(**QUIET):  # finite slices can sum past float32's range: the trainer says so
+            for r in results[1:]:
+                for k, g in r[2].items():
+                    total[k] += g
+            for g in total.values():
+                g /= self.shards
         return loss, wrong, total
 
     def scores(self, batches) -> list[tuple[float, np.ndarray]]:

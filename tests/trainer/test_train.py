@@ -610,3 +610,19 @@ def _dlogits(model, b):
 
     logits, cache = model.forward(b.x.astype(model.dtype))
     return bce_loss(logits, b.y, b.mask)[1], cache
+
+
+def test_train_says_how_many_steps_took_their_gradient_in_float64(monkeypatch, runner, tmp_path):
+    from conftest import run as run_cli
+
+    _overflowing_backward(monkeypatch)
+    r = run_cli(runner, "train", "--run-dir", tmp_path / "r", "--max-steps", "3", "--processes", "1",
+                "--trace-every", "0", "--set", "clip=0", "--set", "clip_norm=50", "--controller-size", "16",
+                "--memory-size", "16", "--quiet")
+    assert r.exit_code == 0, r.output
+    import re
+
+    m = re.search(r"\((\d) steps? with a gradient past float32's range, taken in float64\)", r.stdout)
+    assert m, r.stdout
+    _, meta = load_checkpoint(tmp_path / "r" / "checkpoint.npz")
+    assert int(m.group(1)) == meta["progress"]["wide_steps"] >= 1  # (a first gradient may be within range)

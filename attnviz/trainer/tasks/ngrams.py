@@ -37,6 +37,10 @@ class NGrams(Task):
     # row within 1 bit of it (the target), the rate decayed once within 3.
     train_defaults = {"lr": 3e-3, "clip": 0.0, "clip_norm": 50.0, "converge_below": 1.0, "lr_decay_below": 3.0}
     thresholds = (3.0, 1.0)  # bits per sequence above the optimal predictor's
+    # The NTM keeps the whole sequence (204 steps) in memory: it learns to write every bit's context
+    # walking through the memory and to look the context up by content, and 128 locations hold only the
+    # last 128. 10-wide words and 64 controller units hold that and train faster (docs/performance.md).
+    model_defaults = {"ntm": {"memory_size": 208, "word_size": 10, "controller_size": 64}}
     heldout_sequences = 256  # one length: the held-out set is this many sequences (the paper: 1,000)
 
     def __init__(self, min_length: int = 200, max_length: int = 200):
