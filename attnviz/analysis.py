@@ -491,7 +491,7 @@ def context_locations(inputs, read_weightings, write_weightings, context_bits: i
     read_at, read_peak = focus(read_weightings)
     write_at, _ = focus(write_weightings)
     return dict(context_locations_of(ctx, read_at, read_peak, write_at, context_bits),
-                reads=context_reads(ctx, write_at, [(0, read_weightings)], context_bits))
+                reads=context_reads(ctx, write_at, [(0, read_weightings)], max_lag=context_bits))
 
 
 def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_lag: int = 5) -> dict:
@@ -503,8 +503,10 @@ def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_la
     (``write_at``) last wrote it; at each step t with a context (``context`` >= 0) that owns a location written
     before t, the share of the read heads' mean weighting (``read_blocks``: (first step, (steps, N) or
     (steps, heads, N)) in order) on the locations it owns, and by chance the share of the written locations
-    they are. Returns {"lag", "share", "chance", "steps"} for the lag 0..``max_lag`` with the largest mean
-    share (means over those steps); "steps" 0 when no step qualifies."""
+    they are. A step's read sees the writes of the steps before it (the bundled NTM reads first; for a
+    model that writes first, the lag found is one more). Returns {"lag", "share", "chance", "steps"} for
+    the lag 0..``max_lag`` with the largest mean share (means over those steps; of the lags whose steps
+    number at least half the most any lag has); "steps" 0 when no step qualifies."""
     context, write_at = np.asarray(context), np.asarray(write_at)
     lags = np.arange(max_lag + 1)
     owner = None  # (lags, N): the context owning each location at each lag, -1 for unwritten
@@ -528,7 +530,7 @@ def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_la
             owner[known, write_at[t]] = context[before[known]]
     if owner is None or not steps.any():
         return {"lag": None, "share": 0.0, "chance": 0.0, "steps": 0}
-    mean = share / np.maximum(steps, 1)
+    mean = np.where(steps >= steps.max() / 2, share / np.maximum(steps, 1), -1.0)
     d = int(np.argmax(mean))
     return {"lag": d, "share": float(mean[d]), "chance": float(chance[d] / steps[d]), "steps": int(steps[d])}
 
@@ -559,7 +561,9 @@ def describe_contexts(d: dict) -> list[str]:
     lines = [f"contexts: {n} of the {2 ** d['context_bits']} {d['context_bits']}-bit contexts seen; "
              + ", ".join(parts)]
     cost = d.get("cost")
-    if cost:
+    if cost and "error" in cost:
+        lines.append(f"cost of this sequence: {cost['error']}")
+    elif cost:
         optimal = "" if cost["optimal_bits"] is None else f", the optimal predictor {cost['optimal_bits']:.2f}"
         lines.append(f"cost of this sequence: the model {cost['bits']:.2f} bits{optimal} "
                      f"(cross-entropy of its {cost['scored']} scored bits)")
@@ -735,13 +739,17 @@ def context_locations_from_file(f, name: str, info=None) -> dict:
     out = context_locations_of(ctx, np.concatenate(read_at), np.concatenate(read_peak), write_at, k)
     try:
         out["reads"] = context_reads(ctx, write_at, ((start, blocks["read_weightings"]) for start, blocks
-                                                     in f.step_blocks(name, ("read_weightings",), info=info)), k)
-        if {"outputs", "targets", "output_mask"} <= set(info.datasets):
+                                                     in f.step_blocks(name, ("read_weightings",), info=info)),
+                                     max_lag=k)
+    except TraceError as e:
+        return {"error": str(e)}
+    if {"outputs", "targets", "output_mask"} <= set(info.datasets):
+        try:
             baseline = f.read(name, "baseline_outputs") if "baseline_outputs" in info.datasets else None
             out["cost"] = sequence_costs(f.read(name, "outputs"), f.read(name, "targets"), f.read(name, "output_mask"),
                                          baseline)
-    except TraceError as e:
-        return {"error": str(e)}
+        except TraceError as e:
+            out["cost"] = {"error": str(e)}
     return out
 
 

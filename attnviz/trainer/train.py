@@ -143,7 +143,7 @@ class Trainer:
         p = self.progress
         b = self.next_batch()
         loss, wrong, grads = self.pool.gradients(b.x, b.y, b.mask)
-        if not finite(loss, grads) and np.isfinite(loss) and self.cfg.clip_norm:
+        if not finite(loss, grads) and np.isfinite(loss) and (self.cfg.clip or self.cfg.clip_norm):
             grads = self._wide_gradients(b, grads)
         if not finite(loss, grads):
             with np.errstate(**QUIET):
@@ -157,14 +157,14 @@ class Trainer:
 
     def _wide_gradients(self, b: Batch, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """A finite loss whose gradient overflowed float32 (backpropagation through a long sequence can
-        grow past 3.4e38 where float64 does not) gets its gradient again in float64, scaled to the norm
-        clip there (where it is longer than the clip by far) and then narrowed: the step float64
-        training would take. Returns ``grads`` unchanged if the gradient is not finite in float64 either."""
+        grow past 3.4e38 where float64 does not) gets its gradient again in float64, clipped there (its
+        norm, its elements) and then narrowed: the step float64 training would take. Returns ``grads``
+        unchanged if the gradient is not finite in float64 either."""
         wide = type(self.model)(self.model.cfg, {k: v.astype(np.float64) for k, v in self.model.params.items()})
         _, _, wide_grads = shard_gradients(wide, *(a.astype(np.float64) for a in (b.x, b.y, b.mask)))
         if not finite(0.0, wide_grads):
             return grads
-        clip_(wide_grads, 0.0, self.cfg.clip_norm)
+        clip_(wide_grads, self.cfg.clip, self.cfg.clip_norm)
         self.progress.wide_steps += 1
         return {k: g.astype(grads[k].dtype) for k, g in wide_grads.items()}
 

@@ -595,11 +595,28 @@ def test_a_gradient_past_float32s_range_is_taken_in_float64_under_the_norm_clip(
         np.testing.assert_allclose(taken[k], g * 50.0 / norm, rtol=1e-4, atol=1e-6)
 
 
-def test_without_the_norm_clip_a_gradient_past_float32s_range_still_stops_the_run(monkeypatch):
+def test_an_element_clip_takes_a_gradient_past_float32s_range_in_float64_too(monkeypatch):
+    cfg = TrainConfig(task="copy", batch_size=4, shards=1, processes=1, clip=10.0, clip_norm=0.0, model=TINY)
+    b = Trainer(cfg).next_batch()
+    backward = _overflowing_backward(monkeypatch)
+    t = Trainer(cfg)
+    wide = type(t.model)(t.model.cfg, {k: v.astype(np.float64) for k, v in t.model.params.items()})
+    with np.errstate(all="ignore"):
+        expected = {k: np.clip(g * 3e38, -10, 10) for k, g in backward(wide, *_dlogits(wide, b)).items()}
+    taken = {}
+    t.opt.step = lambda params, grads: taken.update(grads)
+    t.train_step()
+    assert t.progress.wide_steps == 1
+    for k, g in expected.items():
+        np.testing.assert_allclose(taken[k], g, rtol=1e-4, atol=1e-6)
+    assert max(np.abs(g).max() for g in taken.values()) == 10.0
+
+
+def test_without_any_clip_a_gradient_past_float32s_range_still_stops_the_run(monkeypatch):
     from attnviz.trainer.diverge import Diverged
 
     _overflowing_backward(monkeypatch)
-    t = Trainer(TrainConfig(task="copy", batch_size=4, shards=1, processes=1, clip=10.0, clip_norm=0.0, model=TINY))
+    t = Trainer(TrainConfig(task="copy", batch_size=4, shards=1, processes=1, clip=0.0, clip_norm=0.0, model=TINY))
     with pytest.raises(Diverged, match="the gradient of"):
         t.train_step()
     assert t.progress.step == 0 and t.progress.wide_steps == 0
