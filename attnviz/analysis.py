@@ -500,13 +500,14 @@ def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_la
     after the same context was current before.
 
     A location belongs, at lag d, to the context current d steps before the step whose write focus
-    (``write_at``) last wrote it; at each step t with a context (``context`` >= 0) that owns a location written
-    before t, the share of the read heads' mean weighting (``read_blocks``: (first step, (steps, N) or
-    (steps, heads, N)) in order) on the locations it owns, and by chance the share of the written locations
-    they are. A step's read sees the writes of the steps before it (the bundled NTM reads first; for a
-    model that writes first, the lag found is one more). Returns {"lag", "share", "chance", "steps"} for
-    the lag 0..``max_lag`` with the largest mean share (means over those steps; of the lags whose steps
-    number at least half the most any lag has); "steps" 0 when no step qualifies."""
+    (``write_at``) last wrote it; at each step t with a context (``context`` >= 0) that owns a location
+    written before t, the share of the read heads' mean weighting (``read_blocks``: (first step, (steps, N)
+    or (steps, heads, N)) in order) on the locations it owns, and by chance the share of the written
+    locations they are. A step's read sees the writes of the steps before it (the bundled NTM reads first;
+    for a model that writes first, the lag found is one more). Returns {"lag", "share", "chance", "steps"}
+    for the lag 0..``max_lag`` with the largest mean share (means over those steps; of the lags whose steps
+    number at least half the most any lag has; "steps" 0 when no step qualifies) and "written", how many
+    locations the write focus visited."""
     context, write_at = np.asarray(context), np.asarray(write_at)
     lags = np.arange(max_lag + 1)
     owner = None  # (lags, N): the context owning each location at each lag, -1 for unwritten
@@ -528,11 +529,13 @@ def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_la
             before = t - lags
             known = before >= 0
             owner[known, write_at[t]] = context[before[known]]
+    written = int(np.unique(write_at).size)
     if owner is None or not steps.any():
-        return {"lag": None, "share": 0.0, "chance": 0.0, "steps": 0}
+        return {"lag": None, "share": 0.0, "chance": 0.0, "steps": 0, "written": written}
     mean = np.where(steps >= steps.max() / 2, share / np.maximum(steps, 1), -1.0)
     d = int(np.argmax(mean))
-    return {"lag": d, "share": float(mean[d]), "chance": float(chance[d] / steps[d]), "steps": int(steps[d])}
+    return {"lag": d, "share": float(mean[d]), "chance": float(chance[d] / steps[d]), "steps": int(steps[d]),
+            "written": written}
 
 
 def sequence_costs(outputs, targets, mask, baseline=None) -> dict:
@@ -568,7 +571,10 @@ def describe_contexts(d: dict) -> list[str]:
         lines.append(f"cost of this sequence: the model {cost['bits']:.2f} bits{optimal} "
                      f"(cross-entropy of its {cost['scored']} scored bits)")
     r = d.get("reads")
-    if r and r["steps"]:
+    if r and r["written"] < n / 2:  # fewer locations than half the contexts: an accumulator, not a history
+        lines.append(f"reads by context: the write heads' focus visited {r['written']} location"
+                     f"{'s' * (r['written'] != 1)}, against {n} contexts seen: no history to look up")
+    elif r and r["steps"]:
         lag = f"{r['lag']} step{'s' * (r['lag'] != 1)}"
         lines.append(f"reads by context: at the {r['steps']} steps whose context occurred before, the read heads "
                      f"put {r['share']:.0%} of their weight on the locations written {lag} after an earlier "

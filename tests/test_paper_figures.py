@@ -264,6 +264,18 @@ def test_reads_by_context_find_a_model_that_looks_its_history_up_by_content():
     assert paper["lag"] == 1 and paper["share"] == pytest.approx(0.98)
 
 
+def test_reads_by_context_say_there_is_no_history_when_the_write_head_stays_put():
+    from attnviz.analysis import context_locations, describe_contexts
+
+    t, _, _ = ngram_trace()
+    still = np.zeros_like(t.write_weightings)
+    still[:, 3] = 1.0  # one location, written over and over: an accumulator, not a history
+    d = context_locations(t.inputs, t.read_weightings, still)
+    assert d["reads"]["written"] == 1
+    assert (f"reads by context: the write heads' focus visited 1 location, against {d['contexts_seen']} contexts "
+            "seen: no history to look up") in describe_contexts(d)
+
+
 def context_locations_with(t, read_weightings):
     from attnviz.analysis import context_locations
 
