@@ -491,51 +491,53 @@ def context_locations(inputs, read_weightings, write_weightings, context_bits: i
     read_at, read_peak = focus(read_weightings)
     write_at, _ = focus(write_weightings)
     return dict(context_locations_of(ctx, read_at, read_peak, write_at, context_bits),
-                reads=context_reads(ctx, write_at, [(0, read_weightings)], max_lag=context_bits))
+                reads=context_reads([(ctx, write_at, read_weightings)], max_lag=context_bits))
 
 
-def context_reads(context: np.ndarray, write_at: np.ndarray, read_blocks, max_lag: int = 5) -> dict:
+def context_reads(blocks, max_lag: int = 5) -> dict:
     """How much the read heads look up earlier occurrences of the current context: a model that counts by
     content (rather than one location per context) reads, at each step, the locations written a few steps
     after the same context was current before.
 
-    A location belongs, at lag d, to the context current d steps before the step whose write focus
-    (``write_at``) last wrote it; at each step t with a context (``context`` >= 0) that owns a location
-    written before t, the share of the read heads' mean weighting (``read_blocks``: (first step, (steps, N)
-    or (steps, heads, N)) in order) on the locations it owns, and by chance the share of the written
-    locations they are. A step's read sees the writes of the steps before it (the bundled NTM reads first;
-    for a model that writes first, the lag found is one more). Returns {"lag", "share", "chance", "steps"}
-    for the lag 0..``max_lag`` with the largest mean share (means over those steps; of the lags whose steps
-    number at least half the most any lag has; "steps" 0 when no step qualifies) and "written", how many
-    locations the write focus visited."""
-    context, write_at = np.asarray(context), np.asarray(write_at)
+    ``blocks``: (contexts (steps,), write focus locations (steps,), read weightings (steps, N) or (steps,
+    heads, N)) of consecutive steps, in order (``contexts``, ``focus``). A location belongs, at lag d, to the
+    context current d steps before the step whose write focus last wrote it; at each step t with a context
+    (>= 0) that owns a location written before t, the share of the read heads' mean weighting on the
+    locations it owns, and by chance the share of the written locations they are. A step's read sees the
+    writes of the steps before it (the bundled NTM reads first; for a model that writes first, the lag
+    found is one more). Returns {"lag", "share", "chance", "steps"} for the lag 0..``max_lag`` with the
+    largest mean share (means over those steps; of the lags whose steps number at least half the most any
+    lag has; "steps" 0 when no step qualifies) and "written", how many locations the write focus visited."""
     lags = np.arange(max_lag + 1)
     owner = None  # (lags, N): the context owning each location at each lag, -1 for unwritten
     share, chance, steps = np.zeros(lags.size), np.zeros(lags.size), np.zeros(lags.size, int)
-    for start, block in read_blocks:
+    recent = np.full(max_lag, -1, np.int64)  # the contexts of the max_lag steps before the block
+    visited: set[int] = set()
+    for context, write_at, block in blocks:
         w = np.asarray(block, np.float64)
         w = np.where(np.isfinite(w), w, 0.0)
         w = w.mean(axis=1) if w.ndim == 3 else w
         if owner is None:
             owner = np.full((lags.size, w.shape[1]), -1, np.int64)
-        for i, t in enumerate(range(start, start + w.shape[0])):
-            if context[t] >= 0:
-                mine = owner == context[t]  # (lags, N)
+        history = np.concatenate([recent, np.asarray(context, np.int64)])  # history[i + max_lag] is step i's
+        for i, at in enumerate(np.asarray(write_at)):
+            c = history[i + max_lag]
+            if c >= 0:
+                mine = owner == c  # (lags, N)
                 n_mine, n_written = mine.sum(axis=1), (owner >= 0).sum(axis=1)
                 ok = n_mine > 0
                 share += np.where(ok, mine @ w[i], 0.0)
                 chance += np.where(ok, n_mine / np.maximum(n_written, 1), 0.0)
                 steps += ok
-            before = t - lags
-            known = before >= 0
-            owner[known, write_at[t]] = context[before[known]]
-    written = int(np.unique(write_at).size)
+            owner[:, at] = history[i + max_lag - lags]
+        recent = history[history.size - max_lag:] if max_lag else recent
+        visited.update(np.unique(write_at).tolist())
     if owner is None or not steps.any():
-        return {"lag": None, "share": 0.0, "chance": 0.0, "steps": 0, "written": written}
+        return {"lag": None, "share": 0.0, "chance": 0.0, "steps": 0, "written": len(visited)}
     mean = np.where(steps >= steps.max() / 2, share / np.maximum(steps, 1), -1.0)
     d = int(np.argmax(mean))
     return {"lag": d, "share": float(mean[d]), "chance": float(chance[d] / steps[d]), "steps": int(steps[d]),
-            "written": written}
+            "written": len(visited)}
 
 
 def sequence_costs(outputs, targets, mask, baseline=None) -> dict:
@@ -731,24 +733,28 @@ def context_locations_from_file(f, name: str, info=None) -> dict:
     k = info.metadata.get("context_bits", 5)
     if not isinstance(k, int) or isinstance(k, bool) or not 1 <= k <= 16:
         return {"error": f"context_bits {k!r} is not a number of bits from 1 to 16"}
-    bits, read_at, read_peak, write_at = [], [], [], []
-    try:
-        for _, blocks in f.step_blocks(name, ("inputs", "read_weightings", "write_weightings"), info=info):
-            bits.append(np.asarray(blocks["inputs"])[:, :1])
-            at, peak = focus(blocks["read_weightings"])
+    ctx, read_at, read_peak, write_at = [], [], [], []
+    tail = np.zeros((0, 1))  # the k - 1 bits before the block: its first steps' contexts
+
+    def blocks():  # (contexts, write focus, read weightings) of each block, read once, kept in the lists
+        nonlocal tail
+        for _, block in f.step_blocks(name, ("inputs", "read_weightings", "write_weightings"), info=info):
+            bits = np.concatenate([tail, np.asarray(block["inputs"])[:, :1]])
+            ctx.append(contexts(bits, k)[tail.shape[0]:])
+            tail = bits[bits.shape[0] - (k - 1):]
+            at, peak = focus(block["read_weightings"])
             read_at.append(at)
             read_peak.append(peak)
-            write_at.append(focus(blocks["write_weightings"])[0])
-    except TraceError as e:
-        return {"error": str(e)}
-    ctx, write_at = contexts(np.concatenate(bits), k), np.concatenate(write_at)
-    out = context_locations_of(ctx, np.concatenate(read_at), np.concatenate(read_peak), write_at, k)
+            write_at.append(focus(block["write_weightings"])[0])
+            yield ctx[-1], write_at[-1], block["read_weightings"]
+
     try:
-        out["reads"] = context_reads(ctx, write_at, ((start, blocks["read_weightings"]) for start, blocks
-                                                     in f.step_blocks(name, ("read_weightings",), info=info)),
-                                     max_lag=k)
+        reads = context_reads(blocks(), max_lag=k)
     except TraceError as e:
         return {"error": str(e)}
+    out = context_locations_of(np.concatenate(ctx), np.concatenate(read_at), np.concatenate(read_peak),
+                               np.concatenate(write_at), k)
+    out["reads"] = reads
     if {"outputs", "targets", "output_mask"} <= set(info.datasets):
         try:
             baseline = f.read(name, "baseline_outputs") if "baseline_outputs" in info.datasets else None

@@ -252,7 +252,8 @@ def test_reads_by_context_find_a_model_that_looks_its_history_up_by_content():
             expected_chance.append(len(mine) / sum(ctx[s - 2] >= 0 for s in range(2, step)))
         else:
             rw[step] = 1 / T
-    r = context_reads(contexts(t.inputs), np.arange(T), [(0, rw[:100]), (100, rw[100:, None, :])])
+    c, at = contexts(t.inputs), np.arange(T)
+    r = context_reads([(c[:100], at[:100], rw[:100]), (c[100:], at[100:], rw[100:, None, :])])
     assert r["lag"] == 2 and r["share"] == pytest.approx(1.0) and r["steps"] == len(expected_chance)
     assert r["chance"] == pytest.approx(np.mean(expected_chance))
     d = context_locations_with(t, rw)
@@ -632,3 +633,19 @@ def test_an_intercept_just_below_location_0_is_written_0():
     assert describe_fit(fit, 128) == ("slope -1.01 locations per unit priority, intercept 0.0 (the location at "
                                       "priority 0), R² 1.00")
     assert "intercept 128.0" in describe_fit(fit)  # (without N, as it is)
+
+
+def test_contexts_read_block_by_block_are_those_of_the_whole_trace(tmp_path):
+    """Blocks of 7 steps: a block's first contexts take the bits before it, its reads the lags before it."""
+    import functools
+
+    from attnviz.analysis import context_locations, context_locations_from_file
+    from attnviz.io import open_traces
+
+    t, _, _ = ngram_trace()
+    attnviz.save(t, tmp_path / "t.h5")
+    with open_traces(tmp_path / "t.h5") as f:
+        f.step_blocks = functools.partial(f.step_blocks, block_bytes=7 * 8 * (1 + 2 * t.locations))
+        small = context_locations_from_file(f, "/")
+    small.pop("cost")
+    assert small == context_locations(t.inputs, t.read_weightings, t.write_weightings)
