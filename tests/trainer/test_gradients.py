@@ -179,6 +179,15 @@ def test_shift_range_2():
     model_check(cfg, blocks=True)
 
 
+@pytest.mark.parametrize("read_first", [False, True])
+def test_a_learned_initial_memory(read_first):
+    """memory0 reaches the loss through the first step's addressing, reads and writes and through the
+    first read vectors (row 0, where the heads start)."""
+    cfg = NTMConfig(**SMALL, write_heads=1, read_heads=2, learn_memory=True, read_first=read_first)
+    grads = model_check(cfg, T=5, blocks=True)
+    assert np.abs(grads["memory0"]).min() > 0  # every cell: the content lookup sees every row
+
+
 def test_the_default_memory_of_1e_6():
     """The default initial memory: every row's norm sits near the cosine's epsilon at first."""
     cfg = NTMConfig(**{**SMALL, "memory_size": 5})

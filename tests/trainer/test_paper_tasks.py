@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 
+from attnviz.trainer.checkpoint import load_model
 from attnviz.trainer.config import TrainConfig
 from attnviz.trainer.tasks import get_task
 from attnviz.trainer.tasks.ngrams import contexts
@@ -78,6 +79,30 @@ def test_an_ngrams_run_is_judged_by_the_bits_above_the_optimal_predictor(tmp_pat
                       batch_size=4, task_options={"max_length": 3}, model={"controller_size": 8, "memory_size": 8})
     run(Trainer(cfg), tmp_path / "copy")
     assert "heldout_optimal_bits_per_seq" not in (tmp_path / "copy" / "metrics.csv").read_text()
+
+
+def test_priority_sorts_ntm_learns_its_initial_memory_and_resumes_exactly(tmp_path):
+    """Priority sort's NTM learns its initial memory (Task.model_defaults); the memory is a parameter
+    like any other: trained, checkpointed, and resumed to the same numbers as a run never stopped."""
+    def cfg(steps):
+        return TrainConfig(task="priority-sort", seed=0, max_steps=steps, eval_every=2, trace_every=0,
+                           checkpoint_every=2, batch_size=4, task_options={"min_length": 5, "max_length": 5,
+                                                                           "selected": 4},
+                           model={"controller_size": 8, "memory_size": 8, "word_size": 4})
+    whole = Trainer(cfg(4))
+    start = whole.model.params["memory0"].copy()
+    assert whole.model.cfg.learn_memory and np.unique(start).size == start.size  # every cell its own
+    run(whole, tmp_path / "whole")
+    assert not np.array_equal(whole.model.params["memory0"], start)
+    run(Trainer(cfg(2)), tmp_path / "half")
+    resumed = Trainer.load(tmp_path / "half" / "checkpoint.npz")
+    resumed.cfg.max_steps = 4
+    run(resumed, tmp_path / "half")
+    np.testing.assert_array_equal(resumed.model.params["memory0"], whole.model.params["memory0"])
+    model, _, _ = load_model(tmp_path / "half" / "checkpoint.npz")
+    np.testing.assert_array_equal(model.params["memory0"], whole.model.params["memory0"])
+    other = TrainConfig(task="priority-sort", architecture="dnc", model={"memory_size": 8, "word_size": 4})
+    assert "memory0" not in Trainer(other).model.params  # the DNC's memory starts at 0, as before
 
 
 def test_priority_sort_writes_out_the_highest_priorities_first():

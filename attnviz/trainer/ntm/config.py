@@ -24,6 +24,10 @@ class NTMConfig(DictConfig):
     # erratic; "uniform" weightings over a constant memory could never learn to address).
     init_weighting: str = "onehot"
     init_memory: float = 1e-6  # every cell of the initial memory
+    # True: the initial memory is a parameter ("memory0", N x M), drawn uniform in +-1/sqrt(N + M) and
+    # learned; its rows differ from the start, so a content key can pick out a location before anything
+    # is written (priority sort's write by priority; docs/performance.md). init_memory is then unused.
+    learn_memory: bool = False
     # Initial biases of every head's sharpening (gamma = 1 + softplus(bias)) and interpolation
     # gate (g = sigmoid(bias)). gamma ~3.1 keeps the one-hot start focused instead of blurring it
     # with every shift; g ~0.27 leans on the previous weighting, i.e. location-based moves. They cut

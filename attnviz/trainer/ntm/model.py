@@ -54,6 +54,9 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
             p["head_W"][:, part["shift"]] = 0
     p["out_W"] = glorot(H + RM, cfg.output_size)
     p["out_b"] = np.zeros(cfg.output_size, dtype)
+    if cfg.learn_memory:
+        s = 1.0 / np.sqrt(cfg.memory_size + cfg.word_size)
+        p["memory0"] = rng.uniform(-s, s, (cfg.memory_size, cfg.word_size)).astype(dtype)
     return p
 
 
@@ -68,10 +71,14 @@ def shift_bias(cfg: NTMConfig, is_write: bool) -> np.ndarray:
     return np.where(k == favourite, 1.0, np.where(k == second, 0.0, -1.0))
 
 
-def initial_state(cfg: NTMConfig, B: int, dtype=np.float32):
-    """Fixed initial memory, head weightings, read vectors and controller state."""
+def initial_state(cfg: NTMConfig, B: int, dtype=np.float32, memory0: np.ndarray | None = None):
+    """The initial memory (``memory0`` in every sequence when it is learned, else the constant
+    init_memory), head weightings, read vectors and controller state."""
     N, M, H = cfg.memory_size, cfg.word_size, cfg.controller_size
-    mem = np.full((B, N, M), cfg.init_memory, dtype)
+    if memory0 is None:
+        mem = np.full((B, N, M), cfg.init_memory, dtype)
+    else:
+        mem = np.repeat(memory0[None].astype(dtype, copy=False), B, axis=0)
     if cfg.init_weighting == "onehot":
         w0 = np.zeros((B, N), dtype)
         w0[:, 0] = 1.0
@@ -129,7 +136,7 @@ class NTM(Recorded):
         cfg, p = self.cfg, self.params
         T, B, _ = x.shape
         x = x.astype(self.dtype, copy=False)
-        mem, weights, reads, h, c = initial_state(cfg, B, self.dtype)
+        mem, weights, reads, h, c = initial_state(cfg, B, self.dtype, p.get("memory0"))
         offsets, W = cfg.head_offsets, cfg.write_heads
         layouts = [cfg.head_layout(j < W) for j in range(W + cfg.read_heads)]
         order = head_order(cfg)
@@ -215,6 +222,9 @@ class NTM(Recorded):
             grads["ctrl_b"] += db
             for k in range(R):
                 dr_next[k] = du[:, X + k * M : X + (k + 1) * M]
+        if "memory0" in grads:  # the memory before the first step, and the first read vectors (row 0)
+            grads["memory0"] += dmem.sum(axis=0)
+            grads["memory0"][0] += sum(dr.sum(axis=0) for dr in dr_next)
         return grads
 
 def head_order(cfg: NTMConfig) -> list[int]:
