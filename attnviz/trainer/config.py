@@ -81,11 +81,15 @@ class TrainConfig(DictConfig):
     probe_length: int = 0  # 0: the task's maximum length
     probe_seed: int = 2014
     architecture: str = "ntm"  # the model: "ntm" or "dnc" (attnviz.trainer.models)
-    model: dict = field(default_factory=dict)  # overrides of the model's config (NTMConfig or DNCConfig: sizes, heads)
+    # The model's config (NTMConfig or DNCConfig: sizes, heads) where it departs from the model's own
+    # defaults: the task's (Task.model_defaults), then these. Resolved, like the fields above, so that
+    # config.json and checkpoints say what the run used.
+    model: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from .models import model_classes  # the models import this module
 
+        self.model = {**task_class(self.task).model_defaults.get(self.architecture, {}), **self.model}
         task_defaults = task_class(self.task).train_defaults
         model_defaults = model_classes(self.architecture)[0].train_defaults
         for name, default in TRAIN_DEFAULTS.items():

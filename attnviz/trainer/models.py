@@ -48,13 +48,13 @@ def foreign_option(name: str, options) -> str | None:
 
 
 def make_model_config(cfg: TrainConfig, task: Task):
-    """The model's config for ``task``: the task's sizes, the model's defaults, then TrainConfig.model."""
+    """The model's config for ``task``: the task's sizes, the model's defaults, then TrainConfig.model
+    (which holds the task's model defaults under the run's own options)."""
     config_class, _ = model_classes(cfg.architecture)
-    options = {**task.model_defaults.get(cfg.architecture, {}), **cfg.model}
-    problem = foreign_option(cfg.architecture, options)
+    problem = foreign_option(cfg.architecture, cfg.model)
     if problem:
         raise ValueError(problem)
-    return config_class(task.input_size, task.output_size, **options)
+    return config_class(task.input_size, task.output_size, **cfg.model)
 
 
 def create_model(cfg: TrainConfig, task: Task, seed: int | None = None):

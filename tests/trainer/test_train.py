@@ -301,7 +301,11 @@ def test_a_task_picks_its_defaults_and_the_config_overrides_them(monkeypatch):
     monkeypatch.setattr(get_task("copy").__class__, "model_defaults", {"ntm": {"shift_bias": "forward"}})
     assert make_model_config(TrainConfig(), get_task("copy")).shift_bias == "forward"
     assert make_model_config(TrainConfig(model={"shift_bias": "none"}), get_task("copy")).shift_bias == "none"
+    assert TrainConfig(model={"word_size": 8}).model == {"shift_bias": "forward", "word_size": 8}  # recorded
     monkeypatch.undo()
+    assert TrainConfig(task="priority-sort").to_dict()["model"] == {"learn_memory": True}
+    assert TrainConfig(task="priority-sort", model={"learn_memory": False}).model == {"learn_memory": False}
+    assert TrainConfig(task="priority-sort", architecture="dnc").model == {}  # each model its own
     for name in TASKS:  # no task starts with a direction, and every one reads first
         m = make_model_config(TrainConfig(task=name), get_task(name))
         assert m.shift_bias == "none" and m.read_first
