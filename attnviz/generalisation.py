@@ -60,6 +60,9 @@ def generalise(checkpoint, lengths=None, sequences: int = 100, repeats=None, out
     if memory_size is not None:
         if isinstance(memory_size, bool) or not isinstance(memory_size, int | np.integer) or memory_size < 1:
             raise OptionError(f"--memory-size {memory_size!r}: give 1 or more locations")
+        if "memory0" in model.params and memory_size != model.cfg.memory_size:
+            raise OptionError(f"--memory-size {memory_size}: {source} learned its initial memory, one row for each "
+                              f"of its {model.cfg.memory_size} locations, so its memory cannot be resized")
         model.cfg = dataclasses.replace(model.cfg, memory_size=int(memory_size))
     cases = _cases(task, lengths, repeats)
     for case in cases:

@@ -131,6 +131,16 @@ def test_a_dnc_runs_with_more_memory_than_it_trained_with(tmp_path):
         generalise(tmp_path / "dnc", [20], 4, figure=False, memory_size=0)
 
 
+def test_a_learned_initial_memory_keeps_its_size(tmp_path):
+    """Priority sort's NTM learns a row of initial memory per location: --memory-size is refused with
+    why, and its own size runs as trained."""
+    path = tiny_run(tmp_path / "ps", "priority-sort", min_length=5, max_length=5, selected=4)
+    with pytest.raises(OptionError, match=r"--memory-size 32: .* learned its initial memory, one row for each of "
+                                          r"its 16 locations"):
+        generalise(path, [5], 2, figure=False, memory_size=32)
+    assert generalise(path, [5], 2, figure=False, memory_size=16)["memory_size"] == 16
+
+
 def test_multi_copy_is_sized_by_its_copies(tmp_path):
     path = tiny_run(tmp_path / "mc", "multi-copy", max_length=2)
     result = generalise(path, sequences=3, figure=False)
