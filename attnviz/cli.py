@@ -1112,7 +1112,9 @@ def _seed_line(r: dict) -> str:
 def _best(r: dict) -> str:
     """The best held-out score of a run's result, in the words of what it is judged by, and how many of its
     steps took their gradient in float64."""
-    if r.get("judged_by") == "excess_bits":
+    if r.get("judged_by") in ("excess_bits", "bits") and not math.isfinite(r["best"]):
+        best = "no held-out evaluation yet"
+    elif r.get("judged_by") == "excess_bits":
         best = f"best held-out cross-entropy {r['best']:+.2f} bits per sequence from the optimal predictor's"
     elif r.get("judged_by") == "bits":
         best = f"best held-out cross-entropy {r['best']:.2f} bits per sequence"

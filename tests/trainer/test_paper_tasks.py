@@ -132,6 +132,10 @@ def test_train_says_what_a_run_is_judged_by(runner, tmp_path, task, options, wor
             "--controller-size", "8", "--set", "eval_every=2", "--set", f"task_options={options}")
     assert r.exit_code == 0, r.output
     assert words[0] in r.stderr and words[1] in r.stdout
+    r = cli(runner, "train", "--task", task, "--run-dir", tmp_path / "early", "--max-steps", "1", "--batch-size", "4",
+            "--processes", "1", "--trace-every", "0", "--memory-size", "8", "--word-size", "4",
+            "--controller-size", "8", "--set", f"task_options={options}")
+    assert r.exit_code == 0 and "no held-out evaluation yet" in r.stdout and "inf" not in r.stdout, r.output
 
 
 def test_recorded_traces_carry_the_optimal_predictions_and_the_channels():
