@@ -152,11 +152,11 @@ def test_the_dnc_checkpoints_record_what_they_were_sampled_from(tmp_path):
 
 def test_the_ngrams_sample_predicts_like_the_optimal_predictor_and_looks_its_history_up_by_content():
     """README: seed 0's model (0.72 bits per sequence above the optimal predictor on the held-out set) on a
-    new sequence: predictions 0.029 from the optimal predictor's on average, 0.16 at most; 170.86 bits
-    against 166.67 on this sequence; the write head walking down a location a step through 203 of the 208
-    locations; at the 167 steps whose context occurred before, 67% of the read weight on the locations
-    written 2 steps after an earlier occurrence of that context (5% by chance); 3 of 31 contexts with a
-    location of their own."""
+    new sequence: predictions 0.032 from the optimal predictor's on average, 0.16 at most; 170.25 bits
+    against 166.67 on this sequence; the write head walking up a location a step through 203 of the 208
+    locations (it stays once, at step 2); at the 167 steps whose context occurred before, 70% of the read
+    weight on the locations written 2 steps after an earlier occurrence of that context (5% by chance); 2
+    of 31 contexts with a location of their own."""
     from attnviz.analysis import context_locations, sequence_costs
     from attnviz.trainer.checkpoint import load_checkpoint
 
@@ -167,15 +167,15 @@ def test_the_ngrams_sample_predicts_like_the_optimal_predictor_and_looks_its_his
     assert round(meta["progress"]["best"], 2) == 0.72
     scored = t["output_mask"].astype(bool)
     apart = np.abs(t.outputs[scored] - t.baseline_outputs[scored])
-    assert round(float(apart.mean()), 3) == 0.029 and 0.15 < apart.max() < 0.16
+    assert round(float(apart.mean()), 3) == 0.032 and 0.16 < apart.max() < 0.17
     cost = sequence_costs(t.outputs, t["targets"], t["output_mask"], t.baseline_outputs)
-    assert (round(cost["bits"], 2), round(cost["optimal_bits"], 2), cost["scored"]) == (170.86, 166.67, 200)
+    assert (round(cost["bits"], 2), round(cost["optimal_bits"], 2), cost["scored"]) == (170.25, 166.67, 200)
     written = t.write_weightings.argmax(axis=1)
-    assert t.locations == 208 and (np.diff(written[2:]) % 208 == 207).all() and len(set(written)) == 203
+    assert t.locations == 208 and (np.diff(written) % 208 == 1).sum() == 202 and len(set(written)) == 203
     d = context_locations(t.inputs, t.read_weightings, t.write_weightings)
     r = d["reads"]
-    assert (r["steps"], r["lag"], round(r["share"], 2), round(r["chance"], 2)) == (167, 2, 0.67, 0.05)
-    assert (d["own_location"], d["contexts_seen"]) == (3, 31)
+    assert (r["steps"], r["lag"], round(r["share"], 2), round(r["chance"], 2)) == (167, 2, 0.70, 0.05)
+    assert (d["own_location"], d["contexts_seen"]) == (2, 31)
 
 
 def test_the_ngrams_checkpoint_records_what_it_was_sampled_from(tmp_path):

@@ -57,6 +57,9 @@ def test_the_held_out_set_is_256_sequences_and_the_optimal_cost_is_in_bits():
     task = get_task("ngrams")
     heldout = task.heldout()
     assert sum(b.x.shape[1] for b in heldout) == 256
+    for name, options, sizes in (("priority-sort", {}, [256]), ("priority-sort", {"min_length": 19}, [128, 128]),
+                                 ("copy", {}, [8] * 20)):  # one length judged by its cost: 256; copy: 8 a length
+        assert [b.x.shape[1] for b in get_task(name, **options).heldout(per_length=8)] == sizes
     bits = optimal_bits(task, heldout)
     assert 100 < bits < 200  # 200 scored bits: below 1 bit each, well above 0 (the paper: about 133)
     assert optimal_bits(get_task("copy"), get_task("copy").heldout()) is None
@@ -75,6 +78,7 @@ def test_an_ngrams_run_is_judged_by_the_bits_above_the_optimal_predictor(tmp_pat
     rows = list(csv.DictReader(open(tmp_path / "metrics.csv")))
     assert float(rows[0]["heldout_optimal_bits_per_seq"]) == pytest.approx(trainer.optimal_bits, abs=1e-4)
     assert (cfg.converge_below, cfg.lr_decay_below) == (1.0, 3.0)
+    assert cfg.model["read_gate_bias"] == trainer.model.cfg.read_gate_bias == 1.0  # its reads lean on content
     cfg = TrainConfig(task="copy", seed=0, max_steps=2, eval_every=2, trace_every=0, checkpoint_every=0,
                       batch_size=4, task_options={"max_length": 3}, model={"controller_size": 8, "memory_size": 8})
     run(Trainer(cfg), tmp_path / "copy")

@@ -266,6 +266,9 @@ def test_initial_state_is_explicit():
         assert shift == slice(M + 2, M + 2 + S)
         assert not W[:, start + shift.start : start + shift.stop].any()
     assert W[:, : M + 2].any()  # the rest is random
+    cfg.read_gate_bias = 1.5  # the read heads' own gate bias; the write head keeps gate_bias
+    p, (write, *reads) = NTM.create(cfg).params["head_b"], cfg.head_offsets[:-1]
+    assert p[write + M + 1] == -1.0 and [p[r + M + 1] for r in reads] == [1.5, 1.5]
 
 
 @pytest.mark.parametrize("shift_range", [1, 2])

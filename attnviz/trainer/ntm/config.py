@@ -34,6 +34,10 @@ class NTMConfig(DictConfig):
     # copy's seed 0 from 120,000 to 75,200 sequences (docs/performance.md).
     sharpen_bias: float = 2.0
     gate_bias: float = -1.0
+    # The read heads' own gate bias; None: gate_bias. N-grams sets +1 (g about 0.73): its reads look
+    # the history up by content, and with the location-leaning -1 only seed 0 of 0-2 found that
+    # lookup within 30 minutes (docs/performance.md).
+    read_gate_bias: float | None = None
     # The controller weights into every head's shift logits: "zero" (shifts start from their
     # biases, no head prefers a direction) or "random" (Glorot, like every other weight). With random
     # ones, copy's seed 2 set the write head walking up and the read head walking down, and had not

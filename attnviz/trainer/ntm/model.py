@@ -47,7 +47,7 @@ def init_params(cfg: NTMConfig, rng: np.random.Generator, dtype=np.float32) -> d
     for j, start in enumerate(offsets[:-1]):
         is_write = j < cfg.write_heads
         part = {name: slice(start + s.start, start + s.stop) for name, s in cfg.head_layout(is_write).items()}
-        p["head_b"][part["g"]] = cfg.gate_bias
+        p["head_b"][part["g"]] = cfg.gate_bias if is_write or cfg.read_gate_bias is None else cfg.read_gate_bias
         p["head_b"][part["gamma"]] = cfg.sharpen_bias
         p["head_b"][part["shift"]] = shift_bias(cfg, is_write)
         if cfg.shift_init == "zero":  # every head's first moves come from its shift bias alone

@@ -49,9 +49,15 @@ class Task:
         hi = up_to(level, self.min_length, self.max_length)
         return self.make(rng, batch_size, int(rng.integers(self.min_length, hi + 1)))
 
+    # A task judged by its cost per sequence over one length needs more held-out sequences than
+    # per_length for a steady mean: at least this many in all, spread over its lengths.
+    heldout_sequences = 0
+
     def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:
-        """A fixed held-out set: ``per_length`` sequences of every size in the range."""
+        """A fixed held-out set: ``per_length`` sequences of every size in the range (more when
+        ``heldout_sequences`` asks for more)."""
         rng = np.random.default_rng(seed)
+        per_length = max(per_length, -(-self.heldout_sequences // (self.max_length - self.min_length + 1)))
         return [self.make(rng, per_length, n) for n in range(self.min_length, self.max_length + 1)]
 
     def options(self) -> dict:

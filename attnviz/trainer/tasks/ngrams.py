@@ -39,9 +39,11 @@ class NGrams(Task):
     thresholds = (3.0, 1.0)  # bits per sequence above the optimal predictor's
     # The NTM keeps the whole sequence (204 steps) in memory: it learns to write every bit's context
     # walking through the memory and to look the context up by content, and 128 locations hold only the
-    # last 128. 10-wide words and 64 controller units hold that and train faster (docs/performance.md).
-    model_defaults = {"ntm": {"memory_size": 208, "word_size": 10, "controller_size": 64}}
-    heldout_sequences = 256  # one length: the held-out set is this many sequences (the paper: 1,000)
+    # last 128. 10-wide words and 64 controller units hold that and train faster; the read head starts
+    # leaning on content (gate bias +1), which took seeds 1 and 2 to the lookup as well as seed 0
+    # (docs/performance.md).
+    model_defaults = {"ntm": {"memory_size": 208, "word_size": 10, "controller_size": 64, "read_gate_bias": 1.0}}
+    heldout_sequences = 256  # the paper: 1,000
 
     def __init__(self, min_length: int = 200, max_length: int = 200):
         self.min_length, self.max_length = min_length, max_length
@@ -68,10 +70,6 @@ class NGrams(Task):
 
     def trace_metadata(self):
         return {"context_bits": CONTEXT}
-
-    def heldout(self, seed: int = 12345, per_length: int = 16) -> list[Batch]:
-        """``heldout_sequences`` sequences of every length (per_length is for tasks of many lengths)."""
-        return super().heldout(seed, max(per_length, self.heldout_sequences // (self.max_length - self.min_length + 1)))
 
     def optimal(self, batch: Batch) -> np.ndarray:
         bits = batch.x[:, :, 0]
