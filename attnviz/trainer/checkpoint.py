@@ -104,11 +104,23 @@ def assign(target: dict, arrays: dict, prefix: str, path) -> None:
         target[k][...] = arrays[key]  # in place: parameters may live in memory shared with workers
 
 
+def recorded_config(meta: dict) -> TrainConfig:
+    """The TrainConfig a checkpoint was trained with. Its model options are taken from the checkpoint's
+    whole model config, not from the task's model defaults of today: a run from before a task set an
+    option (N-grams' read_gate_bias, priority sort's learn_memory) ran without it, and a model field
+    that did not exist then reads as its default, the behaviour from before the field."""
+    cfg = TrainConfig.from_dict(meta["train"])
+    config_class, _ = model_classes(cfg.architecture)
+    model = config_class.from_dict(meta["model"]).to_dict()
+    cfg.model = {k: model[k] for k in cfg.model}
+    return cfg
+
+
 def load_model(path) -> tuple[object, Task, dict]:
     """A trained model from a checkpoint (the latest or the best), with its task and metadata."""
     arrays, meta = load_checkpoint(path)
     try:
-        cfg = TrainConfig.from_dict(meta["train"])
+        cfg = recorded_config(meta)
         task = make_task(cfg)
         config_class, model_class = model_classes(cfg.architecture)
         model = model_class(config_class.from_dict(meta["model"]), {})

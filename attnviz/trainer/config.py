@@ -70,7 +70,7 @@ class TrainConfig(DictConfig):
     # task's whole range (the "combined" curriculum of Zaremba and Sutskever, 2014; docs/ntm.md).
     curriculum_mix: float | None = None
     eval_every: int = 50  # steps between held-out evaluations
-    heldout_per_length: int = 8  # held-out sequences of each length (fixed seed)
+    heldout_per_length: int = 8  # held-out sequences of each length (fixed seed; a task may ask for more)
     converge_below: float | None = None  # held-out wrong bits per sequence (or bits above optimal: Task.judge)
     converge_patience: int = 10  # evaluations in a row below the threshold count as converged
     max_steps: int = 0  # 0: no limit

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .checkpoint import CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, save_checkpoint, write_atomic
+from .checkpoint import (CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, recorded_config, save_checkpoint,
+                         write_atomic)
 from .config import TrainConfig, make_task
 from .diverge import Diverged, diagnose, finite
 from .models import create_model
@@ -248,7 +249,7 @@ class Trainer:
     def load(cls, path) -> Trainer:
         arrays, meta = load_checkpoint(path)
         try:
-            t = cls(TrainConfig.from_dict(meta["train"]))
+            t = cls(recorded_config(meta))
             assign(t.model.params, arrays, "param/", path)
             assign(t.opt.state, arrays, "opt/", path)
             t.progress = Progress.from_dict(meta["progress"])

@@ -175,3 +175,24 @@ def test_a_run_folders_curves_draw_the_optimal_predictor_and_the_threshold_it_is
     assert "the optimal predictor, held-out" in labels and "converged within 1 of it" in labels
     assert not any(label.startswith("converged") for label in (line.get_label() for line in wrong_ax.get_lines()))
     assert tmp_path / "figures" / "learning_curves.png" in plot_run(tmp_path)
+
+
+def test_a_run_from_before_its_tasks_model_options_resumes_as_it_was_trained(tmp_path):
+    """A checkpoint records the whole model config; a run from before N-grams set read_gate_bias, or
+    priority sort learn_memory, resumes without them (not with the task's defaults of today)."""
+    from attnviz.trainer.checkpoint import load_checkpoint, save_checkpoint
+
+    small = {"controller_size": 8, "memory_size": 8, "word_size": 4}
+    for task, option, before, size in (("ngrams", "read_gate_bias", None, {}),
+                                       ("priority-sort", "learn_memory", False, {"selected": 4})):
+        cfg = TrainConfig(task=task, seed=0, max_steps=2, eval_every=2, trace_every=0, checkpoint_every=2,
+                          batch_size=4, task_options={"min_length": 5, "max_length": 5, **size}, model=small)
+        run(Trainer(cfg), tmp_path / task)
+        arrays, meta = load_checkpoint(tmp_path / task / "checkpoint.npz")
+        del meta["model"][option], meta["train"]["model"][option]  # as a checkpoint from before the option
+        arrays.pop("param/memory0", None), arrays.pop("opt/m/memory0", None), arrays.pop("opt/v/memory0", None)
+        save_checkpoint(tmp_path / task / "old.npz", arrays, meta)
+        resumed = Trainer.load(tmp_path / task / "old.npz")
+        assert resumed.cfg.model[option] == getattr(resumed.model.cfg, option) == before
+        assert resumed.cfg.model["memory_size"] == 8
+        assert load_model(tmp_path / task / "old.npz")[0].cfg.memory_size == 8

@@ -29,7 +29,7 @@ class NTMConfig(DictConfig):
     # is written (priority sort's write by priority; docs/performance.md). init_memory is then unused.
     learn_memory: bool = False
     # Initial biases of every head's sharpening (gamma = 1 + softplus(bias)) and interpolation
-    # gate (g = sigmoid(bias)). gamma ~3.1 keeps the one-hot start focused instead of blurring it
+    # gate (g = sigmoid(bias); the read heads' is read_gate_bias when that is set). gamma ~3.1 keeps the one-hot start focused instead of blurring it
     # with every shift; g ~0.27 leans on the previous weighting, i.e. location-based moves. They cut
     # copy's seed 0 from 120,000 to 75,200 sequences (docs/performance.md).
     sharpen_bias: float = 2.0

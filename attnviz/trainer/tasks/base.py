@@ -57,7 +57,8 @@ class Task:
         """A fixed held-out set: ``per_length`` sequences of every size in the range (more when
         ``heldout_sequences`` asks for more)."""
         rng = np.random.default_rng(seed)
-        per_length = max(per_length, -(-self.heldout_sequences // (self.max_length - self.min_length + 1)))
+        if self.heldout_sequences:
+            per_length = max(per_length, -(-self.heldout_sequences // (self.max_length - self.min_length + 1)))
         return [self.make(rng, per_length, n) for n in range(self.min_length, self.max_length + 1)]
 
     def options(self) -> dict:
