@@ -845,7 +845,9 @@ def _training_progress(quiet: bool):
     def remember(e) -> bool:
         """Keep what the line shows; True at a held-out evaluation."""
         if e["kind"] == "start":
-            state.update(task=e["task"], max_steps=e["max_steps"], max_seconds=e["max_seconds"])
+            # a resumed run's best so far, not this process's
+            state.update(task=e["task"], max_steps=e["max_steps"], max_seconds=e["max_seconds"],
+                         best=e.get("best", math.inf))
             return False
         if state["start"] is None:
             state["start"] = (e["seconds"], e["sequences"])

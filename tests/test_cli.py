@@ -534,3 +534,15 @@ def test_trains_size_options_name_every_tasks_own_default():
             for model, options in task.model_defaults.items():
                 if field in options:
                     assert f"{name}: {options[field]}" in helped, (field, name, model)
+
+
+def test_a_resumed_runs_line_shows_the_runs_best_not_this_processs(capsys):
+    from attnviz.cli import _training_progress
+
+    with _training_progress(quiet=False) as on_event:  # not a terminal: one plain line per evaluation
+        on_event({"kind": "start", "task": "priority-sort", "step": 100, "max_steps": 0, "max_seconds": 0.0,
+                  "best": 25.71})
+        on_event({"kind": "step", "step": 101, "sequences": 3232, "seconds": 10.0, "loss": 20.0})
+        on_event({"kind": "eval", "step": 101, "sequences": 3232, "seconds": 10.5, "wrong_bits": 9.0,
+                  "bits": 27.3, "judge": "bits", "score": 27.3, "rolled_back": False})
+    assert "held-out 27.3 bits/seq, wrong bits/seq 9.000 (best 25.7 bits/seq)" in capsys.readouterr().err

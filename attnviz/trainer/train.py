@@ -371,7 +371,7 @@ def run(trainer: Trainer, run_dir, on_event: Callable[[dict], None] = lambda e: 
     # fast as the command line: BLAS threads on top of one process per core only fight them
     # (docs/performance.md). The gradient workers set the same for themselves.
     on_event({"kind": "start", "task": cfg.task, "step": progress.step, "max_steps": cfg.max_steps,
-              "max_seconds": cfg.max_seconds})
+              "max_seconds": cfg.max_seconds, "best": progress.best})
     blas = threadpool_limits(limits=1, user_api="blas")
     try:
         while reason is None:
