@@ -96,6 +96,7 @@ def test_priority_sorts_ntm_learns_its_initial_memory_and_resumes_exactly(tmp_pa
     whole = Trainer(cfg(4))
     start = whole.model.params["memory0"].copy()
     assert whole.model.cfg.learn_memory and np.unique(start).size == start.size  # every cell its own
+    assert whole.model.cfg.read_gate_bias == 1.0  # its reads lean on content from the start, as N-grams'
     run(whole, tmp_path / "whole")
     assert not np.array_equal(whole.model.params["memory0"], start)
     run(Trainer(cfg(2)), tmp_path / "half")
