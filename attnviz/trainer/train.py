@@ -19,8 +19,15 @@ from pathlib import Path
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from .checkpoint import (CHECKPOINT_VERSION, CheckpointError, assign, load_checkpoint, recorded_config, save_checkpoint,
-                         write_atomic)
+from .checkpoint import (
+    CHECKPOINT_VERSION,
+    CheckpointError,
+    assign,
+    load_checkpoint,
+    recorded_config,
+    save_checkpoint,
+    write_atomic,
+)
 from .config import TrainConfig, make_task
 from .diverge import Diverged, diagnose, finite
 from .models import create_model

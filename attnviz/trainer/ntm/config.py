@@ -29,9 +29,10 @@ class NTMConfig(DictConfig):
     # is written (priority sort's write by priority; docs/performance.md). init_memory is then unused.
     learn_memory: bool = False
     # Initial biases of every head's sharpening (gamma = 1 + softplus(bias)) and interpolation
-    # gate (g = sigmoid(bias); the read heads' is read_gate_bias when that is set). gamma ~3.1 keeps the one-hot start focused instead of blurring it
-    # with every shift; g ~0.27 leans on the previous weighting, i.e. location-based moves. They cut
-    # copy's seed 0 from 120,000 to 75,200 sequences (docs/performance.md).
+    # gate (g = sigmoid(bias); the read heads' is read_gate_bias when that is set). gamma ~3.1 keeps
+    # the one-hot start focused instead of blurring it with every shift; g ~0.27 leans on the
+    # previous weighting, i.e. location-based moves. They cut copy's seed 0 from 120,000 to 75,200
+    # sequences (docs/performance.md).
     sharpen_bias: float = 2.0
     gate_bias: float = -1.0
     # The read heads' own gate bias; None: gate_bias. N-grams sets +1 (g about 0.73): its reads look

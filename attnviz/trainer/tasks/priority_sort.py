@@ -28,9 +28,9 @@ class PrioritySort(Task):
     # every location looks alike to a content key, and the write location rose only 5.6 per unit of
     # priority; with a learned initial memory a key picks out a location from the first write, and the
     # cost after 30 minutes on one core halved, 78 to 38 bits per sequence. A read head that starts
-    # leaning on content (gate bias +1, as N-grams') then came to each of those costs in 2.5 to 5 times
-    # fewer sequences: seed 0 first below 38.4 by 220,800, where the gate of -1 was by 668,800 (on the 8
-    # held-out sequences of the time, which read low; docs/performance.md).
+    # leaning on content (gate bias +1, as N-grams') then came to each of those costs in 2.5 to 5
+    # times fewer sequences: seed 0 first below 38.4 by 220,800, where the gate of -1 was at 38.4 by
+    # 668,800 (on the 8 held-out sequences of the time, which read low; docs/performance.md).
     model_defaults = {"ntm": {"learn_memory": True, "read_gate_bias": 1.0}}
 
     def __init__(self, width: int = 8, min_length: int = 20, max_length: int = 20, selected: int = 16):
