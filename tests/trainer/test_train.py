@@ -306,8 +306,9 @@ def test_a_task_picks_its_defaults_and_the_config_overrides_them(monkeypatch):
     assert make_model_config(TrainConfig(model={"shift_bias": "none"}), get_task("copy")).shift_bias == "none"
     assert TrainConfig(model={"word_size": 8}).model == {"shift_bias": "forward", "word_size": 8}  # recorded
     monkeypatch.undo()
-    assert TrainConfig(task="priority-sort").to_dict()["model"] == {"learn_memory": True}
-    assert TrainConfig(task="priority-sort", model={"learn_memory": False}).model == {"learn_memory": False}
+    assert TrainConfig(task="priority-sort").to_dict()["model"] == {"learn_memory": True, "read_gate_bias": 1.0}
+    assert TrainConfig(task="priority-sort", model={"learn_memory": False}).model == {"learn_memory": False,
+                                                                                      "read_gate_bias": 1.0}
     assert TrainConfig(task="priority-sort", architecture="dnc").model == {}  # each model its own
     for name in TASKS:  # no task starts with a direction, and every one reads first
         m = make_model_config(TrainConfig(task=name), get_task(name))
