@@ -35,9 +35,9 @@ class NTMConfig(DictConfig):
     # sequences (docs/performance.md).
     sharpen_bias: float = 2.0
     gate_bias: float = -1.0
-    # The read heads' own gate bias; None: gate_bias. N-grams sets +1 (g about 0.73): its reads look
-    # the history up by content, and with the location-leaning -1 only seed 0 of 0-2 found that
-    # lookup within 30 minutes (docs/performance.md).
+    # The read heads' own gate bias; None: gate_bias. N-grams and priority sort set +1 (g about 0.73):
+    # N-grams' reads look the history up by content, and with the location-leaning -1 only seed 0 of
+    # 0-2 found that lookup within 30 minutes (docs/performance.md).
     read_gate_bias: float | None = None
     # The controller weights into every head's shift logits: "zero" (shifts start from their
     # biases, no head prefers a direction) or "random" (Glorot, like every other weight). With random
