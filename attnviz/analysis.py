@@ -389,16 +389,22 @@ def focus(weightings) -> tuple[np.ndarray, np.ndarray]:
 FOCUS_WINDOW = 2  # a focus's location is the weight-averaged location within this many locations of its peak
 
 
+def strongest_head(weightings) -> np.ndarray:
+    """(T, N): at each step, the weighting of the head whose peak weight is largest (a weight that is not
+    a number counts as 0); (T, N) weightings are one head's."""
+    w = np.asarray(weightings, np.float64)
+    w = np.where(np.isfinite(w), w, 0.0)
+    heads = w[:, None, :] if w.ndim == 2 else w
+    T = heads.shape[0]
+    return heads[np.arange(T), heads.max(axis=2).argmax(axis=1) if T else np.zeros(0, int)]
+
+
 def focus_centroids(weightings) -> tuple[np.ndarray, np.ndarray]:
     """Each step's focus as a real location: of the head whose peak weight is largest at that step, the
     weight-averaged location of the locations within FOCUS_WINDOW (2) of its peak, circularly, in [0, N)
     (a focus split evenly between locations 4 and 5 is at 4.5). Returns (locations (T,) float, peaks (T,))."""
-    w = np.asarray(weightings, np.float64)
-    w = np.where(np.isfinite(w), w, 0.0)
-    heads = w[:, None, :] if w.ndim == 2 else w
-    T, N = heads.shape[0], heads.shape[-1]
-    strongest = heads.max(axis=2).argmax(axis=1) if T else np.zeros(0, int)
-    chosen = heads[np.arange(T), strongest]  # (T, N)
+    chosen = strongest_head(weightings)
+    T, N = chosen.shape
     peak_at = chosen.argmax(axis=1)
     offsets = np.arange(-FOCUS_WINDOW, FOCUS_WINDOW + 1)
     near = chosen[np.arange(T)[:, None], (peak_at[:, None] + offsets) % N]  # (T, 2W + 1)
@@ -647,12 +653,18 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     (``sort_items``). An item's write location is the write focus at its step: of the write head with the
     largest weight at that step, the weight-averaged location within 2 of its peak (``focus_centroids``; the
     other heads do not count). ``fit`` is the least-squares line of those locations against the priorities
-    (``priority_fit``: slope in locations per unit priority, intercept, R squared); ``hypothesised``, the
-    line's location for each item, in [0, N). Only the items' steps of ``write_weightings`` are read (a
-    weight that is not a number counts as 0); a priority that is not a number is a ValueError."""
+    (``priority_fit``: slope in locations per unit priority, intercept, R squared) through the ``selected``
+    items of highest priority, the ones written out (metadata ``selected``; default: all): where the
+    others go does not matter to the task, and a model may leave them anywhere. ``fit_all`` is the line
+    through every item. ``hypothesised``: ``fit``'s location for each item, in [0, N). Only the items'
+    steps of ``write_weightings`` are read (a weight that is not a number counts as 0); a priority that
+    is not a number is a ValueError."""
     meta = dict(metadata or {})
     x = np.asarray(inputs, np.float64)
     items, channel = sort_items(x, meta)
+    selected = meta.get("selected", items)
+    if not isinstance(selected, int) or isinstance(selected, bool) or not 2 <= selected <= items:
+        raise ValueError(f"selected {selected!r}: a fit needs 2 to {items} (the items) written out")
     ww = np.asarray(write_weightings[:items])
     N = ww.shape[-1]
     write_loc, write_peak = focus_centroids(ww)
@@ -660,10 +672,13 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     if not np.isfinite(priorities).all():
         step = int(np.argmin(np.isfinite(priorities)))
         raise ValueError(f"the priority of the item at step {step} is {priorities[step]}, not a number")
-    fit = priority_fit(priorities, write_loc, N)
-    return {"items": items, "priority_channel": channel, "locations": N, "priorities": priorities.tolist(),
-            "write_locations": write_loc.tolist(), "write_peaks": write_peak.tolist(), "fit": fit,
-            "hypothesised": (np.asarray(fit["fitted"]) % N).tolist()}
+    top = np.sort(np.argsort(-priorities, kind="stable")[:selected])  # the items written out, in input order
+    fit = priority_fit(priorities[top], write_loc[top], N)
+    return {"items": items, "selected": selected, "priority_channel": channel, "locations": N,
+            "priorities": priorities.tolist(), "write_locations": write_loc.tolist(),
+            "write_peaks": write_peak.tolist(), "fit": fit,
+            "fit_all": fit if selected == items else priority_fit(priorities, write_loc, N),
+            "hypothesised": ((fit["slope"] * priorities + fit["intercept"]) % N).tolist()}
 
 
 def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mask=None, metadata=None) -> dict:
@@ -673,32 +688,41 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     the output steps (with ``output_mask``: the scored steps; without, the steps after the items and the
     delimiter) and each one's read location (``focus_centroids`` of the read heads);
     ``increasing_fraction``, the share of moves from one output step to the next that go to a higher
-    location (circularly, less than half the memory on); ``in_priority_order_fraction``, the share of
-    output steps k whose read location is nearest (of the items' write locations) that of the item with
-    the k-th highest priority."""
+    location (circularly, less than half the memory on); ``items``, the item each output step reads: the
+    one whose write weighting overlaps its read weighting most (cosine of the two, each of its strongest
+    head), so that a model that writes its items a location or less apart is judged by where its weight
+    lies, not by which written focus is nearest; ``in_priority_order_fraction``, the share of output
+    steps k that read the item of the k-th highest priority."""
     out = priority_locations(inputs, write_weightings, metadata)
     items, N = out["items"], out["locations"]
     T = np.asarray(inputs).shape[0]
     steps = (np.flatnonzero(np.asarray(output_mask) != 0) if output_mask is not None
              else np.arange(items + 1, T))
-    read_loc, read_peak = focus_centroids(np.asarray(read_weightings)[steps])
+    reads = np.asarray(read_weightings)[steps]
+    read_loc, read_peak = focus_centroids(reads)
     moves = (np.diff(read_loc) + N / 2) % N - N / 2
     rank = np.argsort(-np.asarray(out["priorities"]), kind="stable")  # the items, highest priority first
-    written = np.asarray(out["write_locations"])
-    nearest = np.abs((read_loc[:, None] - written[None, :] + N / 2) % N - N / 2).argmin(axis=1)
+    r, w = strongest_head(reads), strongest_head(np.asarray(write_weightings)[:items])
+    overlap = (r @ w.T) / np.maximum(np.linalg.norm(r, axis=1)[:, None] * np.linalg.norm(w, axis=1)[None, :], 1e-30)
+    read_items = overlap.argmax(axis=1) if overlap.size else np.zeros(0, int)
     k = min(steps.size, items)
     out["read"] = {"steps": steps.tolist(), "locations": read_loc.tolist(), "peaks": read_peak.tolist(),
+                   "items": read_items.tolist(),
                    "increasing_fraction": float(np.mean(moves > 0)) if moves.size else None,
-                   "in_priority_order_fraction": int(np.sum(nearest[:k] == rank[:k])) / k if k else None}
+                   "in_priority_order_fraction": int(np.sum(read_items[:k] == rank[:k])) / k if k else None}
     return out
 
 
 def describe_fit(fit: dict, N: int | None = None) -> str:
     """A priority fit in words: "slope -12.1 locations per unit priority, intercept 64.0 (the location at
     priority 0), R² 0.97"; with the memory's N, an intercept that rounds to N is shown as 0.0."""
-    r2 = "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
     return (f"slope {fit['slope']:.3g} locations per unit priority, intercept {intercept_text(fit, N)} "
-            f"(the location at priority 0), {r2}")
+            f"(the location at priority 0), {r_squared_text(fit)}")
+
+
+def r_squared_text(fit: dict) -> str:
+    """"R² 0.97", or why it is undefined."""
+    return "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
 
 
 def intercept_text(fit: dict, N: int | None = None) -> str:
@@ -711,8 +735,15 @@ def describe_priority_sort(d: dict) -> list[str]:
     """A ``priority_sort_analysis`` result in words: the fit, then the reads."""
     if "error" in d:
         return [f"priority sort: {d['error']}"]
-    lines = [f"priority sort: the {d['items']} items' write locations against their priorities (channel "
-             f"{d['priority_channel']}): {describe_fit(d['fit'], d['locations'])}"]
+    n, k = d["items"], d.get("selected", d["items"])
+    fit = describe_fit(d["fit"], d["locations"])
+    if k == n:
+        lines = [f"priority sort: the {n} items' write locations against their priorities (channel "
+                 f"{d['priority_channel']}): {fit}"]
+    else:
+        lines = [f"priority sort: the write locations of the {k} items written out (of {n}) against their "
+                 f"priorities (channel {d['priority_channel']}): {fit}; through all {n}, "
+                 + r_squared_text(d["fit_all"])]
     r = d["read"]
     n = len(r["locations"])
     if n:

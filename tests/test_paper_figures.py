@@ -331,10 +331,55 @@ def test_writes_that_ignore_the_priorities_fit_badly_and_reads_out_of_order_are_
     d = analyse(t)
     assert d["read"]["in_priority_order_fraction"] == 14 / 16 and d["read"]["increasing_fraction"] == 14 / 15
     lines = describe_priority_sort(d)
-    assert lines[0] == ("priority sort: the 20 items' write locations against their priorities (channel 8): slope -10 "
-                        "locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00")
+    assert lines[0] == ("priority sort: the write locations of the 16 items written out (of 20) against their "
+                        "priorities (channel 8): slope -10 locations per unit priority, intercept 50.0 (the location "
+                        "at priority 0), R² 1.00; through all 20, R² 1.00")
     assert lines[1] == ("reads: 14 of 15 moves to a higher location, 14 of 16 output steps read the item of their rank "
                         "(highest priority first)")
+
+
+def test_the_line_is_fitted_through_the_items_written_out_and_the_rest_may_land_anywhere():
+    from attnviz.analysis import describe_priority_sort
+
+    pr = priority_trace()[0].inputs[:20, 8]
+    loc = (-10.0 * pr + 50.0) % 128
+    low = np.argsort(-pr)[16:]  # the 4 of lowest priority, never written out
+    loc[low] = [10.0, 15.0, 20.0, 90.0]
+    t, _ = priority_trace(write_at=loc)
+    d = analyse(t)
+    assert d["selected"] == 16 and d["fit"]["slope"] == pytest.approx(-10, abs=0.01)
+    assert d["fit"]["r_squared"] == pytest.approx(1.0, abs=1e-5) and d["fit_all"]["r_squared"] < 0.1
+    assert np.allclose(d["hypothesised"], (-10.0 * pr + 50.0) % 128, atol=0.01)  # every item, on the line
+    assert describe_priority_sort(d)[0].endswith(f"R² 1.00; through all 20, R² {d['fit_all']['r_squared']:.2f}")
+    t.metadata["selected"] = 20  # a sort that writes every item out is fitted through all of them
+    d = analyse(t)
+    assert d["fit"] == d["fit_all"] and d["fit"]["r_squared"] < 0.1
+    assert describe_priority_sort(d)[0].startswith("priority sort: the 20 items' write locations against")
+    t.metadata["selected"] = 1
+    with pytest.raises(ValueError, match="selected 1: a fit needs 2 to 20"):
+        analyse(t)
+
+
+def test_reads_of_items_written_less_than_a_location_apart_are_told_apart_by_their_weight():
+    """A dense band: the item of rank k written at 40 + 0.6 k; each read at its item's place with 0.3 of
+    its weight a location below. The read's focus is then nearer its neighbour's write than its own; the
+    weight it shares with each item's write weighting still says which it reads, mostly."""
+    t, _ = priority_trace()
+    rank = np.argsort(-t.inputs[:20, 8])
+    loc = np.empty(20)
+    loc[rank] = 40 + 0.6 * np.arange(20)
+    t, _ = priority_trace(write_at=loc)
+    rw = t.read_weightings.copy()
+    for k in range(16):
+        rw[21 + k, 0] = 0.6 * split(128, loc[rank[k]]) + 0.3 * split(128, loc[rank[k]] - 1) + 0.1 / 128
+    d = analyse(Trace({**t.arrays, "read_weightings": rw}, t.metadata))
+    written = np.asarray(d["write_locations"])
+    nearest = np.array([np.abs(written - r).argmin() for r in d["read"]["locations"]])
+    assert np.mean(nearest == rank[:16]) <= 2 / 16  # the nearest focus misses almost every one
+    assert d["read"]["in_priority_order_fraction"] >= 12 / 16
+    assert np.mean(np.asarray(d["read"]["items"]) == rank[:16]) == d["read"]["in_priority_order_fraction"]
+    rw[21:37, 0] = [split(128, loc[rank[k]]) for k in range(16)]  # reads exactly where it wrote: every one
+    assert analyse(Trace({**t.arrays, "read_weightings": rw}, t.metadata))["read"]["items"] == rank[:16].tolist()
 
 
 def test_a_write_location_is_the_strongest_heads_focus_weight_averaged_near_its_peak():
@@ -434,7 +479,8 @@ def test_the_priority_sort_figure_draws_the_hypothesised_locations_beside_the_we
     assert np.allclose(write.values, heads[:, rows])
     n = len(scene.notes)
     assert n == 2 and scene.notes[0][2] == ("Hypothesised Locations: location = 50.0 \u2212 10 \u00d7 priority, the "
-                                            "least-squares line through the write locations of the 20 items")
+                                            "least-squares line through the write locations of the 16 items written "
+                                            "out (of 20)")
     assert scene.notes[1][2] == ("slope \u221210 locations per unit priority, intercept 50.0 (the location at "
                                  "priority 0), R² 1.00")
     side = scene.rects()[3:]
@@ -596,8 +642,9 @@ def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
     assert d["fit"]["slope"] == pytest.approx(-10, abs=0.01) and d["fit"]["intercept"] == pytest.approx(50, abs=0.01)
     assert d["read"]["in_priority_order_fraction"] == 14 / 16 and d == json.loads(json.dumps(analyse(t)))
     text = run(runner, "inspect", tmp_path / "t.h5").output
-    assert ("  priority sort: the 20 items' write locations against their priorities (channel 8): slope -10 locations "
-            "per unit priority, intercept 50.0 (the location at priority 0), R² 1.00\n") in text
+    assert ("  priority sort: the write locations of the 16 items written out (of 20) against their priorities "
+            "(channel 8): slope -10 locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00; "
+            "through all 20, R² 1.00\n") in text
     assert "  reads: 14 of 15 moves to a higher location, 14 of 16 output steps read the item of their rank" in text
     arrays = dict(t.arrays)
     arrays["inputs"] = arrays["inputs"].copy()
