@@ -202,11 +202,21 @@ def group_labels(configs: list[dict]) -> list[str]:
 
 def _resolved(config: dict) -> dict:
     """A run's configuration with the fields it leaves out set as the trainer sets them (a run
-    folder written before a field existed); as it is when it is not a TrainConfig's."""
+    folder written before a field existed); as it is when it is not a TrainConfig's. The model options
+    are the ones recorded, every other model field at the model's own default, as a checkpoint's are
+    read (``recorded_config``): a run from before a task set a model option ran without it, so an
+    N-gram run from before its read gate is not grouped with the runs that have it."""
+    from dataclasses import MISSING, fields
+
     from .trainer.config import TrainConfig
+    from .trainer.models import model_classes
 
     try:
-        return TrainConfig.from_dict(config).to_dict()
+        resolved = TrainConfig.from_dict(config).to_dict()
+        defaults = {f.name: f.default for f in fields(model_classes(resolved["architecture"])[0])
+                    if f.default is not MISSING}
+        resolved["model"] = {**defaults, **dict(config.get("model") or {})}
+        return resolved
     except (TypeError, ValueError, KeyError):
         return config
 

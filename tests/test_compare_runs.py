@@ -10,6 +10,7 @@ import pytest
 import attnviz
 from attnviz import Trace, save
 from attnviz.compare import COLUMNS, compare_runs, crossing
+from attnviz.trainer.config import TrainConfig
 from attnviz.trainer.tasks import get_task
 from attnviz.trainer.train import metric_columns
 from attnviz.training import write_status
@@ -85,6 +86,21 @@ def test_runs_that_differ_form_groups_named_by_what_differs(tmp_path):
     r = compare_runs([tmp_path / "lr0.001", tmp_path / "lr0.003"])
     assert [row["group"] for row in r["runs"]] == ["lr=0.001", "lr=0.001", "lr=0.003"]
     assert [(g["group"], g["runs"], g["converged"]) for g in r["groups"]] == [("lr=0.001", 2, 2), ("lr=0.003", 1, 1)]
+
+
+def test_a_run_from_before_a_task_set_a_model_option_is_grouped_as_it_ran(tmp_path):
+    """Priority sort's read gate (N-grams' too): its runs from before record no read_gate_bias and ran with
+    the model's own default (None: the gate bias of -1), not with the task's +1 of today."""
+    for i, model in enumerate(({"learn_memory": True}, {"learn_memory": True, "read_gate_bias": 1.0}, {})):
+        make_run(tmp_path / f"seed{i}", i, curve(4, 6))
+        config = json.loads((tmp_path / f"seed{i}" / "config.json").read_text())
+        (tmp_path / f"seed{i}" / "config.json").write_text(json.dumps({**config, "task": "priority-sort",
+                                                                        "model": model}))
+    r = compare_runs([tmp_path])
+    assert [row["group"] for row in r["runs"]] == ["model.learn_memory=True, model.read_gate_bias=-",
+                                                   "model.learn_memory=True, model.read_gate_bias=1",
+                                                   "model.learn_memory=False, model.read_gate_bias=-"]
+    assert TrainConfig(task="priority-sort").model["read_gate_bias"] == 1.0  # what today's defaults would say
 
 
 def test_runs_of_different_tasks_are_refused_in_one_line(runner, tmp_path):
