@@ -37,6 +37,16 @@ from .record import record
 from .tasks.base import Batch
 
 LN2 = float(np.log(2.0))
+# Held-out batches are scored in pieces of at most this many sequences, so that the processes share a
+# large held-out set (priority sort's 256 sequences of one length were one batch: one process scored
+# it while the other waited). A fixed size, so that the numbers do not depend on the processes.
+HELDOUT_PIECE = 64
+
+
+def pieces(batches: list[Batch], size: int) -> list[Batch]:
+    """The batches cut along the batch axis into pieces of at most ``size`` sequences, in order."""
+    return [Batch(b.x[:, i : i + size], b.y[:, i : i + size], b.mask[:, i : i + size], b.length,
+                  b.levels[i : i + size]) for b in batches for i in range(0, b.x.shape[1], size)]
 
 
 def clip_(grads: dict[str, np.ndarray], limit: float, norm_limit: float) -> None:
@@ -105,7 +115,7 @@ class Trainer:
         self.model_cfg = self.model.cfg
         self.opt = self._make_optimizer(cfg.lr)
         self.rng = np.random.default_rng(cfg.seed + 1)  # the training data stream
-        self.heldout = self.task.heldout(per_length=cfg.heldout_per_length)
+        self.heldout = pieces(self.task.heldout(per_length=cfg.heldout_per_length), HELDOUT_PIECE)
         # The task's optimal predictor on the same held-out sequences, bits per sequence (None: it has none)
         self.optimal_bits = optimal_bits(self.task, self.heldout)
         self.progress = Progress(lr=cfg.lr, level=cfg.curriculum_start or self.task.max_level)

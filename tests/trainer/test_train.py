@@ -362,6 +362,22 @@ def test_held_out_scores_shared_out_among_processes_are_the_same_numbers():
     t.close()
 
 
+def test_a_large_held_out_batch_is_scored_in_pieces_that_the_processes_share():
+    """Priority sort's 256 held-out sequences are one batch of the task; the trainer scores them in 4
+    pieces of 64, the same sequences in the same order, to the same cost within rounding."""
+    from attnviz.trainer.train import HELDOUT_PIECE, evaluate
+
+    t = Trainer(TrainConfig(task="priority-sort", seed=0, processes=2))
+    [whole] = t.task.heldout(per_length=t.cfg.heldout_per_length)
+    assert [b.x.shape[1] for b in t.heldout] == [HELDOUT_PIECE] * 4 == [64] * 4
+    for name in ("x", "y", "mask", "levels"):
+        assert np.array_equal(np.concatenate([getattr(b, name) for b in t.heldout], axis=-1 if name == "levels"
+                                             else 1), getattr(whole, name))
+    one, shared = evaluate(t.model, [whole]), evaluate(t.model, t.heldout, t.pool.scores)
+    assert shared["bits"] == pytest.approx(one["bits"], rel=1e-6) and shared["wrong_bits"] == one["wrong_bits"]
+    t.close()
+
+
 def test_worker_processes_change_speed_not_numbers():
     params = {}
     for processes in (1, 2):
