@@ -692,7 +692,9 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     one whose write weighting overlaps its read weighting most (cosine of the two, each of its strongest
     head), so that a model that writes its items a location or less apart is judged by where its weight
     lies, not by which written focus is nearest; ``in_priority_order_fraction``, the share of output
-    steps k that read the item of the k-th highest priority."""
+    steps k that read the item of the k-th highest priority; ``descending_fraction``, the share of moves
+    from one output step to the next that go to an item of lower priority (a model that skips an item
+    or reads one twice is out of rank from there on, but still reads down the priorities)."""
     out = priority_locations(inputs, write_weightings, metadata)
     items, N = out["items"], out["locations"]
     T = np.asarray(inputs).shape[0]
@@ -706,9 +708,11 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     overlap = (r @ w.T) / np.maximum(np.linalg.norm(r, axis=1)[:, None] * np.linalg.norm(w, axis=1)[None, :], 1e-30)
     read_items = overlap.argmax(axis=1) if overlap.size else np.zeros(0, int)
     k = min(steps.size, items)
+    down = np.diff(np.argsort(rank)[read_items]) > 0  # each item's place in the priority order, read to read
     out["read"] = {"steps": steps.tolist(), "locations": read_loc.tolist(), "peaks": read_peak.tolist(),
                    "items": read_items.tolist(),
                    "increasing_fraction": float(np.mean(moves > 0)) if moves.size else None,
+                   "descending_fraction": float(np.mean(down)) if down.size else None,
                    "in_priority_order_fraction": int(np.sum(read_items[:k] == rank[:k])) / k if k else None}
     return out
 
@@ -749,8 +753,10 @@ def describe_priority_sort(d: dict) -> list[str]:
     if n:
         up = "" if r["increasing_fraction"] is None else (f"{round(r['increasing_fraction'] * (n - 1))} of "
                                                           f"{n - 1} moves to a higher location, ")
+        down = "" if r.get("descending_fraction") is None else (f"{round(r['descending_fraction'] * (n - 1))} "
+                                                                  f"of {n - 1} to an item of lower priority, ")
         order = round(r["in_priority_order_fraction"] * min(n, d["items"]))
-        lines.append(f"reads: {up}{order} of {min(n, d['items'])} output steps read the item of their rank "
+        lines.append(f"reads: {up}{down}{order} of {min(n, d['items'])} output steps read the item of their rank "
                      "(highest priority first)")
     return lines
 

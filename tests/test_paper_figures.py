@@ -330,11 +330,13 @@ def test_writes_that_ignore_the_priorities_fit_badly_and_reads_out_of_order_are_
     t, _ = priority_trace(read_order=[1, 0] + list(range(2, 16)))  # the first two swapped
     d = analyse(t)
     assert d["read"]["in_priority_order_fraction"] == 14 / 16 and d["read"]["increasing_fraction"] == 14 / 15
+    assert d["read"]["descending_fraction"] == 14 / 15  # the swap is one move up the priorities
     lines = describe_priority_sort(d)
     assert lines[0] == ("priority sort: the write locations of the 16 items written out (of 20) against their "
                         "priorities (channel 8): slope -10 locations per unit priority, intercept 50.0 (the location "
                         "at priority 0), R² 1.00; through all 20, R² 1.00")
-    assert lines[1] == ("reads: 14 of 15 moves to a higher location, 14 of 16 output steps read the item of their rank "
+    assert lines[1] == ("reads: 14 of 15 moves to a higher location, 14 of 15 to an item of lower priority, 14 of 16 "
+                        "output steps read the item of their rank "
                         "(highest priority first)")
 
 
@@ -380,6 +382,14 @@ def test_reads_of_items_written_less_than_a_location_apart_are_told_apart_by_the
     assert np.mean(np.asarray(d["read"]["items"]) == rank[:16]) == d["read"]["in_priority_order_fraction"]
     rw[21:37, 0] = [split(128, loc[rank[k]]) for k in range(16)]  # reads exactly where it wrote: every one
     assert analyse(Trace({**t.arrays, "read_weightings": rw}, t.metadata))["read"]["items"] == rank[:16].tolist()
+
+
+def test_a_read_that_skips_an_item_is_out_of_rank_from_there_on_but_still_reads_down_the_priorities():
+    t, _ = priority_trace(read_order=[0] + list(range(2, 16)) + [15])  # rank 1 skipped, the last read twice
+    r = analyse(t)["read"]
+    assert r["in_priority_order_fraction"] == 2 / 16 and r["descending_fraction"] == 14 / 15  # the first and last
+    t, _ = priority_trace(read_order=[0, 0] + list(range(1, 15)))  # rank 0 read twice
+    assert analyse(t)["read"]["descending_fraction"] == 14 / 15
 
 
 def test_a_write_location_is_the_strongest_heads_focus_weight_averaged_near_its_peak():
@@ -645,7 +655,8 @@ def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
     assert ("  priority sort: the write locations of the 16 items written out (of 20) against their priorities "
             "(channel 8): slope -10 locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00; "
             "through all 20, R² 1.00\n") in text
-    assert "  reads: 14 of 15 moves to a higher location, 14 of 16 output steps read the item of their rank" in text
+    assert ("  reads: 14 of 15 moves to a higher location, 14 of 15 to an item of lower priority, 14 of 16 output "
+            "steps read the item of their rank") in text
     arrays = dict(t.arrays)
     arrays["inputs"] = arrays["inputs"].copy()
     arrays["inputs"][:, 9] = 0
