@@ -109,12 +109,27 @@ def read_run(path: Path) -> dict:
         text = str(e)
         run["state"], run["problem"] = "damaged", text.split(": ", 1)[1] if text.startswith(str(path)) else text
         return run
+    run["model"] = recorded_model(path)
     state = run_state(path)
     run["state"] = {"new": "empty"}.get(state["state"], state["state"])
     if state["reason"] == "diverged":  # stopped by a loss or gradient that was not finite
         run["state"] = "diverged"
     run["reason"] = state["reason"]
     return run
+
+
+def recorded_model(path: Path) -> dict | None:
+    """The whole model config a run trained with, from its checkpoint's metadata (as a resumed run reads
+    it: ``recorded_config``); None without a readable checkpoint. config.json's ``model`` holds only the
+    options given or, since a task could set some, the task's too: a run from before that recorded none
+    of the task's, though it used them."""
+    from .trainer.checkpoint import CheckpointError, load_checkpoint
+
+    try:
+        model = load_checkpoint(path / "checkpoint.npz", arrays=False)[1].get("model")
+    except CheckpointError:
+        return None
+    return model if isinstance(model, dict) else None
 
 
 def run_config(path: Path) -> dict:
@@ -167,7 +182,8 @@ def compare_runs(paths, output=None, formats=None) -> dict:
                 "metrics"]:
             r["state"], r["problem"] = "damaged", "metrics.csv has no heldout_optimal_bits_per_seq column"
     readable = [r for r in runs if r["problem"] is None]  # a damaged folder's configuration makes no group
-    labels = dict(zip(map(id, readable), group_labels([r["config"] for r in readable]), strict=True))
+    configs = [{**r["config"], "model": r["model"]} if r.get("model") else r["config"] for r in readable]
+    labels = dict(zip(map(id, readable), group_labels(configs), strict=True))
     rows, curves = [], []
     for r in runs:
         label = labels.get(id(r))
@@ -203,9 +219,10 @@ def group_labels(configs: list[dict]) -> list[str]:
 def _resolved(config: dict) -> dict:
     """A run's configuration with the fields it leaves out set as the trainer sets them (a run
     folder written before a field existed); as it is when it is not a TrainConfig's. The model options
-    are the ones recorded, every other model field at the model's own default, as a checkpoint's are
-    read (``recorded_config``): a run from before a task set a model option ran without it, so an
-    N-gram run from before its read gate is not grouped with the runs that have it."""
+    are the ones recorded (``recorded_model``'s whole config where the run has a checkpoint), every
+    other model field at the model's own default, as ``recorded_config`` reads a checkpoint: a run from
+    before a task set a model option ran without it, so an N-gram run from before its read gate is not
+    grouped with the runs that have it."""
     from dataclasses import MISSING, fields
 
     from .trainer.config import TrainConfig
@@ -213,9 +230,11 @@ def _resolved(config: dict) -> dict:
 
     try:
         resolved = TrainConfig.from_dict(config).to_dict()
-        defaults = {f.name: f.default for f in fields(model_classes(resolved["architecture"])[0])
-                    if f.default is not MISSING}
-        resolved["model"] = {**defaults, **dict(config.get("model") or {})}
+        model_fields = fields(model_classes(resolved["architecture"])[0])
+        defaults = {f.name: f.default for f in model_fields if f.default is not MISSING}
+        task_sizes = {f.name for f in model_fields if f.default is MISSING}  # input_size, output_size
+        resolved["model"] = {**defaults, **{k: v for k, v in dict(config.get("model") or {}).items()
+                                            if k not in task_sizes}}
         return resolved
     except (TypeError, ValueError, KeyError):
         return config

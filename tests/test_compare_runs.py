@@ -103,6 +103,26 @@ def test_a_run_from_before_a_task_set_a_model_option_is_grouped_as_it_ran(tmp_pa
     assert TrainConfig(task="priority-sort").model["read_gate_bias"] == 1.0  # what today's defaults would say
 
 
+def test_a_runs_model_is_the_one_its_checkpoint_recorded(tmp_path):
+    """Before config.json recorded a task's model options, a priority-sort run with the learned memory
+    recorded none, though it used it: its checkpoint's whole model config says what it used."""
+    from attnviz.trainer.checkpoint import save_checkpoint
+    from attnviz.trainer.ntm.config import NTMConfig
+
+    for i, (recorded, learned) in enumerate((({}, True), ({"learn_memory": True}, True), ({}, False))):
+        make_run(tmp_path / f"seed{i}", i, curve(4, 6))
+        config = json.loads((tmp_path / f"seed{i}" / "config.json").read_text())
+        (tmp_path / f"seed{i}" / "config.json").write_text(json.dumps({**config, "task": "priority-sort",
+                                                                        "model": recorded}))
+        model = NTMConfig(input_size=10, output_size=8, learn_memory=learned).to_dict()
+        save_checkpoint(tmp_path / f"seed{i}" / "checkpoint.npz", {}, {"checkpoint_version": 1, "model": model})
+    r = compare_runs([tmp_path])
+    assert [row["group"] for row in r["runs"]] == ["model.learn_memory=True"] * 2 + ["model.learn_memory=False"]
+    (tmp_path / "seed0" / "checkpoint.npz").write_bytes(b"")  # none readable: config.json's options, the rest
+    assert [row["group"] for row in compare_runs([tmp_path])["runs"]] == [  # at the model's defaults
+        "model.learn_memory=False", "model.learn_memory=True", "model.learn_memory=False"]
+
+
 def test_runs_of_different_tasks_are_refused_in_one_line(runner, tmp_path):
     make_run(tmp_path / "a", 0, curve(3, 5))
     make_run(tmp_path / "b", 0, curve(3, 5), task="repeat-copy")

@@ -42,12 +42,14 @@ def write_atomic(path: Path, write) -> None:
         raise
 
 
-def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
+def load_checkpoint(path, arrays: bool = True) -> tuple[dict[str, np.ndarray], dict]:
     """Read a checkpoint without unpickling; CheckpointError with one line on any problem.
 
     Its metadata is read and checked first, and the arrays' declared sizes are summed from their
-    headers before any array is read, so that a small file cannot make this allocate much.
+    headers before any array is read, so that a small file cannot make this allocate much. With
+    ``arrays=False`` only the metadata is read (the arrays come back as {}).
     """
+    want_arrays = arrays
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
@@ -81,7 +83,7 @@ def load_checkpoint(path) -> tuple[dict[str, np.ndarray], dict]:
             if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
                 raise CheckpointError(f"{path}: not an attnviz checkpoint of version {CHECKPOINT_VERSION}")
             arrays = {}
-            for name in names:
+            for name in names if want_arrays else ():
                 if name != "meta.npy":
                     with z.open(name) as fp:
                         arrays[name.removesuffix(".npy")] = np.lib.format.read_array(fp, allow_pickle=False)
