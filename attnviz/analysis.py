@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 SHARP = 0.8  # a weighting whose peak is at least this is "focused"
@@ -654,17 +656,20 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     largest weight at that step, the weight-averaged location within 2 of its peak (``focus_centroids``; the
     other heads do not count). ``fit`` is the least-squares line of those locations against the priorities
     (``priority_fit``: slope in locations per unit priority, intercept, R squared) through the ``selected``
-    items of highest priority, the ones written out (metadata ``selected``; default: all): where the
-    others go does not matter to the task, and a model may leave them anywhere. ``fit_all`` is the line
-    through every item. ``hypothesised``: ``fit``'s location for each item, in [0, N). Only the items'
-    steps of ``write_weightings`` are read (a weight that is not a number counts as 0); a priority that
-    is not a number is a ValueError."""
+    items of highest priority, the ones written out (metadata ``selected``; default: all; every item when
+    fewer than 2 are written out, as a line needs two): where the others go does not matter to the task,
+    and a model may leave them anywhere. ``fitted``: the items the line goes through (their steps, in
+    input order); ``fit_all``: the line through every item. ``hypothesised``: ``fit``'s location for each
+    item, in [0, N). Only the items' steps of ``write_weightings`` are read (a weight that is not a
+    number counts as 0); a priority that is not a number, or a ``selected`` that is not a number of
+    items, is a ValueError."""
     meta = dict(metadata or {})
     x = np.asarray(inputs, np.float64)
     items, channel = sort_items(x, meta)
     selected = meta.get("selected", items)
-    if not isinstance(selected, int) or isinstance(selected, bool) or not 2 <= selected <= items:
-        raise ValueError(f"selected {selected!r}: a fit needs 2 to {items} (the items) written out")
+    if isinstance(selected, bool) or not isinstance(selected, numbers.Integral) or not 1 <= selected <= items:
+        raise ValueError(f"selected {selected!r} is not a number of items written out, from 1 to {items}")
+    selected = int(selected)
     ww = np.asarray(write_weightings[:items])
     N = ww.shape[-1]
     write_loc, write_peak = focus_centroids(ww)
@@ -672,12 +677,12 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     if not np.isfinite(priorities).all():
         step = int(np.argmin(np.isfinite(priorities)))
         raise ValueError(f"the priority of the item at step {step} is {priorities[step]}, not a number")
-    top = np.sort(np.argsort(-priorities, kind="stable")[:selected])  # the items written out, in input order
+    top = np.sort(np.argsort(-priorities, kind="stable")[:selected if selected >= 2 else items])  # input order
     fit = priority_fit(priorities[top], write_loc[top], N)
     return {"items": items, "selected": selected, "priority_channel": channel, "locations": N,
             "priorities": priorities.tolist(), "write_locations": write_loc.tolist(),
-            "write_peaks": write_peak.tolist(), "fit": fit,
-            "fit_all": fit if selected == items else priority_fit(priorities, write_loc, N),
+            "write_peaks": write_peak.tolist(), "fitted": top.tolist(), "fit": fit,
+            "fit_all": priority_fit(priorities, write_loc, N),
             "hypothesised": ((fit["slope"] * priorities + fit["intercept"]) % N).tolist()}
 
 
@@ -688,13 +693,16 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     the output steps (with ``output_mask``: the scored steps; without, the steps after the items and the
     delimiter) and each one's read location (``focus_centroids`` of the read heads);
     ``increasing_fraction``, the share of moves from one output step to the next that go to a higher
-    location (circularly, less than half the memory on); ``items``, the item each output step reads: the
-    one whose write weighting overlaps its read weighting most (cosine of the two, each of its strongest
-    head), so that a model that writes its items a location or less apart is judged by where its weight
-    lies, not by which written focus is nearest; ``in_priority_order_fraction``, the share of output
-    steps k that read the item of the k-th highest priority; ``descending_fraction``, the share of moves
-    from one output step to the next that go to an item of lower priority (a model that skips an item
-    or reads one twice is out of rank from there on, but still reads down the priorities)."""
+    location (circularly, less than half the memory on); ``items_read``, the item each output step reads
+    (its step; None when the read shares no weight with any item's write): the one whose write weighting
+    its read weighting overlaps most (cosine of the two, each of its strongest head; of items written
+    alike, the last, which wrote over the others), so that a model that writes its items a location or
+    less apart is judged by where its weight lies, not by which written focus is nearest;
+    ``in_priority_order_fraction``, the share of the first ``selected`` output steps k that read the item
+    of the k-th highest priority; ``descending_fraction``, the share of moves from one item read to the
+    next that go to an item of lower priority (a skipped item does not count against it, so a model that
+    skips one is out of rank from there on but still reads down the priorities; a read of the same item
+    twice is a move that does not go down)."""
     out = priority_locations(inputs, write_weightings, metadata)
     items, N = out["items"], out["locations"]
     T = np.asarray(inputs).shape[0]
@@ -706,14 +714,18 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     rank = np.argsort(-np.asarray(out["priorities"]), kind="stable")  # the items, highest priority first
     r, w = strongest_head(reads), strongest_head(np.asarray(write_weightings)[:items])
     overlap = (r @ w.T) / np.maximum(np.linalg.norm(r, axis=1)[:, None] * np.linalg.norm(w, axis=1)[None, :], 1e-30)
-    read_items = overlap.argmax(axis=1) if overlap.size else np.zeros(0, int)
-    k = min(steps.size, items)
-    down = np.diff(np.argsort(rank)[read_items]) > 0  # each item's place in the priority order, read to read
+    last = items - 1 - overlap[:, ::-1].argmax(axis=1) if overlap.size else np.zeros(0, int)
+    read_items = [int(i) if overlap[n, i] > 0 else None for n, i in enumerate(last)]
+    place = np.argsort(rank)  # each item's place in the order of priority
+    at = np.array([place[i] if i is not None else np.nan for i in read_items])
+    pairs = np.isfinite(at[:-1]) & np.isfinite(at[1:])
+    k = min(steps.size, out["selected"])
     out["read"] = {"steps": steps.tolist(), "locations": read_loc.tolist(), "peaks": read_peak.tolist(),
-                   "items": read_items.tolist(),
+                   "items_read": read_items,
                    "increasing_fraction": float(np.mean(moves > 0)) if moves.size else None,
-                   "descending_fraction": float(np.mean(down)) if down.size else None,
-                   "in_priority_order_fraction": int(np.sum(read_items[:k] == rank[:k])) / k if k else None}
+                   "descending_fraction": float(np.mean(np.diff(at)[pairs] > 0)) if pairs.any() else None,
+                   "item_moves": int(pairs.sum()),
+                   "in_priority_order_fraction": sum(read_items[j] == rank[j] for j in range(k)) / k if k else None}
     return out
 
 
@@ -735,29 +747,37 @@ def intercept_text(fit: dict, N: int | None = None) -> str:
     return "0.0" if N is not None and text == f"{N:.1f}" else text
 
 
+def fitted_items(d: dict) -> str:
+    """The items a priority fit went through, in words: "the 20 items", "the 16 items written out (of 20)"."""
+    n, k = d["items"], len(d.get("fitted", range(d["items"])))
+    return f"the {n} items" if k == n else f"the {k} items written out (of {n})"
+
+
 def describe_priority_sort(d: dict) -> list[str]:
     """A ``priority_sort_analysis`` result in words: the fit, then the reads."""
     if "error" in d:
         return [f"priority sort: {d['error']}"]
-    n, k = d["items"], d.get("selected", d["items"])
+    n = d["items"]
     fit = describe_fit(d["fit"], d["locations"])
-    if k == n:
+    if len(d.get("fitted", range(n))) == n:
         lines = [f"priority sort: the {n} items' write locations against their priorities (channel "
                  f"{d['priority_channel']}): {fit}"]
     else:
-        lines = [f"priority sort: the write locations of the {k} items written out (of {n}) against their "
-                 f"priorities (channel {d['priority_channel']}): {fit}; through all {n}, "
-                 + r_squared_text(d["fit_all"])]
+        lines = [f"priority sort: the write locations of {fitted_items(d)} against their priorities (channel "
+                 f"{d['priority_channel']}): {fit}; R² through all {n} items: "
+                 + ("undefined" if d["fit_all"]["r_squared"] is None else f"{d['fit_all']['r_squared']:.2f}")]
     r = d["read"]
-    n = len(r["locations"])
-    if n:
-        up = "" if r["increasing_fraction"] is None else (f"{round(r['increasing_fraction'] * (n - 1))} of "
-                                                          f"{n - 1} moves to a higher location, ")
-        down = "" if r.get("descending_fraction") is None else (f"{round(r['descending_fraction'] * (n - 1))} "
-                                                                  f"of {n - 1} to an item of lower priority, ")
-        order = round(r["in_priority_order_fraction"] * min(n, d["items"]))
-        lines.append(f"reads: {up}{down}{order} of {min(n, d['items'])} output steps read the item of their rank "
-                     "(highest priority first)")
+    reads = len(r["locations"])
+    if reads:
+        up = "" if r["increasing_fraction"] is None else (f"{round(r['increasing_fraction'] * (reads - 1))} of "
+                                                          f"{reads - 1} moves to a higher location, ")
+        moves = r.get("item_moves", 0)
+        down = "" if r.get("descending_fraction") is None else (f"{round(r['descending_fraction'] * moves)} of "
+                                                                f"{moves} to an item of lower priority, ")
+        k = min(reads, d.get("selected", n))
+        order = round(r["in_priority_order_fraction"] * k)
+        lines.append(f"reads: {up}{down}{order} of {k} output steps read the item of their rank (highest priority "
+                     "first)")
     return lines
 
 

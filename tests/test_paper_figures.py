@@ -334,7 +334,7 @@ def test_writes_that_ignore_the_priorities_fit_badly_and_reads_out_of_order_are_
     lines = describe_priority_sort(d)
     assert lines[0] == ("priority sort: the write locations of the 16 items written out (of 20) against their "
                         "priorities (channel 8): slope -10 locations per unit priority, intercept 50.0 (the location "
-                        "at priority 0), R² 1.00; through all 20, R² 1.00")
+                        "at priority 0), R² 1.00; R² through all 20 items: 1.00")
     assert lines[1] == ("reads: 14 of 15 moves to a higher location, 14 of 15 to an item of lower priority, 14 of 16 "
                         "output steps read the item of their rank "
                         "(highest priority first)")
@@ -352,13 +352,19 @@ def test_the_line_is_fitted_through_the_items_written_out_and_the_rest_may_land_
     assert d["selected"] == 16 and d["fit"]["slope"] == pytest.approx(-10, abs=0.01)
     assert d["fit"]["r_squared"] == pytest.approx(1.0, abs=1e-5) and d["fit_all"]["r_squared"] < 0.1
     assert np.allclose(d["hypothesised"], (-10.0 * pr + 50.0) % 128, atol=0.01)  # every item, on the line
-    assert describe_priority_sort(d)[0].endswith(f"R² 1.00; through all 20, R² {d['fit_all']['r_squared']:.2f}")
+    assert d["fitted"] == sorted(np.argsort(-pr)[:16].tolist())
+    assert describe_priority_sort(d)[0].endswith(f"R² 1.00; R² through all 20 items: {d['fit_all']['r_squared']:.2f}")
     t.metadata["selected"] = 20  # a sort that writes every item out is fitted through all of them
     d = analyse(t)
     assert d["fit"] == d["fit_all"] and d["fit"]["r_squared"] < 0.1
     assert describe_priority_sort(d)[0].startswith("priority sort: the 20 items' write locations against")
-    t.metadata["selected"] = 1
-    with pytest.raises(ValueError, match="selected 1: a fit needs 2 to 20"):
+    t.metadata["selected"] = np.int64(1)  # one written out: a line needs two, so through all, and reads still told
+    d = analyse(t)
+    assert d["fitted"] == list(range(20)) and d["read"]["in_priority_order_fraction"] == 1.0
+    del t.metadata["selected"]  # no metadata: every item is written out
+    assert analyse(t)["fitted"] == list(range(20))
+    t.metadata["selected"] = 21
+    with pytest.raises(ValueError, match="selected 21 is not a number of items written out, from 1 to 20"):
         analyse(t)
 
 
@@ -379,9 +385,9 @@ def test_reads_of_items_written_less_than_a_location_apart_are_told_apart_by_the
     nearest = np.array([np.abs(written - r).argmin() for r in d["read"]["locations"]])
     assert np.mean(nearest == rank[:16]) <= 2 / 16  # the nearest focus misses almost every one
     assert d["read"]["in_priority_order_fraction"] >= 12 / 16
-    assert np.mean(np.asarray(d["read"]["items"]) == rank[:16]) == d["read"]["in_priority_order_fraction"]
+    assert np.mean(np.asarray(d["read"]["items_read"]) == rank[:16]) == d["read"]["in_priority_order_fraction"]
     rw[21:37, 0] = [split(128, loc[rank[k]]) for k in range(16)]  # reads exactly where it wrote: every one
-    assert analyse(Trace({**t.arrays, "read_weightings": rw}, t.metadata))["read"]["items"] == rank[:16].tolist()
+    assert analyse(Trace({**t.arrays, "read_weightings": rw}, t.metadata))["read"]["items_read"] == rank[:16].tolist()
 
 
 def test_a_read_that_skips_an_item_is_out_of_rank_from_there_on_but_still_reads_down_the_priorities():
@@ -390,6 +396,28 @@ def test_a_read_that_skips_an_item_is_out_of_rank_from_there_on_but_still_reads_
     assert r["in_priority_order_fraction"] == 2 / 16 and r["descending_fraction"] == 14 / 15  # the first and last
     t, _ = priority_trace(read_order=[0, 0] + list(range(1, 15)))  # rank 0 read twice
     assert analyse(t)["read"]["descending_fraction"] == 14 / 15
+
+
+def test_a_read_that_shares_no_weight_with_any_write_reads_no_item():
+    t, _ = priority_trace()
+    rank = np.argsort(-t.inputs[:20, 8])
+    loc = np.empty(20)
+    loc[rank] = 10.0 + 2 * np.arange(20)  # one-hot writes two locations apart
+    ww = np.zeros((37, 128))
+    ww[np.arange(20), loc.astype(int)] = 1.0
+    rw = np.zeros((37, 128))
+    rw[21:37] = ww[rank[:16]]
+    rw[22] = 0.0  # no weight at all
+    rw[23] = np.eye(128)[int(loc[rank[2]]) + 1]  # between two writes: on no item's location
+    rw[24] = np.nan
+    d = analyse(Trace({**t.arrays, "write_weightings": ww, "read_weightings": rw}, t.metadata))
+    r = d["read"]
+    assert r["items_read"] == [rank[0], None, None, None] + rank[4:16].tolist()
+    assert r["in_priority_order_fraction"] == 13 / 16 and r["item_moves"] == 11 and r["descending_fraction"] == 1.0
+    ww[5] = ww[3]  # two items written at one location: the read of it reads the later, which wrote over the other
+    rw[21:37] = ww[3]
+    assert set(analyse(Trace({**t.arrays, "write_weightings": ww, "read_weightings": rw},
+                             t.metadata))["read"]["items_read"]) == {5}
 
 
 def test_a_write_location_is_the_strongest_heads_focus_weight_averaged_near_its_peak():
@@ -654,7 +682,7 @@ def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
     text = run(runner, "inspect", tmp_path / "t.h5").output
     assert ("  priority sort: the write locations of the 16 items written out (of 20) against their priorities "
             "(channel 8): slope -10 locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00; "
-            "through all 20, R² 1.00\n") in text
+            "R² through all 20 items: 1.00\n") in text
     assert ("  reads: 14 of 15 moves to a higher location, 14 of 15 to an item of lower priority, 14 of 16 output "
             "steps read the item of their rank") in text
     arrays = dict(t.arrays)

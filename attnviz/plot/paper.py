@@ -377,20 +377,15 @@ def _fit(source) -> tuple[dict | None, str | None]:
 
 def fit_notes(analysis: dict | None, why: str | None) -> list[str]:
     """The two lines below the priority-sort figure: the line fitted, then its slope, intercept and R²."""
-    from ..analysis import describe_fit, intercept_text
+    from ..analysis import describe_fit, fitted_items, intercept_text
 
     if analysis is None:
         return [f"Hypothesised Locations: no fit ({why})", ""]
     fit, N = analysis["fit"], analysis["locations"]
     sign = "\u2212" if fit["slope"] < 0 else "+"
     return [f"Hypothesised Locations: location = {intercept_text(fit, N)} {sign} {abs(fit['slope']):.3g} \u00d7 "
-            f"priority, the least-squares line through the write locations of {_fitted_items(analysis)}",
+            f"priority, the least-squares line through the write locations of {fitted_items(analysis)}",
             describe_fit(fit, N).replace("-", "\u2212")]
-
-
-def _fitted_items(analysis: dict) -> str:
-    n, k = analysis["items"], analysis.get("selected", analysis["items"])
-    return f"the {n} items" if k == n else f"the {k} items written out (of {n})"
 
 
 def _hypothesised(r: _Reader, analysis: dict | None, rows, size) -> PaperGrid:
