@@ -691,7 +691,10 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     (the items' write locations and the line fitted through them), and ``read``:
 
     the output steps (with ``output_mask``: the scored steps; without, the steps after the items and the
-    delimiter) and each one's read location (``focus_centroids`` of the read heads);
+    delimiter) and each one's read: the read at its own step (``lag`` 0), or the step before (``lag`` 1:
+    the read reaches the output through the controller, whose input at a step is the read of the step
+    before), whichever has more output steps reading the item of their rank (``steps``: the steps read);
+    each read's location (``focus_centroids`` of the read heads);
     ``increasing_fraction``, the share of moves from one output step to the next that go to a higher
     location (circularly, less than half the memory on); ``items_read``, the item each output step reads
     (its step; None when the read shares no weight with any item's write): the one whose write weighting
@@ -704,29 +707,38 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     skips one is out of rank from there on but still reads down the priorities; a read of the same item
     twice is a move that does not go down)."""
     out = priority_locations(inputs, write_weightings, metadata)
-    items, N = out["items"], out["locations"]
+    items = out["items"]
     T = np.asarray(inputs).shape[0]
     steps = (np.flatnonzero(np.asarray(output_mask) != 0) if output_mask is not None
              else np.arange(items + 1, T))
-    reads = np.asarray(read_weightings)[steps]
+    rank = np.argsort(-np.asarray(out["priorities"]), kind="stable")  # the items, highest priority first
+    written = strongest_head(np.asarray(write_weightings)[:items])
+    by_lag = [_sort_reads(np.asarray(read_weightings), steps - lag, written, rank, out, lag)
+              for lag in (0, 1) if not steps.size or steps[0] - lag >= 0]
+    out["read"] = max(by_lag, key=lambda r: r["in_priority_order_fraction"] or 0.0)  # lag 0 on a tie
+    return out
+
+
+def _sort_reads(read_weightings, steps, written, rank, out: dict, lag: int) -> dict:
+    """``priority_sort_analysis``'s ``read`` with the output steps' reads taken ``lag`` steps before them."""
+    N, reads = out["locations"], read_weightings[steps]
     read_loc, read_peak = focus_centroids(reads)
     moves = (np.diff(read_loc) + N / 2) % N - N / 2
-    rank = np.argsort(-np.asarray(out["priorities"]), kind="stable")  # the items, highest priority first
-    r, w = strongest_head(reads), strongest_head(np.asarray(write_weightings)[:items])
-    overlap = (r @ w.T) / np.maximum(np.linalg.norm(r, axis=1)[:, None] * np.linalg.norm(w, axis=1)[None, :], 1e-30)
-    last = items - 1 - overlap[:, ::-1].argmax(axis=1) if overlap.size else np.zeros(0, int)
+    r = strongest_head(reads)
+    norms = np.linalg.norm(r, axis=1)[:, None] * np.linalg.norm(written, axis=1)[None, :]
+    overlap = (r @ written.T) / np.maximum(norms, 1e-30)
+    last = written.shape[0] - 1 - overlap[:, ::-1].argmax(axis=1) if overlap.size else np.zeros(0, int)
     read_items = [int(i) if overlap[n, i] > 0 else None for n, i in enumerate(last)]
     place = np.argsort(rank)  # each item's place in the order of priority
     at = np.array([place[i] if i is not None else np.nan for i in read_items])
     pairs = np.isfinite(at[:-1]) & np.isfinite(at[1:])
     k = min(steps.size, out["selected"])
-    out["read"] = {"steps": steps.tolist(), "locations": read_loc.tolist(), "peaks": read_peak.tolist(),
-                   "items_read": read_items,
-                   "increasing_fraction": float(np.mean(moves > 0)) if moves.size else None,
-                   "descending_fraction": float(np.mean(np.diff(at)[pairs] > 0)) if pairs.any() else None,
-                   "item_moves": int(pairs.sum()),
-                   "in_priority_order_fraction": sum(read_items[j] == rank[j] for j in range(k)) / k if k else None}
-    return out
+    return {"lag": lag, "steps": steps.tolist(), "locations": read_loc.tolist(), "peaks": read_peak.tolist(),
+            "items_read": read_items,
+            "increasing_fraction": float(np.mean(moves > 0)) if moves.size else None,
+            "descending_fraction": float(np.mean(np.diff(at)[pairs] > 0)) if pairs.any() else None,
+            "item_moves": int(pairs.sum()),
+            "in_priority_order_fraction": sum(read_items[j] == rank[j] for j in range(k)) / k if k else None}
 
 
 def describe_fit(fit: dict, N: int | None = None) -> str:
@@ -776,8 +788,10 @@ def describe_priority_sort(d: dict) -> list[str]:
                                                                 f"{moves} to an item of lower priority, ")
         k = min(reads, d.get("selected", n))
         order = round(r["in_priority_order_fraction"] * k)
+        when = ("" if not r.get("lag") else " a step ahead: the read of the step before, which reaches the output "
+                "through the controller")
         lines.append(f"reads: {up}{down}{order} of {k} output steps read the item of their rank (highest priority "
-                     "first)")
+                     f"first){when}")
     return lines
 
 
@@ -837,7 +851,8 @@ def priority_sort_from_file(f, name: str, info=None) -> dict:
         rw_shape = info.datasets["read_weightings"][0]
         rw = np.zeros((inputs.shape[0],) + tuple(rw_shape[1:]))
         if steps.size:
-            rw[steps[0] : steps[-1] + 1] = f.read(name, "read_weightings", slice(int(steps[0]), int(steps[-1]) + 1))
+            first = max(int(steps[0]) - 1, 0)  # and the step before: a read may reach the output a step later
+            rw[first : steps[-1] + 1] = f.read(name, "read_weightings", slice(first, int(steps[-1]) + 1))
         return priority_sort_analysis(inputs, ww, rw, mask, info.metadata)
     except (ValueError, TraceError) as e:
         return {"error": str(e)}

@@ -391,11 +391,28 @@ def test_reads_of_items_written_less_than_a_location_apart_are_told_apart_by_the
 
 
 def test_a_read_that_skips_an_item_is_out_of_rank_from_there_on_but_still_reads_down_the_priorities():
-    t, _ = priority_trace(read_order=[0] + list(range(2, 16)) + [15])  # rank 1 skipped, the last read twice
+    t, _ = priority_trace(read_order=list(range(8)) + list(range(9, 16)) + [15])  # rank 8 skipped, 15 read twice
     r = analyse(t)["read"]
-    assert r["in_priority_order_fraction"] == 2 / 16 and r["descending_fraction"] == 14 / 15  # the first and last
+    assert r["lag"] == 0 and r["in_priority_order_fraction"] == 9 / 16  # ranks 0-7, and 15 at the last step
+    assert r["descending_fraction"] == 14 / 15
     t, _ = priority_trace(read_order=[0, 0] + list(range(1, 15)))  # rank 0 read twice
     assert analyse(t)["read"]["descending_fraction"] == 14 / 15
+
+
+def test_reads_a_step_ahead_of_their_outputs_are_paired_with_them():
+    """An LSTM controller may read an item a step before it is output: its input at a step is the read of
+    the step before. Such reads are counted against the next output step (lag 1)."""
+    from attnviz.analysis import describe_priority_sort
+
+    t, _ = priority_trace()
+    rw = np.roll(t.read_weightings, -1, axis=0)  # each read one step earlier: the first at the delimiter
+    d = analyse(Trace({**t.arrays, "read_weightings": rw}, t.metadata))
+    assert d["read"]["lag"] == 1 and d["read"]["steps"] == list(range(20, 36))
+    assert d["read"]["in_priority_order_fraction"] == 1.0
+    assert describe_priority_sort(d)[1].endswith("16 of 16 output steps read the item of their rank (highest priority "
+                                                 "first) a step ahead: the read of the step before, which reaches "
+                                                 "the output through the controller")
+    assert analyse(t)["read"]["lag"] == 0  # read at their own steps: lag 0
 
 
 def test_a_read_that_shares_no_weight_with_any_write_reads_no_item():
