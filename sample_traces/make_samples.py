@@ -24,6 +24,10 @@ With --ngrams NGRAMS_RUN (a converged run of `attnviz train --task ngrams --seed
   ngrams.h5              that model on a new sequence of 200 bits (5 first bits, then 200 drawn
                          from the sequence's own 6-gram table), with the optimal predictor's outputs.
 
+With --priority-sort SORT_RUN (`attnviz train --task priority-sort --seed 0 --max-seconds 1800`) it writes
+  priority_sort_checkpoint.npz  its best checkpoint's parameters;
+  priority_sort.h5              that model on a new sequence of 20 vectors with their priorities.
+
 Without a run folder it re-records the first three from the shipped checkpoint (the same
 sequences, so the same arrays) and gives copy_training.h5's snapshots an output mask if they
 were recorded before traces had one.
@@ -87,8 +91,10 @@ def dnc_samples(copy_run: Path | None, multi_run: Path | None) -> None:
         sample(run, HERE / f"dnc_{name}_checkpoint.npz", size, out, DNC_COMMANDS[name])
 
 
-def ngrams_sample(run: Path | None) -> None:
-    sample(run, HERE / "ngrams_checkpoint.npz", 200, HERE / "ngrams.h5", "attnviz train --task ngrams --seed 0")
+# The paper's other two tasks: option, file stem, size recorded, the command of the run.
+PAPER_SAMPLES = {"--ngrams": ("ngrams", 200, "attnviz train --task ngrams --seed 0"),
+                 "--priority-sort": ("priority_sort", 20,
+                                     "attnviz train --task priority-sort --seed 0 --max-seconds 1800")}
 
 
 def main(run: Path | None) -> None:
@@ -112,9 +118,11 @@ if __name__ == "__main__":
         dnc_samples(*(runs or [None, None]))
         for p in sorted(HERE.glob("dnc_*")):
             print(f"{p.name}: {p.stat().st_size / 1024:.0f} KiB")
-    elif sys.argv[1:2] == ["--ngrams"]:
-        ngrams_sample(Path(sys.argv[2]) if len(sys.argv) > 2 else None)
-        for p in sorted(HERE.glob("ngrams*")):
+    elif sys.argv[1:2] and sys.argv[1] in PAPER_SAMPLES:
+        stem, size, command = PAPER_SAMPLES[sys.argv[1]]
+        sample(Path(sys.argv[2]) if len(sys.argv) > 2 else None, HERE / f"{stem}_checkpoint.npz", size,
+               HERE / f"{stem}.h5", command)
+        for p in sorted(HERE.glob(f"{stem}*")):
             print(f"{p.name}: {p.stat().st_size / 1024:.0f} KiB")
     else:
         main(Path(sys.argv[1]) if len(sys.argv) > 1 else None)
