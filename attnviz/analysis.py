@@ -693,7 +693,8 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     the output steps (with ``output_mask``: the scored steps; without, the steps after the items and the
     delimiter) and each one's read: the read at its own step (``lag`` 0), or the step before (``lag`` 1:
     the read reaches the output through the controller, whose input at a step is the read of the step
-    before), whichever has more output steps reading the item of their rank (``steps``: the steps read);
+    before), whichever has more output steps reading the item of their rank (the own step on a tie;
+    ``steps``: the steps read, the output steps less ``lag``; ``by_lag``: the in-rank share at each lag);
     each read's location (``focus_centroids`` of the read heads);
     ``increasing_fraction``, the share of moves from one output step to the next that go to a higher
     location (circularly, less than half the memory on); ``items_read``, the item each output step reads
@@ -716,6 +717,7 @@ def priority_sort_analysis(inputs, write_weightings, read_weightings, output_mas
     by_lag = [_sort_reads(np.asarray(read_weightings), steps - lag, written, rank, out, lag)
               for lag in (0, 1) if not steps.size or steps[0] - lag >= 0]
     out["read"] = max(by_lag, key=lambda r: r["in_priority_order_fraction"] or 0.0)  # lag 0 on a tie
+    out["read"]["by_lag"] = {str(r["lag"]): r["in_priority_order_fraction"] for r in by_lag}
     return out
 
 
@@ -788,8 +790,10 @@ def describe_priority_sort(d: dict) -> list[str]:
                                                                 f"{moves} to an item of lower priority, ")
         k = min(reads, d.get("selected", n))
         order = round(r["in_priority_order_fraction"] * k)
+        own = (r.get("by_lag") or {}).get("0")
+        own = "" if own is None else f" ({round(own * k)} of {k} with the read of their own step)"
         when = ("" if not r.get("lag") else " a step ahead: the read of the step before, which reaches the output "
-                "through the controller")
+                "through the controller" + own)
         lines.append(f"reads: {up}{down}{order} of {k} output steps read the item of their rank (highest priority "
                      f"first){when}")
     return lines
@@ -838,7 +842,7 @@ def context_locations_from_file(f, name: str, info=None) -> dict:
 
 def priority_sort_from_file(f, name: str, info=None) -> dict:
     """``priority_sort_analysis`` of a trace in an open TraceFile: its inputs whole, and of the weightings only
-    the items' steps and the output steps; a problem becomes {'error': ...}."""
+    the items' steps and the output steps (with the step before them); a problem becomes {'error': ...}."""
     from .errors import TraceError
 
     info = info or f.info(name)

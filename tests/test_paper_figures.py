@@ -411,8 +411,18 @@ def test_reads_a_step_ahead_of_their_outputs_are_paired_with_them():
     assert d["read"]["in_priority_order_fraction"] == 1.0
     assert describe_priority_sort(d)[1].endswith("16 of 16 output steps read the item of their rank (highest priority "
                                                  "first) a step ahead: the read of the step before, which reaches "
-                                                 "the output through the controller")
+                                                 "the output through the controller (0 of 16 with the read of their "
+                                                 "own step)")
+    assert d["read"]["by_lag"] == {"0": 0.0, "1": 1.0}
     assert analyse(t)["read"]["lag"] == 0  # read at their own steps: lag 0
+
+
+def test_inspect_reads_the_step_before_the_outputs_from_the_file(runner, tmp_path):
+    t, _ = priority_trace()
+    attnviz.save(Trace({**t.arrays, "read_weightings": np.roll(t.read_weightings, -1, axis=0)}, t.metadata),
+                 tmp_path / "t.h5")
+    d = json.loads(run(runner, "inspect", "--json", tmp_path / "t.h5").output)[0]["traces"][0]["priority_sort"]
+    assert d["read"]["lag"] == 1 and d["read"]["in_priority_order_fraction"] == 1.0
 
 
 def test_a_read_that_shares_no_weight_with_any_write_reads_no_item():
