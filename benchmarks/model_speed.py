@@ -1,6 +1,6 @@
 """Training throughput of the two models on each task, with their defaults, in one run.
 
-    python benchmarks/model_speed.py [--steps 200] [--tasks copy multi-copy] [--models ntm]
+    python benchmarks/model_speed.py [--steps 200] [--tasks copy multi-copy] [--models ntm] [--batch-size 32]
 
 For each task, the NTM and the DNC each train --steps steps from seed 0 (the same batches: the data
 stream depends on the seed only) with two gradient processes, no evaluation, snapshot or checkpoint,
@@ -31,10 +31,10 @@ except ImportError:  # a checkout from before the DNC: the NTM alone, in attnviz
     TWO_MODELS = False
 
 
-def throughput(model: str, task: str, steps: int) -> float:
+def throughput(model: str, task: str, steps: int, batch_size: int = 32) -> float:
     model_kw = {"architecture": model} if TWO_MODELS else {}
     trainer = Trainer(TrainConfig(task=task, seed=0, max_steps=steps, trace_every=0, checkpoint_every=0,
-                                  checkpoint_seconds=1e9, eval_every=10**9, **model_kw))
+                                  checkpoint_seconds=1e9, eval_every=10**9, batch_size=batch_size, **model_kw))
     with tempfile.TemporaryDirectory() as d:
         start = time.perf_counter()
         run(trainer, d)
@@ -48,19 +48,21 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--tasks", nargs="+", default=list(TASKS))
     parser.add_argument("--models", nargs="+", default=["ntm", "dnc"] if TWO_MODELS else ["ntm"])
+    parser.add_argument("--batch-size", type=int, default=32, help="sequences a step (the default's 32)")
     args = parser.parse_args()
     blas = sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
                    if i["user_api"] == "blas"})
-    print(f"numpy {np.__version__}, BLAS {', '.join(blas)}; {args.steps} steps of 32 sequences each")
+    print(f"numpy {np.__version__}, BLAS {', '.join(blas)}; {args.steps} steps of {args.batch_size} sequences each")
     print(f"{'task':<20}" + "".join(f"{m.upper() + ' seq/s':>11}" for m in args.models)
           + (f"{'DNC/NTM':>9}" if args.models == ["ntm", "dnc"] else ""))
     rows = []
     for task in args.tasks:
-        speed = {m: throughput(m, task, args.steps) for m in args.models}
+        speed = {m: throughput(m, task, args.steps, args.batch_size) for m in args.models}
         rows.append({"task": task, **{f"{m}_sequences_per_second": round(v, 1) for m, v in speed.items()}})
         ratio = f"{speed['dnc'] / speed['ntm']:>9.2f}" if args.models == ["ntm", "dnc"] else ""
         print(f"{task:<20}" + "".join(f"{v:>11.0f}" for v in speed.values()) + ratio)
-    print(json.dumps({"numpy": np.__version__, "blas": blas, "steps": args.steps, "rows": rows}))
+    print(json.dumps({"numpy": np.__version__, "blas": blas, "steps": args.steps, "batch_size": args.batch_size,
+                      "rows": rows}))
 
 
 if __name__ == "__main__":
