@@ -746,13 +746,9 @@ def _sort_reads(read_weightings, steps, written, rank, out: dict, lag: int) -> d
 def describe_fit(fit: dict, N: int | None = None) -> str:
     """A priority fit in words: "slope -12.1 locations per unit priority, intercept 64.0 (the location at
     priority 0), R² 0.97"; with the memory's N, an intercept that rounds to N is shown as 0.0."""
+    r2 = "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
     return (f"slope {fit['slope']:.3g} locations per unit priority, intercept {intercept_text(fit, N)} "
-            f"(the location at priority 0), {r_squared_text(fit)}")
-
-
-def r_squared_text(fit: dict) -> str:
-    """"R² 0.97", or why it is undefined."""
-    return "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
+            f"(the location at priority 0), {r2}")
 
 
 def intercept_text(fit: dict, N: int | None = None) -> str:

@@ -49,7 +49,6 @@ def load_checkpoint(path, arrays: bool = True) -> tuple[dict[str, np.ndarray], d
     headers before any array is read, so that a small file cannot make this allocate much. With
     ``arrays=False`` only the metadata is read (the arrays come back as {}).
     """
-    want_arrays = arrays
     path = Path(path)
     if path.is_dir():
         path = path / "checkpoint.npz"
@@ -82,17 +81,17 @@ def load_checkpoint(path, arrays: bool = True) -> tuple[dict[str, np.ndarray], d
                 meta = json.loads(str(np.lib.format.read_array(fp, allow_pickle=False)[()]))
             if not isinstance(meta, dict) or meta.get("checkpoint_version") != CHECKPOINT_VERSION:
                 raise CheckpointError(f"{path}: not an attnviz checkpoint of version {CHECKPOINT_VERSION}")
-            arrays = {}
-            for name in names if want_arrays else ():
+            out = {}
+            for name in names if arrays else ():
                 if name != "meta.npy":
                     with z.open(name) as fp:
-                        arrays[name.removesuffix(".npy")] = np.lib.format.read_array(fp, allow_pickle=False)
+                        out[name.removesuffix(".npy")] = np.lib.format.read_array(fp, allow_pickle=False)
     except CheckpointError:
         raise
     except Exception as e:  # zip, zlib, npy and JSON errors alike
         raise CheckpointError(f"{path}: damaged checkpoint ({str(e).splitlines()[0] if str(e) else type(e).__name__})"
                               ) from None
-    return arrays, meta
+    return out, meta
 
 
 def assign(target: dict, arrays: dict, prefix: str, path) -> None:
