@@ -250,3 +250,29 @@ def test_ngrams_runs_are_compared_by_the_bits_above_the_optimal_predictor(tmp_pa
     assert result["columns"][6:10] == ["sequences_to_below_3", "seconds_to_below_3", "sequences_to_below_1",
                                        "seconds_to_below_1"]
     assert (tmp_path / "c.png").exists()
+
+
+def test_a_cost_is_drawn_on_a_log_axis_and_bits_above_optimal_down_to_zero(tmp_path):
+    """Priority sort's cost (chance about 128, judged below 20) never nears 0: its axis is logarithmic,
+    from below its lowest value, ticks in plain numbers. Bits above the optimal predictor do reach 0,
+    so N-grams' axis keeps 0 at its foot."""
+    from attnviz.plot.compare import draw_compare
+
+    for task, optimal in (("priority-sort", None), ("ngrams", 130.75)):
+        folder = tmp_path / task / "seed0"
+        folder.mkdir(parents=True)
+        (folder / "config.json").write_text(json.dumps({"task": task, "seed": 0, "converge_patience": 10}))
+        rows = [",".join(metric_columns(get_task(task)))]
+        for i, cost in enumerate([125.0, 60.0, 31.0, 24.0], 1):
+            scored = [f"{cost + (optimal or 0)}", "8"] + ([f"{optimal}"] if optimal else [])
+            rows.append(",".join([f"{i * 50}", f"{i * 1600}", "100", *scored, "0.003", "0", f"{float(i)}"]))
+        (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+        write_status(folder, "finished", "max_seconds")
+    axes = draw_compare(compare_runs([tmp_path / "priority-sort"])).axes[0]
+    low, high = axes.get_ylim()
+    assert axes.get_yscale() == "log" and 10 < low < 20 and high > 125
+    axes.figure.canvas.draw()
+    labels = {t.get_text() for t in axes.get_yticklabels() if low <= t.get_position()[1] <= high}
+    assert {"20", "30", "50", "100"} <= labels
+    axes = draw_compare(compare_runs([tmp_path / "ngrams"])).axes[0]
+    assert axes.get_yscale() == "symlog" and axes.get_ylim()[0] == 0

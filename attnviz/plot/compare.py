@@ -64,7 +64,7 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
-    from matplotlib.ticker import StrMethodFormatter
+    from matplotlib.ticker import LogLocator, NullFormatter, StrMethodFormatter
 
     from .draw import draw_panel
 
@@ -109,8 +109,15 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
         ax.axhline(below, color="0.25", ls="--", lw=1, label=f"converged below {below:g}")
         if judge == "excess_bits":  # 0 is the optimal predictor's cost: the baseline
             ax.axhline(0, color="0.25", lw=1, label="the optimal predictor")
-        ax.set_yscale("symlog", linthresh=below, linscale=0.5)
-        ax.set_ylim(bottom=0)
+        if judge == "bits":  # a cost that stays well above 0 (chance is far above the threshold): log
+            ax.set_yscale("log")
+            ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
+            ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
+            ax.yaxis.set_minor_formatter(NullFormatter())
+            ax.set_ylim(bottom=min([below] + [float(np.nanmin(c["values"])) for c in curves if len(c["values"])]) / 1.5)
+        else:  # wrong bits and bits above optimal reach 0: linear below the threshold, log above
+            ax.set_yscale("symlog", linthresh=below, linscale=0.5)
+            ax.set_ylim(bottom=0)
         ax.set_xlim(left=0)
         ax.set_xlabel(xlabel, fontsize=fontsize)
         ax.set_ylabel(ylabel, fontsize=fontsize)
