@@ -631,20 +631,32 @@ def sort_items(inputs, metadata: dict) -> tuple[int, int]:
     return items, channel
 
 
+ON_LINE = 2.0  # locations: an item written this close to the fitted line is on it
+
+
 def priority_fit(priorities, locations, N: int) -> dict:
-    """The least-squares line location = slope x priority + intercept through the items' write locations
-    on a circular memory of N (``unwrap``ped first). Returns {"slope" (locations per unit priority),
-    "intercept" (the location at priority 0, in [0, N)), "r_squared" (None when every location is the
-    same), "locations" (unwrapped), "fitted" (the line's location for each item, unwrapped)}."""
+    """The line location = slope x priority + intercept through the items' write locations on a circular
+    memory of N (``unwrap``ped first), fitted by Theil and Sen: the slope is the median of the slopes
+    between every two items of different priorities, the intercept the median of location - slope x
+    priority. A model may park an item or two away from the band it writes the rest on; they would tilt
+    a least-squares line towards them, and barely move this one (the bundled sample's 16: least
+    squares, 25.5 locations per unit priority; through the 15 on its band alone, 19.9; this line,
+    20.3). Returns {"slope" (locations per unit priority), "intercept" (the location at priority 0, in
+    [0, N)), "r_squared" (of this line: 1 - the sum of squared residuals over the total sum of squares
+    about the mean, below 0 for a line further from the locations than their mean; None when every
+    location is the same), "on_line" (how many items lie within ON_LINE locations of it), "locations"
+    (unwrapped), "fitted" (the line's location for each item, unwrapped)}."""
     p = np.asarray(priorities, np.float64)
     y = unwrap(locations, N)
-    design = np.stack([p, np.ones_like(p)], axis=1)
-    (slope, intercept), *_ = np.linalg.lstsq(design, y, rcond=None)
+    i, j = np.triu_indices(p.size, 1)
+    apart = p[j] != p[i]
+    slope = float(np.median((y[j] - y[i])[apart] / (p[j] - p[i])[apart])) if apart.any() else 0.0
+    intercept = float(np.median(y - slope * p)) if p.size else 0.0
     fitted = slope * p + intercept
     total = float(np.sum((y - y.mean()) ** 2))
     r2 = 1 - float(np.sum((y - fitted) ** 2)) / total if total > 1e-12 else None
-    return {"slope": float(slope), "intercept": float(intercept % N), "r_squared": r2, "locations": y.tolist(),
-            "fitted": fitted.tolist()}
+    return {"slope": slope, "intercept": intercept % N, "r_squared": r2,
+            "on_line": int(np.sum(np.abs(y - fitted) <= ON_LINE)), "locations": y.tolist(), "fitted": fitted.tolist()}
 
 
 def priority_locations(inputs, write_weightings, metadata=None) -> dict:
@@ -654,15 +666,15 @@ def priority_locations(inputs, write_weightings, metadata=None) -> dict:
     The items are the first ``items`` steps, each with its priority on input channel ``priority_channel``
     (``sort_items``). An item's write location is the write focus at its step: of the write head with the
     largest weight at that step, the weight-averaged location within 2 of its peak (``focus_centroids``; the
-    other heads do not count). ``fit`` is the least-squares line of those locations against the priorities
-    (``priority_fit``: slope in locations per unit priority, intercept, R squared) through the ``selected``
-    items of highest priority, the ones written out (metadata ``selected``; default: all; every item when
-    fewer than 2 are written out, as a line needs two): where the others go does not matter to the task,
-    and a model may leave them anywhere. ``fitted``: the items the line goes through (their steps, in
-    input order); ``fit_all``: the line through every item. ``hypothesised``: ``fit``'s location for each
-    item, in [0, N). Only the items' steps of ``write_weightings`` are read (a weight that is not a
-    number counts as 0); a priority that is not a number, or a ``selected`` that is not a number of
-    items, is a ValueError."""
+    other heads do not count). ``fit`` is the line of those locations against the priorities
+    (``priority_fit``, fitted by Theil and Sen: slope in locations per unit priority, intercept, R squared,
+    items on it) through the ``selected`` items of highest priority, the ones written out (metadata
+    ``selected``; default: all; every item when fewer than 2 are written out, as a line needs two): where
+    the others go does not matter to the task, and a model may leave them anywhere. ``fitted``: the items
+    the line goes through (their steps, in input order); ``fit_all``: the line through every item.
+    ``hypothesised``: ``fit``'s location for each item, in [0, N). Only the items' steps of
+    ``write_weightings`` are read (a weight that is not a number counts as 0); a priority that is not a
+    number, or a ``selected`` that is not a number of items, is a ValueError."""
     meta = dict(metadata or {})
     x = np.asarray(inputs, np.float64)
     items, channel = sort_items(x, meta)
@@ -745,10 +757,12 @@ def _sort_reads(read_weightings, steps, written, rank, out: dict, lag: int) -> d
 
 def describe_fit(fit: dict, N: int | None = None) -> str:
     """A priority fit in words: "slope -12.1 locations per unit priority, intercept 64.0 (the location at
-    priority 0), R² 0.97"; with the memory's N, an intercept that rounds to N is shown as 0.0."""
+    priority 0), R² 0.97, 15 of 16 items within 2 locations of it"; with the memory's N, an intercept
+    that rounds to N is shown as 0.0."""
     r2 = "R² undefined (every write at one location)" if fit["r_squared"] is None else f"R² {fit['r_squared']:.2f}"
     return (f"slope {fit['slope']:.3g} locations per unit priority, intercept {intercept_text(fit, N)} "
-            f"(the location at priority 0), {r2}")
+            f"(the location at priority 0), {r2}, {fit['on_line']} of {len(fit['locations'])} items within "
+            f"{ON_LINE:g} locations of it")
 
 
 def intercept_text(fit: dict, N: int | None = None) -> str:
@@ -774,8 +788,9 @@ def describe_priority_sort(d: dict) -> list[str]:
                  f"{d['priority_channel']}): {fit}"]
     else:
         lines = [f"priority sort: the write locations of {fitted_items(d)} against their priorities (channel "
-                 f"{d['priority_channel']}): {fit}; R² through all {n} items: "
-                 + ("undefined" if d["fit_all"]["r_squared"] is None else f"{d['fit_all']['r_squared']:.2f}")]
+                 f"{d['priority_channel']}): {fit}; the line through all {n} items: "
+                 + ("R² undefined" if d["fit_all"]["r_squared"] is None else f"R² {d['fit_all']['r_squared']:.2f}")
+                 + f", {d['fit_all']['on_line']} of {n} within {ON_LINE:g} locations of it"]
     r = d["read"]
     reads = len(r["locations"])
     if reads:

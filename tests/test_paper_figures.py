@@ -334,7 +334,8 @@ def test_writes_that_ignore_the_priorities_fit_badly_and_reads_out_of_order_are_
     lines = describe_priority_sort(d)
     assert lines[0] == ("priority sort: the write locations of the 16 items written out (of 20) against their "
                         "priorities (channel 8): slope -10 locations per unit priority, intercept 50.0 (the location "
-                        "at priority 0), R² 1.00; R² through all 20 items: 1.00")
+                        "at priority 0), R² 1.00, 16 of 16 items within 2 locations of it; the line through all 20 "
+                        "items: R² 1.00, 20 of 20 within 2 locations of it")
     assert lines[1] == ("reads: 14 of 15 moves to a higher location, 14 of 15 to an item of lower priority, 14 of 16 "
                         "output steps read the item of their rank "
                         "(highest priority first)")
@@ -353,7 +354,10 @@ def test_the_line_is_fitted_through_the_items_written_out_and_the_rest_may_land_
     assert d["fit"]["r_squared"] == pytest.approx(1.0, abs=1e-5) and d["fit_all"]["r_squared"] < 0.1
     assert np.allclose(d["hypothesised"], (-10.0 * pr + 50.0) % 128, atol=0.01)  # every item, on the line
     assert d["fitted"] == sorted(np.argsort(-pr)[:16].tolist())
-    assert describe_priority_sort(d)[0].endswith(f"R² 1.00; R² through all 20 items: {d['fit_all']['r_squared']:.2f}")
+    assert d["fit"]["on_line"] == 16 and d["fit_all"]["on_line"] == 16  # the 4 left elsewhere are off it
+    assert describe_priority_sort(d)[0].endswith(f"R² 1.00, 16 of 16 items within 2 locations of it; the line through "
+                                                 f"all 20 items: R² {d['fit_all']['r_squared']:.2f}, 16 of 20 within 2 "
+                                                 "locations of it")
     t.metadata["selected"] = 20  # a sort that writes every item out is fitted through all of them
     d = analyse(t)
     assert d["fit"] == d["fit_all"] and d["fit"]["r_squared"] < 0.1
@@ -544,10 +548,10 @@ def test_the_priority_sort_figure_draws_the_hypothesised_locations_beside_the_we
     assert np.allclose(write.values, heads[:, rows])
     n = len(scene.notes)
     assert n == 2 and scene.notes[0][2] == ("Hypothesised Locations: location = 50.0 \u2212 10 \u00d7 priority, the "
-                                            "least-squares line through the write locations of the 16 items written "
-                                            "out (of 20)")
+                                            "line (Theil\u2013Sen) through the write locations of the 16 items "
+                                            "written out (of 20)")
     assert scene.notes[1][2] == ("slope \u221210 locations per unit priority, intercept 50.0 (the location at "
-                                 "priority 0), R² 1.00")
+                                 "priority 0), R² 1.00, 16 of 16 items within 2 locations of it")
     side = scene.rects()[3:]
     assert len({round(r[1], 6) for r in side}) == 1 and side[0][0] < side[1][0] < side[2][0]  # side by side
 
@@ -699,6 +703,31 @@ def test_inspect_names_the_location_of_each_context(runner, tmp_path):
     assert "  layouts: grid, paper (baseline_outputs not recorded)\n" in text
 
 
+def test_an_item_written_off_the_band_does_not_tilt_the_line():
+    """A trained sort may park one item it writes out away from the band of the rest (the bundled sample
+    does): the line is the band's, and the item is counted off it; a least-squares line would lean
+    towards it."""
+    pr = priority_trace()[0].inputs[:20, 8]
+    loc = (-10.0 * pr + 50.0) % 128
+    loc[np.argsort(-pr)[15]] += 40.0  # the 16th of highest priority, 40 locations off
+    d = analyse(priority_trace(write_at=loc)[0])
+    fit = d["fit"]
+    assert fit["slope"] == pytest.approx(-10, abs=0.05) and fit["intercept"] == pytest.approx(50, abs=0.5)
+    assert fit["on_line"] == 15 and 0 < fit["r_squared"] < 0.9
+    top = np.argsort(-pr)[:16]
+    least_squares = np.polyfit(pr[top], loc[top], 1)[0]
+    assert abs(least_squares + 10) > 3 * abs(fit["slope"] + 10)
+
+
+def test_a_line_through_items_of_one_priority_is_flat_and_its_r_squared_undefined_when_all_at_one_location():
+    from attnviz.analysis import priority_fit
+
+    fit = priority_fit([0.5, 0.5, 0.5], [10.0, 12.0, 14.0], 128)  # no two priorities differ: no slope
+    assert fit["slope"] == 0.0 and fit["intercept"] == pytest.approx(12.0) and fit["on_line"] == 3
+    fit = priority_fit([-0.5, 0.0, 0.5], [7.0, 7.0, 7.0], 128)
+    assert fit["slope"] == 0.0 and fit["r_squared"] is None
+
+
 def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
     t, _ = priority_trace(read_order=[1, 0] + list(range(2, 16)))
     attnviz.save(t, tmp_path / "t.h5")
@@ -708,8 +737,9 @@ def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):
     assert d["read"]["in_priority_order_fraction"] == 14 / 16 and d == json.loads(json.dumps(analyse(t)))
     text = run(runner, "inspect", tmp_path / "t.h5").output
     assert ("  priority sort: the write locations of the 16 items written out (of 20) against their priorities "
-            "(channel 8): slope -10 locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00; "
-            "R² through all 20 items: 1.00\n") in text
+            "(channel 8): slope -10 locations per unit priority, intercept 50.0 (the location at priority 0), R² 1.00, "
+            "16 of 16 items within 2 locations of it; the line through all 20 items: R² 1.00, 20 of 20 within 2 "
+            "locations of it\n") in text
     assert ("  reads: 14 of 15 moves to a higher location, 14 of 15 to an item of lower priority, 14 of 16 output "
             "steps read the item of their rank") in text
     arrays = dict(t.arrays)
@@ -744,7 +774,7 @@ def test_an_intercept_just_below_location_0_is_written_0():
     fit = priority_fit([-1.0, 0.0, 1.0], [1.0, 127.99, 126.98], 128)  # across the end of memory
     assert fit["slope"] == pytest.approx(-1.01) and fit["intercept"] == pytest.approx(127.99)
     assert describe_fit(fit, 128) == ("slope -1.01 locations per unit priority, intercept 0.0 (the location at "
-                                      "priority 0), R² 1.00")
+                                      "priority 0), R² 1.00, 3 of 3 items within 2 locations of it")
     assert "intercept 128.0" in describe_fit(fit)  # (without N, as it is)
 
 

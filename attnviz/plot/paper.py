@@ -10,7 +10,7 @@ of plan.py: Inputs and Outputs, Adds and Reads, Write and Read Weightings. For t
     priority-sort   Figure 17: Inputs (the vectors and the delimiter) and a strip of their priorities,
                     Outputs; then, side by side on one crop of the memory, the Hypothesised Locations (a
                     cell per item at the location a line through (priority, write location) gives,
-                    fitted by least squares: analysis.priority_sort_analysis), the Write Weightings and
+                    fitted by Theil and Sen: analysis.priority_fit), the Write Weightings and
                     the Read Weightings; the fit (slope, intercept, R squared) in the Hypothesised
                     Locations' title and in two lines below the figure
 
@@ -384,7 +384,7 @@ def fit_notes(analysis: dict | None, why: str | None) -> list[str]:
     fit, N = analysis["fit"], analysis["locations"]
     sign = "\u2212" if fit["slope"] < 0 else "+"
     return [f"Hypothesised Locations: location = {intercept_text(fit, N)} {sign} {abs(fit['slope']):.3g} \u00d7 "
-            f"priority, the least-squares line through the write locations of {fitted_items(analysis)}",
+            f"priority, the line (Theil\u2013Sen) through the write locations of {fitted_items(analysis)}",
             describe_fit(fit, N).replace("-", "\u2212")]
 
 
