@@ -252,27 +252,71 @@ def test_ngrams_runs_are_compared_by_the_bits_above_the_optimal_predictor(tmp_pa
     assert (tmp_path / "c.png").exists()
 
 
+def cost_run(folder, task, costs, optimal=None):
+    """A run folder of ``task`` with held-out cross-entropy ``costs`` above ``optimal`` (bits per sequence)
+    at evaluations every 50 steps of 32 sequences, one second apart."""
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text(json.dumps({"task": task, "seed": 0, "converge_patience": 10}))
+    rows = [",".join(metric_columns(get_task(task)))]
+    for i, cost in enumerate(costs, 1):
+        scored = [f"{cost + (optimal or 0)}", "8"] + ([f"{optimal}"] if optimal else [])
+        rows.append(",".join([f"{i * 50}", f"{i * 1600}", "100", *scored, "0.003", "0", f"{float(i)}"]))
+    (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
+    write_status(folder, "finished", "max_seconds")
+
+
 def test_a_cost_is_drawn_on_a_log_axis_and_bits_above_optimal_down_to_zero(tmp_path):
     """Priority sort's cost (chance about 128, judged below 20) never nears 0: its axis is logarithmic,
-    from below its lowest value, ticks in plain numbers. Bits above the optimal predictor do reach 0,
-    so N-grams' axis keeps 0 at its foot."""
-    from attnviz.plot.compare import draw_compare
+    from below its lowest value, ticks in plain numbers, in the PNG and on the page. Bits above the
+    optimal predictor do reach 0, so N-grams' axis keeps 0 at its foot."""
+    from attnviz.plot.compare import draw_compare, write_compare
 
-    for task, optimal in (("priority-sort", None), ("ngrams", 130.75)):
-        folder = tmp_path / task / "seed0"
-        folder.mkdir(parents=True)
-        (folder / "config.json").write_text(json.dumps({"task": task, "seed": 0, "converge_patience": 10}))
-        rows = [",".join(metric_columns(get_task(task)))]
-        for i, cost in enumerate([125.0, 60.0, 31.0, 24.0], 1):
-            scored = [f"{cost + (optimal or 0)}", "8"] + ([f"{optimal}"] if optimal else [])
-            rows.append(",".join([f"{i * 50}", f"{i * 1600}", "100", *scored, "0.003", "0", f"{float(i)}"]))
-        (folder / "metrics.csv").write_text("\n".join(rows) + "\n")
-        write_status(folder, "finished", "max_seconds")
-    axes = draw_compare(compare_runs([tmp_path / "priority-sort"])).axes[0]
+    cost_run(tmp_path / "priority-sort" / "seed0", "priority-sort", [125.0, 60.0, float("nan"), 31.0, 12.0, 24.0])
+    cost_run(tmp_path / "ngrams" / "seed0", "ngrams", [125.0, 60.0, 31.0, 0.5], optimal=130.75)
+    result = compare_runs([tmp_path / "priority-sort"])
+    axes = draw_compare(result).axes[0]
     low, high = axes.get_ylim()
-    assert axes.get_yscale() == "log" and 10 < low < 20 and high > 125
+    assert axes.get_yscale() == "log" and low == pytest.approx(12.0 / 1.5) and high > 125  # (the NaN is skipped)
     axes.figure.canvas.draw()
     labels = {t.get_text() for t in axes.get_yticklabels() if low <= t.get_position()[1] <= high}
-    assert {"20", "30", "50", "100"} <= labels
-    axes = draw_compare(compare_runs([tmp_path / "ngrams"])).axes[0]
+    assert {"10", "20", "30", "50", "100"} <= labels
+    write_compare(result, tmp_path / "sort.html")  # the page's curves on the same axis
+    assert '"floor":8.0' in (tmp_path / "sort.html").read_text()
+    result = compare_runs([tmp_path / "ngrams"])
+    axes = draw_compare(result).axes[0]
     assert axes.get_yscale() == "symlog" and axes.get_ylim()[0] == 0
+    write_compare(result, tmp_path / "ngrams.html")
+    assert '"floor":null' in (tmp_path / "ngrams.html").read_text()
+
+
+def test_the_report_of_a_cost_in_a_browser_reads_a_point_on_its_log_axis(tmp_path):
+    import math
+
+    from test_view import chromium_path
+
+    sync_api = pytest.importorskip("playwright.sync_api")
+    if chromium_path() is None:
+        pytest.skip("needs headless Chromium")
+    from attnviz.plot.compare import write_compare
+
+    costs = [125.0, 100.0, 80.0, 60.0, 45.0, 35.0, 30.0, 27.0, 25.0, 24.0]
+    cost_run(tmp_path / "runs" / "seed0", "priority-sort", costs)
+    write_compare(compare_runs([tmp_path / "runs"]), tmp_path / "report.html")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium_path(), args=["--no-sandbox"])
+        page = b.new_page(viewport={"width": 1300, "height": 1000})
+        errors = []
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((tmp_path / "report.html").as_uri())
+        box = page.locator("#by-sequences").bounding_box()
+        floor = 20 / 1.5
+        ymax = math.log10(125.0 / floor) * 1.05
+        i = 5  # 35 bits per sequence, at 9,600 sequences of 16,000
+        x = box["x"] + 60 + (i + 1) * 1600 / 16000 * (560 - 72)
+        y = box["y"] + 12 + (1 - math.log10(costs[i] / floor) / ymax) * (260 - 46)
+        page.mouse.move(x, y)
+        readout = page.locator("#curve-readout").inner_text()
+        b.close()
+    assert errors == []
+    assert readout == ("seed0 (priority-sort): step 300, 9,600 sequences, 6.0 s: 35 held-out cross-entropy, bits "
+                       "per sequence")

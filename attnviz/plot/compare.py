@@ -57,6 +57,19 @@ def _step_curve(x: np.ndarray, y: np.ndarray, grid: np.ndarray) -> np.ndarray:
 TITLE_IN, CURVES_IN, BELOW_CURVES_IN, CAPTION_IN, ROW_IN = 0.55, 3.1, 0.75, 0.3, 1.75  # heights, inches
 
 
+def log_floor(judge: str, curves: list[dict], below: float) -> float | None:
+    """The foot of a log axis for the curves, or None for a symlog one. A cost in bits per sequence
+    (judge "bits": priority sort, chance about 128, judged below 20) stays well above 0, so its axis is
+    logarithmic, from a little below the threshold or the lowest finite positive value, whichever is
+    lower; wrong bits and bits above the optimal predictor reach 0, so theirs is linear below the
+    threshold and logarithmic above (symlog), with 0 at its foot."""
+    if judge != "bits":
+        return None
+    lowest = [float(v[ok].min()) for v in (np.asarray(c["values"], np.float64) for c in curves)
+              if (ok := np.isfinite(v) & (v > 0)).any()]
+    return min([below, *lowest]) / 1.5
+
+
 def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 10, dpi: float = 100):
     """The figure of attnviz.compare_runs' ``result``; ``snapshots``: run -> last_snapshot() (None
     leaves the snapshot rows out). Returns a matplotlib Figure, 12 inches wide."""
@@ -71,6 +84,7 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
     curves = result["curves"]
     runs = [r for r in result["runs"] if r["state"] not in ("empty", "damaged")]
     judge, below = result.get("judge", "wrong_bits"), result.get("thresholds", THRESHOLDS)[-1]
+    floor = log_floor(judge, curves, below)
     ylabel = {"excess_bits": "held-out bits per sequence above optimal",
               "bits": "held-out cross-entropy, bits per sequence"}.get(judge, "held-out wrong bits per sequence")
     n_rows = -(-len(runs) // PER_ROW) if snapshots is not None and runs else 0
@@ -109,12 +123,12 @@ def draw_compare(result: dict, snapshots: dict | None = None, fontsize: float = 
         ax.axhline(below, color="0.25", ls="--", lw=1, label=f"converged below {below:g}")
         if judge == "excess_bits":  # 0 is the optimal predictor's cost: the baseline
             ax.axhline(0, color="0.25", lw=1, label="the optimal predictor")
-        if judge == "bits":  # a cost that stays well above 0 (chance is far above the threshold): log
+        if floor:  # a cost that stays well above 0: log
             ax.set_yscale("log")
             ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 3.0, 5.0)))
             ax.yaxis.set_major_formatter(StrMethodFormatter("{x:g}"))
             ax.yaxis.set_minor_formatter(NullFormatter())
-            ax.set_ylim(bottom=min([below] + [float(np.nanmin(c["values"])) for c in curves if len(c["values"])]) / 1.5)
+            ax.set_ylim(bottom=floor)
         else:  # wrong bits and bits above optimal reach 0: linear below the threshold, log above
             ax.set_yscale("symlog", linthresh=below, linscale=0.5)
             ax.set_ylim(bottom=0)

@@ -11,7 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 from ..compare import COLUMNS, THRESHOLDS
-from .compare import GROUP_COLOURS, display_names
+from .compare import GROUP_COLOURS, display_names, log_floor
 
 RUN_PAGES = "{stem}_runs"  # the folder of run pages beside report.html
 
@@ -87,7 +87,8 @@ def report_html(result: dict, names: dict, thumbs: dict, links: dict) -> str:
               for c in result["curves"]]
     hi, lo = result.get("thresholds", THRESHOLDS)
     label = result.get("label", "held-out wrong bits per sequence")
-    payload = json.dumps({"runs": curves, "threshold": lo, "label": label},
+    floor = log_floor(result.get("judge", "wrong_bits"), result["curves"], lo)
+    payload = json.dumps({"runs": curves, "threshold": lo, "label": label, "floor": floor},
                          separators=(",", ":")).replace("</", "<\\/")
     web = resources.files("attnviz.plot") / "web"
     style, script = (web / "view.css").read_text(), (web / "report.js").read_text()

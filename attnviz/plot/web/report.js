@@ -4,8 +4,13 @@
   "use strict";
   const data = window.ATTNVIZ_REPORT;
   const readout = document.getElementById("curve-readout");
-  const LIN = data.threshold; // symlog: linear below the threshold, log above, as in the PNG
-  const sy = (v) => (v <= LIN ? v / LIN : 1 + Math.log10(v / LIN));
+  // As in the PNG (plot/compare.py, log_floor): a cost that stays well above 0 on a log axis from
+  // data.floor; otherwise symlog, linear below the threshold and log above, 0 at the foot.
+  const LIN = data.threshold, FLOOR = data.floor;
+  const sy = FLOOR ? (v) => Math.log10(Math.max(v, FLOOR) / FLOOR)
+    : (v) => (v <= LIN ? v / LIN : 1 + Math.log10(v / LIN));
+  const TICKS = FLOOR ? [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000].filter((v) => v >= FLOOR)
+    : [0, LIN, 1, 10, 100];
 
   function panel(id, key, xlabel) {
     const canvas = document.getElementById(id), ctx = canvas.getContext("2d");
@@ -26,7 +31,7 @@
       ctx.globalAlpha = 1; ctx.strokeStyle = "#444"; ctx.setLineDash([4, 4]); ctx.beginPath();
       ctx.moveTo(m.left, y(LIN)); ctx.lineTo(W - m.right, y(LIN)); ctx.stroke(); ctx.setLineDash([]);
       ctx.fillStyle = "#000"; ctx.font = "11px sans-serif"; ctx.textAlign = "right";
-      [0, LIN, 1, 10, 100].filter((v) => sy(v) <= ymax).forEach((v) => ctx.fillText(String(v), m.left - 4, y(v) + 4));
+      TICKS.filter((v) => sy(v) <= ymax).forEach((v) => ctx.fillText(String(v), m.left - 4, y(v) + 4));
       ctx.textAlign = "center"; ctx.fillText("0", m.left, H - m.bottom + 14);
       ctx.textAlign = "right"; ctx.fillText(Math.round(xmax).toLocaleString("en"), W - m.right, H - m.bottom + 14);
       ctx.textAlign = "center"; ctx.fillText(xlabel, (W + m.left) / 2, H - 6);
