@@ -726,6 +726,22 @@ def test_a_line_through_items_of_one_priority_is_flat_and_its_r_squared_undefine
     assert fit["slope"] == 0.0 and fit["intercept"] == pytest.approx(12.0) and fit["on_line"] == 3
     fit = priority_fit([-0.5, 0.0, 0.5], [7.0, 7.0, 7.0], 128)
     assert fit["slope"] == 0.0 and fit["r_squared"] is None
+    rng = np.random.default_rng(1)  # more items than every pair of them is worth: pairs drawn, same line
+    p = rng.uniform(-1, 1, 5000)
+    loc = (40 + 20 * p + rng.normal(0, 0.3, p.size)) % 128
+    loc[:500] = rng.uniform(0, 128, 500)  # a tenth anywhere
+    fit = priority_fit(p, loc, 128)
+    assert fit["slope"] == pytest.approx(20, abs=0.2) and fit["intercept"] == pytest.approx(40, abs=0.2)
+    assert 4500 <= fit["on_line"] <= 4560 and priority_fit(p, loc, 128) == fit  # (the draw is the same each time)
+
+
+def test_an_item_on_the_line_across_the_end_of_memory_is_on_it():
+    from attnviz.analysis import priority_fit
+
+    # 200 locations per unit priority: the line goes round the memory more than once, and the item at
+    # priority -0.4 is written at 48, which is -80 round the circle: on the line, 128 away from it unwrapped
+    fit = priority_fit([0.0, 0.05, 0.1, 0.15, 0.2, -0.4], [0.0, 10.0, 20.0, 30.0, 40.0, 48.0], 128)
+    assert fit["slope"] == pytest.approx(200) and fit["intercept"] == pytest.approx(0) and fit["on_line"] == 6
 
 
 def test_inspect_gives_the_priority_fit_and_how_the_reads_go(runner, tmp_path):

@@ -11,8 +11,9 @@ of plan.py: Inputs and Outputs, Adds and Reads, Write and Read Weightings. For t
                     Outputs; then, side by side on one crop of the memory, the Hypothesised Locations (a
                     cell per item at the location a line through (priority, write location) gives,
                     fitted by Theil and Sen: analysis.priority_fit), the Write Weightings and
-                    the Read Weightings; the fit (slope, intercept, R squared) in the Hypothesised
-                    Locations' title and in two lines below the figure
+                    the Read Weightings; the fit's R squared in the Hypothesised Locations' title,
+                    and the line, its slope, intercept, R squared and the items on it in two lines
+                    below the figure
 
 A head kind with several heads (the paper's priority sort had eight of each) is one panel, each
 location's maximum over the heads (``--head N`` draws head N alone). A dataset the trace did not record
@@ -376,7 +377,8 @@ def _fit(source) -> tuple[dict | None, str | None]:
 
 
 def fit_notes(analysis: dict | None, why: str | None) -> list[str]:
-    """The two lines below the priority-sort figure: the line fitted, then its slope, intercept and R²."""
+    """The two lines below the priority-sort figure: the line fitted, then its slope, intercept, R² and
+    how many items lie on it."""
     from ..analysis import describe_fit, fitted_items, intercept_text
 
     if analysis is None:
