@@ -647,8 +647,7 @@ def priority_fit(priorities, locations, N: int) -> dict:
     [0, N)), "r_squared" (of this line: 1 - the sum of squared residuals over the total sum of squares
     about the mean, below 0 for a line further from the locations than their mean; None when every
     location is the same), "on_line" (how many items lie within ON_LINE locations of it round the
-    circle), "locations"
-    (unwrapped), "fitted" (the line's location for each item, unwrapped)}."""
+    circle), "locations" (unwrapped), "fitted" (the line's location for each item, unwrapped)}."""
     p = np.asarray(priorities, np.float64)
     y = unwrap(locations, N)
     if p.size * (p.size - 1) // 2 <= MAX_PAIRS:

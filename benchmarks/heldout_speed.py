@@ -15,7 +15,8 @@ import json
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info, threadpool_limits
+from kernel import blas_kernels
+from threadpoolctl import threadpool_limits
 
 from attnviz.trainer.config import TrainConfig
 from attnviz.trainer.train import HELDOUT_PIECE, Trainer, evaluate
@@ -26,8 +27,7 @@ def main() -> None:
     parser.add_argument("--task", default="priority-sort")
     parser.add_argument("--repeats", type=int, default=10)
     args = parser.parse_args()
-    blas = sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
-                   if i["user_api"] == "blas"})
+    blas = blas_kernels()
     trainer = Trainer(TrainConfig(task=args.task, seed=0, processes=2))
     whole = trainer.task.heldout(per_length=trainer.cfg.heldout_per_length)
     rows = []

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from kernel import blas_kernels
 
 try:
     from attnviz.trainer.config import TrainConfig
@@ -50,8 +50,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["ntm", "dnc"] if TWO_MODELS else ["ntm"])
     parser.add_argument("--batch-size", type=int, default=32, help="sequences a step (the default's 32)")
     args = parser.parse_args()
-    blas = sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
-                   if i["user_api"] == "blas"})
+    blas = blas_kernels()
     print(f"numpy {np.__version__}, BLAS {', '.join(blas)}; {args.steps} steps of {args.batch_size} sequences each")
     print(f"{'task':<20}" + "".join(f"{m.upper() + ' seq/s':>11}" for m in args.models)
           + (f"{'DNC/NTM':>9}" if args.models == ["ntm", "dnc"] else ""))

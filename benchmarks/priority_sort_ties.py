@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from kernel import blas_kernels
 
 from attnviz.trainer.checkpoint import load_model
 
@@ -70,8 +70,7 @@ def main() -> None:
         rows.append(row)
         each = (f"{row['bits_per_item']:>9.2f} {row['wrong_bits_per_item']:>10.2f}" if n else f"{'-':>9} {'-':>10}")
         print(f"{lo:>11.2f} to {hi:<11.2f} {n:>7,} {n / gap.size:>6.1%} {each} {row['bits_per_seq']:>8.2f}")
-    blas = sorted({f"{i['internal_api']} {i.get('version')} {i.get('architecture')}" for i in threadpool_info()
-                   if i["user_api"] == "blas"})
+    blas = blas_kernels()
     print(json.dumps({"checkpoint": str(path), "step": meta["progress"]["step"], "sequences": args.sequences,
                       "bits_per_seq": float(total), "bands": rows, "numpy": np.__version__, "blas": blas}))
 

@@ -19,7 +19,7 @@ import tempfile
 import time
 
 import numpy as np
-from threadpoolctl import threadpool_info
+from kernel import blas_kernels
 
 from attnviz.trainer.config import TrainConfig
 from attnviz.trainer.train import Trainer, run
@@ -69,8 +69,7 @@ def crossings(evals, threshold: float, patience: int = 10) -> dict:
 def blas_kernel() -> str:
     """The BLAS library, its version and the kernel it runs on this machine, e.g. "openblas 0.3.31
     SkylakeX" (OPENBLAS_CORETYPE can choose another: the same seed can then round differently)."""
-    info = [i for i in threadpool_info() if i.get("user_api") == "blas"]
-    return "; ".join(f"{i['internal_api']} {i['version']} {i.get('architecture')}" for i in info) or "unknown"
+    return "; ".join(blas_kernels()) or "unknown"
 
 
 def main():
